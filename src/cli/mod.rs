@@ -1,0 +1,102 @@
+//! The command line (contract §1): one file per command. Results go to stdout; logs and
+//! diagnostics to stderr. Exit codes: 0 success, 1 a reported problem, 2 usage errors.
+
+pub mod check;
+pub mod post;
+pub mod replay;
+pub mod serve;
+pub mod test;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Signed chat webhooks in, Rhai rules, provider calls out."
+)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, default_value = "switchboard.toml")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP listener, the rule workers and the provider executor.
+    Serve,
+    /// Validate the config and every rule; print each problem as path:line:col: message.
+    Check,
+    /// Run fixtures through the rules and print one JSON line per action.
+    Replay {
+        /// Carry the actions out against the providers (one attempt each) instead of a dry run.
+        #[arg(long)]
+        send: bool,
+        /// Fixture files, or folders searched for *.json.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Run the fixtures that carry `expect` and compare the actions.
+    Test {
+        /// Fixture files or folders (default: fixtures/).
+        paths: Vec<PathBuf>,
+    },
+    /// Sign fixture bodies with their source's secret and POST them to a running server.
+    Post {
+        /// The server's base URL (default: http://{server.listen}).
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// The outcome of a command, as an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    Problem = 1,
+    Usage = 2,
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Serve => serve::run(&cli.config),
+        Command::Check => check::run(&cli.config),
+        Command::Replay { send, paths } => {
+            with_settings(&cli.config, |s| replay::run(s, &paths, send))
+        }
+        Command::Test { paths } => with_settings(&cli.config, |s| test::run(s, &paths)),
+        Command::Post { url, paths } => {
+            with_settings(&cli.config, |s| post::run(s, url.as_deref(), &paths))
+        }
+    }
+}
+
+/// Load the config or report why not (exit 1).
+fn with_settings(path: &Path, f: impl FnOnce(Settings) -> Exit) -> Exit {
+    match Settings::load(path) {
+        Ok(settings) => {
+            crate::telemetry::init(settings.logging.format);
+            f(settings)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Exit::Problem
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}

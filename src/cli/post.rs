@@ -1,0 +1,102 @@
+//! `switchboard post`: sign each fixture's body with its source's secret (or token) and
+//! POST it to a running server; print each answer.
+
+use std::path::PathBuf;
+
+use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use secrecy::ExposeSecret;
+
+use super::{runtime, Exit};
+use crate::config::{Settings, SourceCredential, SourceKind};
+use crate::fixture::{self, Fixture};
+use crate::inbound::verify::{sign_aelyst, sign_jelou, sign_standard};
+
+pub fn run(settings: Settings, url: Option<&str>, paths: &[PathBuf]) -> Exit {
+    let base = url
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("http://{}", settings.server.listen));
+    let files = match fixture::collect(paths) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Problem;
+        }
+    };
+    let client = reqwest::Client::new();
+    let rt = runtime();
+    let mut exit = Exit::Success;
+    for file in files {
+        let result = Fixture::load(&file).and_then(|fixture| {
+            let request = signed_request(&settings, &client, &base, &fixture)?;
+            rt.block_on(async {
+                let response = request.send().await.map_err(|e| {
+                    format!("could not reach {base}: {e} (is `switchboard serve` running?)")
+                })?;
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                Ok((status, body))
+            })
+        });
+        match result {
+            Ok((status, body)) => {
+                println!("{} {} {}", file.display(), status.as_u16(), body.trim());
+                if !status.is_success() {
+                    exit = Exit::Problem;
+                }
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                exit = Exit::Problem;
+            }
+        }
+    }
+    exit
+}
+
+fn signed_request(
+    settings: &Settings,
+    client: &reqwest::Client,
+    base: &str,
+    fixture: &Fixture,
+) -> Result<reqwest::RequestBuilder, String> {
+    let source = settings
+        .source(&fixture.source)
+        .ok_or_else(|| format!("source \"{}\" is not configured", fixture.source))?;
+    let body = fixture.body_bytes();
+    let mut request = client
+        .post(format!("{base}/webhooks/{}", fixture.source))
+        .header(CONTENT_TYPE, "application/json");
+    for (name, value) in &fixture.headers {
+        let name =
+            HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name}: {e}"))?;
+        let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
+        request = request.header(name, value);
+    }
+    request = match &source.credential {
+        SourceCredential::Token(token) => request.header("X-Webhook-Token", token.expose_secret()),
+        SourceCredential::Secrets(secrets) => {
+            let secret = secrets[0].expose_secret();
+            match source.kind {
+                SourceKind::Jelou => request.header("X-Jelou-Signature", sign_jelou(secret, &body)),
+                SourceKind::Aelyst | SourceKind::Uchat => {
+                    request.header("X-Webhook-Signature", sign_aelyst(secret, &body))
+                }
+                SourceKind::Generic => {
+                    let id = fixture
+                        .headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case("webhook-id"))
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_else(|| format!("msg_{}", ulid::Ulid::new()));
+                    let timestamp = crate::event::now_millis() / 1000;
+                    let signature = sign_standard(secret, &id, timestamp, &body)?;
+                    request
+                        .header("webhook-id", id)
+                        .header("webhook-timestamp", timestamp.to_string())
+                        .header("webhook-signature", signature)
+                }
+            }
+        }
+    };
+    Ok(request.body(body))
+}

@@ -1,0 +1,162 @@
+//! `switchboard replay`: run fixtures through the rules and print one JSON line per action
+//! (contract §6.3). A dry run makes no network call and writes nothing; `--send` carries
+//! each action out with one attempt, in order, and adds the provider's `response`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use super::{runtime, Exit};
+use crate::actions::DecidedAction;
+use crate::config::{ProviderSettings, Settings};
+use crate::executor::attempt::{self, AttemptResult, Identities};
+use crate::fixture::{self, Fixture};
+use crate::providers::{self, RequestSpec, UserRef};
+use crate::rules::{build_engine, compile_dir, RuleEnv, RuleSet};
+
+pub fn run(settings: Settings, paths: &[PathBuf], send: bool) -> Exit {
+    let Some(ctx) = Context::new(&settings) else {
+        return Exit::Problem;
+    };
+    let files = match fixture::collect(paths) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Problem;
+        }
+    };
+    let clients = if send {
+        match crate::executor::clients(&settings) {
+            Ok(clients) => Some(clients),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Exit::Problem;
+            }
+        }
+    } else {
+        None
+    };
+    let identities = Mutex::new(HashMap::new());
+    let rt = runtime();
+    let mut exit = Exit::Success;
+    for file in files {
+        let (event, actions, errors) = match ctx.decide_file(&file) {
+            Ok(decided) => decided,
+            Err(e) => {
+                eprintln!("{e}");
+                exit = Exit::Problem;
+                continue;
+            }
+        };
+        for error in errors {
+            eprintln!("{error}");
+            exit = Exit::Problem;
+        }
+        for action in &actions {
+            let provider = &settings.providers[&action.provider];
+            let mut line = json!({
+                "event_id": event.event_id,
+                "source": event.source,
+                "rule": action.rule,
+                "seq": action.seq,
+                "action": action.action.as_str(),
+                "provider": action.provider,
+                "params": action.params,
+                "request": dry_request(provider, action),
+            });
+            if let Some(clients) = &clients {
+                let report = rt.block_on(attempt::attempt(
+                    &clients[&action.provider],
+                    action,
+                    &Identities::Memory(&identities),
+                ));
+                if let Some(request) = &report.request {
+                    line["request"] = json!(request);
+                }
+                line["response"] = json!({
+                    "status": report.attempt.as_ref().and_then(|a| a.status),
+                    "body": report.attempt.as_ref().map(|a| a.response_excerpt.clone()),
+                    "outcome": match report.result {
+                        AttemptResult::Success => "success".to_string(),
+                        AttemptResult::Retry => "retryable_failure".to_string(),
+                        AttemptResult::Dead(reason) => reason.as_str().to_string(),
+                    },
+                });
+                if report.result != AttemptResult::Success {
+                    exit = Exit::Problem;
+                }
+            }
+            println!("{line}");
+        }
+    }
+    exit
+}
+
+/// The request as a dry run shows it: looked-up values as placeholders, and `null` with a
+/// `user_unknown` note when nothing names the user at that provider.
+pub fn dry_request(provider: &ProviderSettings, action: &DecidedAction) -> Value {
+    let user = match &action.target.user {
+        UserRef::Known { value } => value.clone(),
+        UserRef::LookupPhone { digits } => providers::lookup_placeholder(provider, digits),
+        UserRef::Unknown => return json!({"dead_letter": "user_unknown"}),
+    };
+    let request: RequestSpec =
+        providers::request(provider, &action.as_action(), &action.target, &user);
+    json!(request)
+}
+
+/// Compiled rules and the config, shared by `replay` and `test`.
+pub(super) struct Context<'s> {
+    settings: &'s Settings,
+    engine: rhai::Engine,
+    rules: RuleSet,
+    env: Arc<RuleEnv>,
+}
+
+impl<'s> Context<'s> {
+    /// Compile the rules, printing their problems (and returning `None`) if any.
+    pub(super) fn new(settings: &'s Settings) -> Option<Context<'s>> {
+        let engine = build_engine();
+        match compile_dir(&engine, &settings.rules.dir) {
+            Ok(rules) => Some(Context {
+                settings,
+                engine,
+                rules,
+                env: Arc::new(RuleEnv::from_settings(settings)),
+            }),
+            Err(problems) => {
+                for p in problems {
+                    println!("{p}");
+                }
+                None
+            }
+        }
+    }
+
+    /// Load one fixture and run the rules on it: the event, the kept actions, rule errors.
+    pub(super) fn decide_file(
+        &self,
+        file: &std::path::Path,
+    ) -> Result<(crate::event::Event, Vec<DecidedAction>, Vec<String>), String> {
+        let fixture = Fixture::load(file)?;
+        self.decide(&fixture)
+            .map_err(|e| format!("{}: {e}", file.display()))
+    }
+
+    pub(super) fn decide(
+        &self,
+        fixture: &Fixture,
+    ) -> Result<(crate::event::Event, Vec<DecidedAction>, Vec<String>), String> {
+        let event = Arc::new(fixture.to_event(self.settings)?);
+        let verdict = self.rules.run(&self.engine, &self.env, &event);
+        let errors = verdict
+            .runs
+            .iter()
+            .filter_map(|r| r.error.clone())
+            .collect();
+        let actions = verdict.actions().cloned().collect();
+        Ok((Arc::unwrap_or_clone(event), actions, errors))
+    }
+}

@@ -1,0 +1,99 @@
+//! `switchboard test`: run the fixtures that carry `expect` and compare the actions with it,
+//! element by element (same length, same order, params equal as JSON). Each failing case
+//! prints `FAIL <path>` and a diff; the last line is `N passed, M failed`.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+use similar::TextDiff;
+
+use super::replay::Context;
+use super::Exit;
+use crate::config::Settings;
+use crate::fixture::{self, Fixture};
+
+pub fn run(settings: Settings, paths: &[PathBuf]) -> Exit {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("fixtures")]
+    } else {
+        paths.to_vec()
+    };
+    let Some(ctx) = Context::new(&settings) else {
+        println!("0 passed, 0 failed");
+        return Exit::Problem;
+    };
+    let files = match fixture::collect(&paths) {
+        Ok(files) => files,
+        Err(e) => {
+            eprintln!("error: {e}");
+            println!("0 passed, 0 failed");
+            return Exit::Problem;
+        }
+    };
+    let (mut passed, mut failed) = (0, 0);
+    for file in files {
+        let fixture = match Fixture::load(&file) {
+            Ok(fixture) => fixture,
+            Err(e) => {
+                println!("FAIL {}\n  {e}", file.display());
+                failed += 1;
+                continue;
+            }
+        };
+        let Some(expect) = &fixture.expect else {
+            continue;
+        };
+        let (_, actions, errors) = match ctx.decide(&fixture) {
+            Ok(decided) => decided,
+            Err(e) => {
+                println!("FAIL {}\n  {e}", file.display());
+                failed += 1;
+                continue;
+            }
+        };
+        let actual: Vec<Value> = actions
+            .iter()
+            .map(|a| json!({"action": a.action.as_str(), "provider": a.provider, "params": a.params}))
+            .collect();
+        let expected: Vec<Value> = expect
+            .iter()
+            .map(|e| json!({"action": e.action, "provider": e.provider, "params": e.params}))
+            .collect();
+        if actual == expected {
+            passed += 1;
+            for error in errors {
+                eprintln!(
+                    "warning: {}: a rule failed (the case still passed): {error}",
+                    file.display()
+                );
+            }
+        } else {
+            failed += 1;
+            println!("FAIL {}", file.display());
+            let expected_text = pretty(&expected);
+            let actual_text = pretty(&actual);
+            let diff = TextDiff::from_lines(&expected_text, &actual_text);
+            print!(
+                "{}",
+                diff.unified_diff()
+                    .context_radius(3)
+                    .header("expected", "actual")
+            );
+            for error in errors {
+                println!("  rule error: {error}");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        Exit::Problem
+    } else {
+        Exit::Success
+    }
+}
+
+fn pretty(actions: &[Value]) -> String {
+    let mut text = serde_json::to_string_pretty(actions).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,716 @@
+//! Configuration: the TOML file of contract §2, `${VAR}` expansion, validation, and the
+//! typed `Settings` everything else is built from. Secrets are `SecretString`s, so they never
+//! reach a log line or `Debug` output.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::actions::ActionFamily;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The whole configuration, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The config file's path, for messages.
+    pub file: PathBuf,
+    pub server: ServerSettings,
+    pub storage: StorageSettings,
+    pub rules: RulesSettings,
+    pub delivery: DeliverySettings,
+    pub providers: BTreeMap<String, ProviderSettings>,
+    pub sources: BTreeMap<String, SourceSettings>,
+    pub routing: BTreeMap<ActionFamily, String>,
+    pub logging: LoggingSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub max_body_bytes: usize,
+    pub admin_token: SecretString,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 1_048_576,
+            admin_token: SecretString::from(String::new()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageSettings {
+    pub url: StorageUrl,
+    pub retention_days: u32,
+    /// `normal` (default) survives a killed process; `full` also survives power loss.
+    pub synchronous: Synchronous,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    Normal,
+    Full,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct RulesSettings {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliverySettings {
+    pub max_attempts: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    pub timeout_ms: u64,
+    pub max_in_flight: usize,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            backoff_base_ms: 1000,
+            backoff_max_ms: 3_600_000,
+            timeout_ms: 10_000,
+            max_in_flight: 8,
+        }
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Jelou,
+    Uchat,
+    Aelyst,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Jelou => "jelou",
+            ProviderKind::Uchat => "uchat",
+            ProviderKind::Aelyst => "aelyst",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Without a trailing `/`.
+    pub base_url: String,
+    pub auth: ProviderAuth,
+    /// Jelou: the bot to use when the event does not name one (contract §6.2).
+    pub bot_id: Option<String>,
+    /// UChat: minutes for `set_manual()` without a ttl.
+    pub pause_minutes: u64,
+    pub rate_per_second: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ProviderAuth {
+    Basic {
+        client_id: String,
+        client_secret: SecretString,
+    },
+    Bearer(SecretString),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Jelou,
+    Aelyst,
+    Uchat,
+    Generic,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Jelou => "jelou",
+            SourceKind::Aelyst => "aelyst",
+            SourceKind::Uchat => "uchat",
+            SourceKind::Generic => "generic",
+        }
+    }
+
+    /// The provider kind a source of this kind is native to (none for generic).
+    pub fn provider_kind(self) -> Option<ProviderKind> {
+        match self {
+            SourceKind::Jelou => Some(ProviderKind::Jelou),
+            SourceKind::Aelyst => Some(ProviderKind::Aelyst),
+            SourceKind::Uchat => Some(ProviderKind::Uchat),
+            SourceKind::Generic => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceSettings {
+    pub name: String,
+    pub kind: SourceKind,
+    pub credential: SourceCredential,
+    /// The default target of this source's actions.
+    pub provider: Option<String>,
+    pub ack_status: u16,
+}
+
+/// How a source proves a request is its own.
+#[derive(Debug, Clone)]
+pub enum SourceCredential {
+    /// HMAC secrets; several only for rotation (generic sources).
+    Secrets(Vec<SecretString>),
+    Token(SecretString),
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingSettings {
+    /// `text` (default) or `json`.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+// ---- the file as written -------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: ServerSettings,
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    rules: RawRules,
+    #[serde(default)]
+    delivery: DeliverySettings,
+    #[serde(default)]
+    providers: BTreeMap<String, RawProvider>,
+    #[serde(default)]
+    sources: BTreeMap<String, RawSource>,
+    #[serde(default)]
+    routing: RawRouting,
+    #[serde(default)]
+    logging: LoggingSettings,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStorage {
+    url: String,
+    retention_days: u32,
+    synchronous: Synchronous,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/switchboard.db".into(),
+            retention_days: 30,
+            synchronous: Synchronous::Normal,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRules {
+    dir: String,
+}
+
+impl Default for RawRules {
+    fn default() -> Self {
+        Self {
+            dir: "rules".into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    kind: ProviderKind,
+    base_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+    token: Option<SecretString>,
+    bot_id: Option<String>,
+    pause_minutes: Option<u64>,
+    rate_per_second: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(SecretString),
+    Many(Vec<SecretString>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    kind: SourceKind,
+    secret: Option<OneOrMany>,
+    token: Option<SecretString>,
+    provider: Option<String>,
+    ack_status: Option<u16>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRouting {
+    tag: Option<String>,
+    label: Option<String>,
+    conversation: Option<String>,
+    state: Option<String>,
+    message: Option<String>,
+}
+
+impl Settings {
+    /// Read, expand and validate the config file.
+    ///
+    /// # Errors
+    /// A message naming the file and what is wrong: unreadable file, TOML syntax, an unknown
+    /// key, a missing environment variable, an inconsistent value.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, path, &|name| std::env::var(name).ok())
+    }
+
+    /// Parse config text; `env` answers environment look-ups (injectable for tests).
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.display().to_string(),
+            message,
+        };
+        let mut value: toml::Value = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        expand_value(&mut value, env).map_err(invalid)?;
+        let raw: RawConfig = value
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid(e.message().trim().to_string()))?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        build(raw, path, &base_dir).map_err(invalid)
+    }
+
+    pub fn source(&self, name: &str) -> Option<&SourceSettings> {
+        self.sources.get(name)
+    }
+
+    pub fn admin_enabled(&self) -> bool {
+        !self.server.admin_token.expose_secret().is_empty()
+    }
+}
+
+fn build(raw: RawConfig, path: &Path, base_dir: &Path) -> Result<Settings, String> {
+    if raw.server.max_body_bytes == 0 {
+        return Err("server.max_body_bytes must be greater than 0".into());
+    }
+    if raw.delivery.max_attempts == 0 {
+        return Err("delivery.max_attempts must be at least 1".into());
+    }
+    if raw.delivery.max_in_flight == 0 {
+        return Err("delivery.max_in_flight must be at least 1".into());
+    }
+    let storage_url = parse_storage_url(&raw.storage.url, base_dir)?;
+
+    let mut providers = BTreeMap::new();
+    for (name, p) in raw.providers {
+        providers.insert(name.clone(), build_provider(&name, p)?);
+    }
+
+    let mut sources = BTreeMap::new();
+    for (name, s) in raw.sources {
+        let credential = match (s.secret, s.token) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "sources.{name}: has both `secret` and `token`; keep one"
+                ))
+            }
+            (None, None) => {
+                return Err(format!(
+                    "sources.{name}: needs `secret` (signed webhooks) or `token` (a shared token header)"
+                ))
+            }
+            (Some(OneOrMany::One(secret)), None) => SourceCredential::Secrets(vec![secret]),
+            (Some(OneOrMany::Many(list)), None) => {
+                if list.is_empty() {
+                    return Err(format!("sources.{name}.secret: the list is empty"));
+                }
+                SourceCredential::Secrets(list)
+            }
+            (None, Some(token)) => SourceCredential::Token(token),
+        };
+        if let SourceCredential::Secrets(list) = &credential {
+            if list.iter().any(|s| s.expose_secret().is_empty()) {
+                return Err(format!("sources.{name}.secret: is empty"));
+            }
+            if s.kind == SourceKind::Generic {
+                for secret in list {
+                    crate::inbound::verify::standard_webhooks_key(secret.expose_secret())
+                        .map_err(|e| format!("sources.{name}.secret: {e}"))?;
+                }
+            }
+        }
+        if let SourceCredential::Token(t) = &credential {
+            if t.expose_secret().is_empty() {
+                return Err(format!("sources.{name}.token: is empty"));
+            }
+        }
+        let provider = match s.provider {
+            Some(p) => {
+                if !providers.contains_key(&p) {
+                    return Err(format!(
+                        "sources.{name}.provider: unknown provider \"{p}\" (configured: {})",
+                        list_names(&providers)
+                    ));
+                }
+                Some(p)
+            }
+            None => s.kind.provider_kind().and_then(|kind| {
+                let mut same = providers
+                    .values()
+                    .filter(|p: &&ProviderSettings| p.kind == kind);
+                match (same.next(), same.next()) {
+                    (Some(only), None) => Some(only.name.clone()),
+                    _ => None,
+                }
+            }),
+        };
+        let ack_status = s.ack_status.unwrap_or(202);
+        if !(200..300).contains(&ack_status) {
+            return Err(format!(
+                "sources.{name}.ack_status: {ack_status} is not a 2xx status"
+            ));
+        }
+        sources.insert(
+            name.clone(),
+            SourceSettings {
+                name,
+                kind: s.kind,
+                credential,
+                provider,
+                ack_status,
+            },
+        );
+    }
+
+    let mut routing = BTreeMap::new();
+    for (family, target) in [
+        (ActionFamily::Tag, raw.routing.tag),
+        (ActionFamily::Label, raw.routing.label),
+        (ActionFamily::Conversation, raw.routing.conversation),
+        (ActionFamily::State, raw.routing.state),
+        (ActionFamily::Message, raw.routing.message),
+    ] {
+        if let Some(target) = target {
+            if !providers.contains_key(&target) {
+                return Err(format!(
+                    "routing.{}: unknown provider \"{target}\" (configured: {})",
+                    family.as_str(),
+                    list_names(&providers)
+                ));
+            }
+            routing.insert(family, target);
+        }
+    }
+
+    Ok(Settings {
+        file: path.to_path_buf(),
+        server: raw.server,
+        storage: StorageSettings {
+            url: storage_url,
+            retention_days: raw.storage.retention_days,
+            synchronous: raw.storage.synchronous,
+        },
+        rules: RulesSettings {
+            dir: resolve(base_dir, &raw.rules.dir),
+        },
+        delivery: raw.delivery,
+        providers,
+        sources,
+        routing,
+        logging: raw.logging,
+    })
+}
+
+fn list_names<V>(map: &BTreeMap<String, V>) -> String {
+    if map.is_empty() {
+        "none".into()
+    } else {
+        map.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn build_provider(name: &str, p: RawProvider) -> Result<ProviderSettings, String> {
+    let base_url = p
+        .base_url
+        .unwrap_or_else(|| {
+            match p.kind {
+                ProviderKind::Jelou => "https://api.jelou.ai",
+                ProviderKind::Uchat => "https://www.uchat.com.au/api",
+                ProviderKind::Aelyst => "https://api.aelyst.ai/v1",
+            }
+            .to_string()
+        })
+        .trim_end_matches('/')
+        .to_string();
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(format!(
+            "providers.{name}.base_url: \"{base_url}\" must start with http:// or https://"
+        ));
+    }
+    let auth = match p.kind {
+        ProviderKind::Jelou => {
+            if p.token.is_some() {
+                return Err(format!(
+                    "providers.{name}: a jelou provider uses client_id and client_secret, not token"
+                ));
+            }
+            match (p.client_id, p.client_secret) {
+                (Some(client_id), Some(client_secret)) => ProviderAuth::Basic {
+                    client_id,
+                    client_secret,
+                },
+                _ => {
+                    return Err(format!(
+                        "providers.{name}: a jelou provider needs client_id and client_secret"
+                    ))
+                }
+            }
+        }
+        ProviderKind::Uchat | ProviderKind::Aelyst => {
+            if p.client_id.is_some() || p.client_secret.is_some() {
+                return Err(format!(
+                    "providers.{name}: a {} provider uses token, not client_id/client_secret",
+                    p.kind.as_str()
+                ));
+            }
+            match p.token {
+                Some(token) => ProviderAuth::Bearer(token),
+                None => {
+                    return Err(format!(
+                        "providers.{name}: a {} provider needs token",
+                        p.kind.as_str()
+                    ))
+                }
+            }
+        }
+    };
+    if p.bot_id.is_some() && p.kind != ProviderKind::Jelou {
+        return Err(format!(
+            "providers.{name}.bot_id: only jelou providers have a bot_id"
+        ));
+    }
+    if p.pause_minutes.is_some() && p.kind != ProviderKind::Uchat {
+        return Err(format!(
+            "providers.{name}.pause_minutes: only uchat providers have pause_minutes"
+        ));
+    }
+    if p.rate_per_second == Some(0) {
+        return Err(format!(
+            "providers.{name}.rate_per_second: must be at least 1"
+        ));
+    }
+    Ok(ProviderSettings {
+        name: name.to_string(),
+        kind: p.kind,
+        base_url,
+        auth,
+        bot_id: p.bot_id.filter(|b| !b.is_empty()),
+        pause_minutes: p.pause_minutes.unwrap_or(1440).max(1),
+        rate_per_second: p.rate_per_second,
+    })
+}
+
+fn parse_storage_url(url: &str, base_dir: &Path) -> Result<StorageUrl, String> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err("storage.url: sqlite:// needs a file path".into());
+        }
+        Ok(StorageUrl::Sqlite(resolve(base_dir, path)))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(StorageUrl::Postgres(url.to_string()))
+    } else {
+        Err(format!(
+            "storage.url: \"{url}\" is neither sqlite://PATH nor postgres://..."
+        ))
+    }
+}
+
+fn resolve(base_dir: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() || base_dir == Path::new(".") {
+        p.to_path_buf()
+    } else {
+        base_dir.join(p)
+    }
+}
+
+fn expand_value(
+    value: &mut toml::Value,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    match value {
+        toml::Value::String(s) => {
+            *s = expand_vars(s, env)?;
+            Ok(())
+        }
+        toml::Value::Array(items) => items.iter_mut().try_for_each(|v| expand_value(v, env)),
+        toml::Value::Table(table) => table.iter_mut().try_for_each(|(_, v)| expand_value(v, env)),
+        _ => Ok(()),
+    }
+}
+
+/// Replace `${VAR}` and `${VAR:-default}` in a string; `$${` stands for a literal `${`.
+///
+/// # Errors
+/// Names the variable when `${VAR}` has no default and the variable is unset, and describes
+/// an unterminated `${`.
+pub fn expand_vars(input: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(pos) = rest.find('$') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos..];
+        if after.starts_with("$${") {
+            out.push_str("${");
+            rest = &after[3..];
+        } else if let Some(body) = after.strip_prefix("${") {
+            let end = body
+                .find('}')
+                .ok_or_else(|| format!("unterminated \"${{\" in \"{input}\""))?;
+            let expr = &body[..end];
+            let (name, default) = match expr.split_once(":-") {
+                Some((name, default)) => (name, Some(default)),
+                None => (expr, None),
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("\"${{{expr}}}\" is not a valid variable reference"));
+            }
+            match (env(name).filter(|v| !v.is_empty() || default.is_none()), default) {
+                (Some(v), _) => out.push_str(&v),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => {
+                    return Err(format!(
+                        "environment variable {name} is not set (referenced as ${{{name}}}); set it, or write ${{{name}:-default}}"
+                    ))
+                }
+            }
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = &after[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "SET" => Some("value".into()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn variables_expand_with_defaults_and_escapes() {
+        assert_eq!(expand_vars("a${SET}b", &env).unwrap(), "avalueb");
+        assert_eq!(expand_vars("${UNSET:-dflt}", &env).unwrap(), "dflt");
+        assert_eq!(expand_vars("${EMPTY:-dflt}", &env).unwrap(), "dflt");
+        assert_eq!(expand_vars("${UNSET:-}", &env).unwrap(), "");
+        assert_eq!(expand_vars("$${SET}", &env).unwrap(), "${SET}");
+        assert_eq!(expand_vars("cost $5", &env).unwrap(), "cost $5");
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let err = expand_vars("${JELOU_CLIENT_ID}", &env).unwrap_err();
+        assert!(err.contains("JELOU_CLIENT_ID"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Settings::parse("[server]\nlisten_port = 3\n", Path::new("x.toml"), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen_port"), "{err}");
+    }
+
+    #[test]
+    fn a_source_with_secret_and_token_is_rejected() {
+        let text = "[sources.a]\nkind = \"jelou\"\nsecret = \"s\"\ntoken = \"t\"\n";
+        let err = Settings::parse(text, Path::new("x.toml"), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("both"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_appear_in_debug_output() {
+        let text = "[server]\nadmin_token = \"topsecret-admin\"\n[providers.u]\nkind = \"uchat\"\ntoken = \"topsecret-token\"\n[sources.a]\nkind = \"uchat\"\ntoken = \"topsecret-source\"\n";
+        let settings = Settings::parse(text, Path::new("x.toml"), &env).unwrap();
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("topsecret"), "{debug}");
+    }
+
+    #[test]
+    fn a_source_defaults_to_the_one_provider_of_its_kind() {
+        let text = "[providers.j]\nkind = \"jelou\"\nclient_id = \"i\"\nclient_secret = \"s\"\n[sources.a]\nkind = \"jelou\"\nsecret = \"s\"\n";
+        let settings = Settings::parse(text, Path::new("x.toml"), &env).unwrap();
+        assert_eq!(settings.sources["a"].provider.as_deref(), Some("j"));
+    }
+}

@@ -1,0 +1,136 @@
+//! The canonical event (contract §4): what every decoder produces and every rule reads.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::SourceKind;
+
+/// One accepted inbound webhook, in the platform-neutral shape rules see as `event`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Dedupe key: the platform's event or message id, else hex SHA-256 of the body.
+    pub id: String,
+    /// Switchboard's own id, `evt_` + a ULID.
+    pub event_id: String,
+    pub source: String,
+    /// The source's kind: `jelou`, `aelyst`, `uchat` or `generic`.
+    pub provider: SourceKind,
+    pub kind: EventKind,
+    pub user: User,
+    pub bot_id: Option<String>,
+    pub conversation_id: Option<String>,
+    pub message: Option<Message>,
+    pub text: String,
+    pub tags: Vec<String>,
+    pub raw: Value,
+    /// Unix milliseconds.
+    pub received_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    #[serde(rename = "message.received")]
+    MessageReceived,
+    #[serde(rename = "message.sent")]
+    MessageSent,
+    #[serde(rename = "conversation.opened")]
+    ConversationOpened,
+    #[serde(rename = "conversation.closed")]
+    ConversationClosed,
+    #[serde(rename = "contact.updated")]
+    ContactUpdated,
+    #[serde(rename = "other")]
+    Other,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::MessageReceived => "message.received",
+            EventKind::MessageSent => "message.sent",
+            EventKind::ConversationOpened => "conversation.opened",
+            EventKind::ConversationClosed => "conversation.closed",
+            EventKind::ContactUpdated => "contact.updated",
+            EventKind::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        Some(match s {
+            "message.received" => EventKind::MessageReceived,
+            "message.sent" => EventKind::MessageSent,
+            "conversation.opened" => EventKind::ConversationOpened,
+            "conversation.closed" => EventKind::ConversationClosed,
+            "contact.updated" => EventKind::ContactUpdated,
+            "other" => EventKind::Other,
+            _ => return None,
+        })
+    }
+}
+
+/// Who the event is about. Every field is optional: platforms name users differently.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: Option<String>,
+    /// E.164 with a leading `+`.
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// UChat's subscriber namespace.
+    pub ns: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub text: Option<String>,
+}
+
+impl Event {
+    /// The ordering key of contract §7: events with the same key are handled one at a time.
+    /// `None` when the event names no user.
+    pub fn user_key(&self) -> Option<String> {
+        let u = &self.user;
+        let who =
+            u.id.as_ref()
+                .map(|v| format!("id:{v}"))
+                .or_else(|| u.phone.as_ref().map(|v| format!("phone:{v}")))
+                .or_else(|| u.email.as_ref().map(|v| format!("email:{v}")))
+                .or_else(|| u.ns.as_ref().map(|v| format!("ns:{v}")))?;
+        Some(format!("{}\u{1f}{who}", self.source))
+    }
+
+    /// The digits of the user's phone, if any.
+    pub fn phone_digits(&self) -> Option<String> {
+        self.user
+            .phone
+            .as_deref()
+            .map(digits)
+            .filter(|d| !d.is_empty())
+    }
+}
+
+/// Only the ASCII digits of a string.
+pub fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// A phone number as E.164 with `+`, when it looks like one (8 to 15 digits).
+pub fn normalize_phone(s: &str) -> Option<String> {
+    let d = digits(s);
+    (8..=15).contains(&d.len()).then(|| format!("+{d}"))
+}
+
+/// A fresh Switchboard event id: `evt_` + a ULID.
+pub fn new_event_id() -> String {
+    format!("evt_{}", ulid::Ulid::new())
+}
+
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,160 @@
+//! The executor: claims due deliveries from the store, provider by provider up to each
+//! one's `max_in_flight`, carries each out (`attempt`), and records the outcome: done, a
+//! retry at a due time, or a dead letter. Per-user order comes from the claim itself: a
+//! delivery is claimable only when nothing earlier of its key is still open.
+
+pub mod attempt;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::{DeliverySettings, Settings};
+use crate::event::now_millis;
+use crate::store::{AttemptOutcome, Next, Store};
+use attempt::{AttemptResult, Identities, ProviderClient};
+
+/// How often the executor looks for due retries when nothing wakes it.
+const POLL: Duration = Duration::from_millis(250);
+
+struct Lane {
+    client: ProviderClient,
+    in_flight: AtomicUsize,
+}
+
+/// Build one client per configured provider.
+///
+/// # Errors
+/// When an HTTP client cannot be built.
+pub fn clients(settings: &Settings) -> anyhow::Result<HashMap<String, ProviderClient>> {
+    settings
+        .providers
+        .values()
+        .map(|p| {
+            Ok((
+                p.name.clone(),
+                ProviderClient::new(p.clone(), &settings.delivery)?,
+            ))
+        })
+        .collect()
+}
+
+/// Run until `shutdown` turns true; then wait (up to `grace`) for requests in flight.
+pub async fn run(
+    store: Store,
+    settings: Arc<Settings>,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let lanes: Arc<HashMap<String, Arc<Lane>>> = Arc::new(
+        clients(&settings)?
+            .into_iter()
+            .map(|(name, client)| {
+                (
+                    name,
+                    Arc::new(Lane {
+                        client,
+                        in_flight: AtomicUsize::new(0),
+                    }),
+                )
+            })
+            .collect(),
+    );
+    let delivery = settings.delivery.clone();
+    let lease_ms = (delivery.timeout_ms as i64) * 2 + 30_000;
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        for (name, lane) in lanes.iter() {
+            let free = delivery
+                .max_in_flight
+                .saturating_sub(lane.in_flight.load(Ordering::SeqCst));
+            if free == 0 {
+                continue;
+            }
+            let claimed = match store.claim_deliveries(name, free, lease_ms).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(provider = %name, "could not claim deliveries: {e}");
+                    continue;
+                }
+            };
+            for delivery_row in claimed {
+                lane.in_flight.fetch_add(1, Ordering::SeqCst);
+                let (store, lane, settings) = (store.clone(), lane.clone(), delivery.clone());
+                tasks.spawn(async move {
+                    carry_out(&store, &lane.client, &settings, delivery_row).await;
+                    lane.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    store.deliveries_ready.notify_one();
+                });
+            }
+        }
+        while tasks.try_join_next().is_some() {}
+        tokio::select! {
+            // New or unblocked deliveries.
+            _ = store.deliveries_ready.notified() => {}
+            // Retries that became due.
+            _ = tokio::time::sleep(POLL) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    // Finish what is in flight; what does not finish in time stays leased and is sent
+    // again after a restart (at least once).
+    let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    Ok(())
+}
+
+async fn carry_out(
+    store: &Store,
+    client: &ProviderClient,
+    delivery: &DeliverySettings,
+    claimed: crate::store::ClaimedDelivery,
+) {
+    let action = &claimed.action;
+    let report = attempt::attempt(client, action, &Identities::Store(store)).await;
+    let attempts = claimed.attempts + u32::from(report.attempt.is_some());
+    let next = match report.result {
+        AttemptResult::Success => Next::Done,
+        AttemptResult::Dead(reason) => Next::Dead { reason },
+        AttemptResult::Retry if attempts >= delivery.max_attempts => Next::Dead {
+            reason: crate::store::DeadReason::AttemptsExhausted,
+        },
+        AttemptResult::Retry => {
+            let wait = attempt::backoff(delivery, attempts, report.retry_after);
+            Next::Retry {
+                next_at: now_millis() + wait.as_millis() as i64,
+            }
+        }
+    };
+    let status = report.attempt.as_ref().and_then(|a| a.status);
+    match &next {
+        Next::Done => tracing::info!(
+            event_id = %claimed.event_id, rule = %action.rule, provider = %action.provider,
+            action = action.action.as_str(), status = ?status, "delivered"
+        ),
+        Next::Retry { next_at } => tracing::warn!(
+            event_id = %claimed.event_id, provider = %action.provider, action = action.action.as_str(),
+            status = ?status, attempt = attempts, retry_in_ms = next_at - now_millis(),
+            "delivery failed; will retry"
+        ),
+        Next::Dead { reason } => tracing::error!(
+            event_id = %claimed.event_id, provider = %action.provider, action = action.action.as_str(),
+            status = ?status, attempt = attempts, reason = reason.as_str(),
+            "delivery failed for good; dead-lettered"
+        ),
+    }
+    let outcome = AttemptOutcome {
+        delivery_id: claimed.id,
+        request: report.request,
+        attempt: report.attempt,
+        next,
+    };
+    if let Err(e) = store.finish_attempt(outcome).await {
+        tracing::error!(event_id = %claimed.event_id, "could not record a delivery's outcome: {e}");
+    }
+}

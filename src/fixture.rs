@@ -1,0 +1,127 @@
+//! Fixture files (contract §6.3): one recorded case each — a source, a body, optional
+//! headers, a pinned `received_at`, seeded memory and the expected actions. `replay`,
+//! `test` and `post` read them; `fixture` writes them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::Settings;
+use crate::event::{new_event_id, now_millis, Event};
+use crate::inbound::{decode, verify::Verified};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fixture {
+    pub source: String,
+    pub body: Value,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub memory: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Vec<Expected>>,
+}
+
+/// One expected action: compared as JSON with what the rules decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expected {
+    pub action: String,
+    pub provider: String,
+    pub params: Value,
+}
+
+/// Every fixture named: files as given, folders searched for `*.json` (sorted).
+///
+/// # Errors
+/// A path that does not exist.
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut found = Vec::new();
+            walk(path, &mut found).map_err(|e| format!("{}: {e}", path.display()))?;
+            found.sort();
+            files.extend(found);
+        } else if path.is_file() {
+            files.push(path.clone());
+        } else {
+            return Err(format!("{}: no such file or folder", path.display()));
+        }
+    }
+    Ok(files)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path.extension().is_some_and(|x| x == "json") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+impl Fixture {
+    /// # Errors
+    /// The file cannot be read or is not a fixture (the message says where and why).
+    pub fn load(path: &Path) -> Result<Fixture, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{}:{}:{}: not a fixture: {}",
+                path.display(),
+                e.line(),
+                e.column(),
+                e.to_string().split(" at line ").next().unwrap_or_default()
+            )
+        })
+    }
+
+    /// The body's bytes, as they would be posted.
+    pub fn body_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.body).unwrap_or_default()
+    }
+
+    /// Decode the fixture as its source's decoder would (no signature check).
+    ///
+    /// # Errors
+    /// The source is not configured, or the body is not a JSON object.
+    pub fn to_event(&self, settings: &Settings) -> Result<Event, String> {
+        let source = settings.source(&self.source).ok_or_else(|| {
+            format!(
+                "source \"{}\" is not configured (configured: {})",
+                self.source,
+                settings
+                    .sources
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        let body = Verified::trusted_fixture(Bytes::from(self.body_bytes()));
+        let header = |name: &str| {
+            self.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        decode::decode(
+            source,
+            header,
+            &body,
+            new_event_id(),
+            self.received_at.unwrap_or_else(now_millis),
+        )
+        .map_err(|e| e.to_string())
+    }
+}

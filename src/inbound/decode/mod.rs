@@ -1,0 +1,130 @@
+//! Decoding (contract §4): a verified body becomes the canonical `Event`. One file per
+//! platform format; a valid JSON object of a shape we do not know still becomes an event of
+//! kind `other`, because a signed delivery is never dropped.
+
+mod aelyst;
+mod generic;
+mod jelou;
+mod uchat;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::verify::Verified;
+use crate::config::{SourceKind, SourceSettings};
+use crate::event::{Event, EventKind, Message, User};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the body is not valid JSON: {message} at line {line}, column {column}")]
+    InvalidJson {
+        message: String,
+        line: usize,
+        column: usize,
+    },
+    #[error("the body is valid JSON but not an object; webhooks must send a JSON object")]
+    NotAnObject,
+}
+
+/// What a platform decoder extracts; the rest of `Event` is filled in by `decode`.
+#[derive(Debug, Default)]
+struct Decoded {
+    id: Option<String>,
+    kind: Option<EventKind>,
+    user: User,
+    bot_id: Option<String>,
+    conversation_id: Option<String>,
+    message: Option<Message>,
+    text: Option<String>,
+    tags: Vec<String>,
+}
+
+/// Parse and decode a verified body into the canonical event.
+///
+/// # Errors
+/// `InvalidJson` with the line and column of the problem, `NotAnObject` for other JSON.
+pub fn decode<'h>(
+    source: &SourceSettings,
+    header: impl Fn(&str) -> Option<&'h str>,
+    body: &Verified,
+    event_id: String,
+    received_at: i64,
+) -> Result<Event, DecodeError> {
+    let raw: Value = serde_json::from_slice(body.body()).map_err(|e| DecodeError::InvalidJson {
+        message: e
+            .to_string()
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        line: e.line(),
+        column: e.column(),
+    })?;
+    let Value::Object(object) = &raw else {
+        return Err(DecodeError::NotAnObject);
+    };
+    let decoded = match source.kind {
+        SourceKind::Jelou => jelou::decode(object),
+        SourceKind::Aelyst => aelyst::decode(object),
+        SourceKind::Uchat => uchat::decode(object),
+        SourceKind::Generic => generic::decode(object, header("webhook-id")),
+    };
+    let text = decoded
+        .text
+        .or_else(|| decoded.message.as_ref().and_then(|m| m.text.clone()))
+        .unwrap_or_default();
+    Ok(Event {
+        id: decoded
+            .id
+            .unwrap_or_else(|| hex::encode(Sha256::digest(body.body()))),
+        event_id,
+        source: source.name.clone(),
+        provider: source.kind,
+        kind: decoded.kind.unwrap_or(EventKind::Other),
+        user: decoded.user,
+        bot_id: decoded.bot_id,
+        conversation_id: decoded.conversation_id,
+        message: decoded.message,
+        text,
+        tags: decoded.tags,
+        raw,
+        received_at,
+    })
+}
+
+/// A value at a `/`-separated path, as a non-empty string; numbers become strings.
+fn text_at(object: &Map<String, Value>, path: &str) -> Option<String> {
+    let mut parts = path.split('/');
+    let mut value = object.get(parts.next()?)?;
+    for part in parts {
+        value = value.get(part)?;
+    }
+    as_text(value)
+}
+
+fn as_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn first_text(object: &Map<String, Value>, paths: &[&str]) -> Option<String> {
+    paths.iter().find_map(|p| text_at(object, p))
+}
+
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|t| as_text(t).or_else(|| t.get("name").and_then(as_text)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

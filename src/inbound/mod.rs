@@ -1,0 +1,226 @@
+//! Inbound HTTP (contract §3): `POST /webhooks/{source}` and the health routes. The checks
+//! run in the contract's order: unknown source (404), size (413), signature (401), JSON
+//! (400), store (503); the `202` goes out only after the event's transaction committed.
+
+pub mod decode;
+pub mod verify;
+
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::event::{new_event_id, now_millis};
+use crate::startup::AppState;
+use crate::store::StoreError;
+use decode::DecodeError;
+use verify::VerifyError;
+
+/// An answer that is not a `2xx`: the contract's error code and a sentence for a human.
+#[derive(Debug)]
+pub struct Rejection {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    /// Ask the client to open a new connection (the body was not read to its end).
+    close: bool,
+}
+
+impl Rejection {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Rejection {
+            status,
+            code,
+            message: message.into(),
+            close: false,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub fn response(&self) -> HttpResponse {
+        let mut builder = HttpResponse::build(self.status);
+        if self.close {
+            builder.force_close();
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            builder.insert_header((header::RETRY_AFTER, "5"));
+        }
+        builder.json(json!({"error": self.code, "message": self.message}))
+    }
+}
+
+fn header_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `POST /webhooks/{source}`.
+pub async fn receive_webhook(
+    request: HttpRequest,
+    source: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let started = std::time::Instant::now();
+    let source_name = source.into_inner();
+    let result = accept(&request, &source_name, payload, &state).await;
+    state
+        .metrics
+        .ingest_seconds
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok((status, event_id, duplicate)) => {
+            state.metrics.received(
+                &source_name,
+                if duplicate { "duplicate" } else { "accepted" },
+            );
+            HttpResponse::build(status).json(json!({"event_id": event_id, "duplicate": duplicate}))
+        }
+        Err(rejection) => {
+            let label = if rejection.code == "unknown_source" {
+                "(unknown)"
+            } else {
+                source_name.as_str()
+            };
+            state.metrics.received(label, rejection.code);
+            tracing::info!(source = %source_name, error = rejection.code, "webhook rejected: {}", rejection.message);
+            rejection.response()
+        }
+    }
+}
+
+async fn accept(
+    request: &HttpRequest,
+    source_name: &str,
+    mut payload: web::Payload,
+    state: &AppState,
+) -> Result<(StatusCode, String, bool), Rejection> {
+    let settings = &state.settings;
+    let source = settings.source(source_name).ok_or_else(|| {
+        Rejection::new(
+            StatusCode::NOT_FOUND,
+            "unknown_source",
+            format!("no source named \"{source_name}\" is configured"),
+        )
+    })?;
+
+    let limit = settings.server.max_body_bytes;
+    let too_large = || Rejection {
+        close: true,
+        ..Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than this server's limit of {limit} bytes"),
+        )
+    };
+    let declared =
+        header_value(request.headers(), "content-length").and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            Rejection::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                format!("the body could not be read: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+
+    let headers = request.headers();
+    let now = now_millis();
+    let verified = verify::verify(
+        source,
+        |name| header_value(headers, name),
+        body.freeze(),
+        now / 1000,
+    )
+    .map_err(|e| match e {
+        VerifyError::Missing(_) => {
+            Rejection::new(StatusCode::UNAUTHORIZED, "missing_signature", e.to_string())
+        }
+        VerifyError::Bad(_) => {
+            Rejection::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string())
+        }
+        VerifyError::Stale => {
+            Rejection::new(StatusCode::UNAUTHORIZED, "stale_timestamp", e.to_string())
+        }
+    })?;
+
+    let event = decode::decode(
+        source,
+        |name| header_value(headers, name),
+        &verified,
+        new_event_id(),
+        now,
+    )
+    .map_err(|e| match e {
+        DecodeError::InvalidJson { .. } => {
+            Rejection::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string())
+        }
+        DecodeError::NotAnObject => {
+            Rejection::new(StatusCode::BAD_REQUEST, "not_an_object", e.to_string())
+        }
+    })?;
+
+    let inserted = state.store.insert_event(event).await.map_err(|e| {
+        tracing::error!(source = %source_name, "could not store an event: {e}");
+        let message = match e {
+            StoreError::Unavailable(_) | StoreError::Locked(_) => {
+                "the event could not be stored; nothing was accepted, try again shortly".to_string()
+            }
+            StoreError::Unexpected(_) => {
+                "the event could not be stored because of an internal error; nothing was accepted"
+                    .to_string()
+            }
+        };
+        Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            message,
+        )
+    })?;
+    let status = StatusCode::from_u16(source.ack_status).unwrap_or(StatusCode::ACCEPTED);
+    tracing::debug!(event_id = %inserted.event_id, source = %source_name, duplicate = inserted.duplicate, "webhook accepted");
+    Ok((status, inserted.event_id, inserted.duplicate))
+}
+
+/// `GET /healthz`: the process runs.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the store answers and a rule set is loaded.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.store.ping().await {
+        HttpResponse::Ok()
+            .json(json!({"status": "ready", "rules": state.runner.rules.load().len()}))
+    } else {
+        Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store does not answer",
+        )
+        .response()
+    }
+}
+
+/// Any other path: JSON 404 instead of an empty body.
+pub async fn not_found(request: HttpRequest) -> HttpResponse {
+    Rejection::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {} {}", request.method(), request.path()),
+    )
+    .response()
+}

@@ -1,0 +1,346 @@
+//! Verification (contract §3): the trust boundary. Raw body bytes and headers go in; a
+//! `Verified` body comes out only when the source's scheme accepts them. Nothing past this
+//! module takes an unverified body. Also the signing side, which `switchboard post` uses.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::config::{SourceCredential, SourceKind, SourceSettings};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Standard Webhooks' tolerance for the `webhook-timestamp`, either way.
+pub const TIMESTAMP_TOLERANCE_SECS: i64 = 300;
+
+/// A body whose signature or token checked out. Only `verify` makes one.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    body: Bytes,
+}
+
+impl Verified {
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// For `replay` and `test`, which run fixtures without signatures (contract §6.3).
+    pub fn trusted_fixture(body: Bytes) -> Verified {
+        Verified { body }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the request carries no {0}")]
+    Missing(&'static str),
+    #[error("the {0} does not match this source's secret")]
+    Bad(&'static str),
+    #[error("webhook-timestamp is more than 300 seconds away from this server's clock")]
+    Stale,
+}
+
+/// Check a request against its source's scheme.
+///
+/// # Errors
+/// `Missing` when the headers the scheme needs are absent, `Bad` when they do not match,
+/// `Stale` for a Standard Webhooks timestamp outside the tolerance.
+pub fn verify<'h>(
+    source: &SourceSettings,
+    header: impl Fn(&str) -> Option<&'h str>,
+    body: Bytes,
+    now_secs: i64,
+) -> Result<Verified, VerifyError> {
+    match &source.credential {
+        SourceCredential::Token(token) => verify_token(token, &header)?,
+        SourceCredential::Secrets(secrets) => match source.kind {
+            SourceKind::Jelou => {
+                let value = present(header("x-jelou-signature"))
+                    .ok_or(VerifyError::Missing("X-Jelou-Signature header"))?;
+                let bad = VerifyError::Bad("X-Jelou-Signature");
+                let hex_part = value.trim().strip_prefix("sha256=").ok_or(bad)?;
+                let expected = hex::decode(hex_part).map_err(|_| bad)?;
+                if !secrets
+                    .iter()
+                    .any(|s| hmac_matches(s.expose_secret().as_bytes(), &[&body], &expected))
+                {
+                    return Err(bad);
+                }
+            }
+            SourceKind::Aelyst | SourceKind::Uchat => {
+                let value = present(header("x-webhook-signature"))
+                    .ok_or(VerifyError::Missing("X-Webhook-Signature header"))?;
+                let bad = VerifyError::Bad("X-Webhook-Signature");
+                let expected = BASE64.decode(value.trim()).map_err(|_| bad)?;
+                if !secrets
+                    .iter()
+                    .any(|s| hmac_matches(s.expose_secret().as_bytes(), &[&body], &expected))
+                {
+                    return Err(bad);
+                }
+            }
+            SourceKind::Generic => verify_standard(secrets, &header, &body, now_secs)?,
+        },
+    }
+    Ok(Verified { body })
+}
+
+fn present(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+fn verify_token<'h>(
+    token: &SecretString,
+    header: &impl Fn(&str) -> Option<&'h str>,
+) -> Result<(), VerifyError> {
+    let offered = present(header("x-webhook-token"))
+        .map(str::trim)
+        .or_else(|| {
+            present(header("authorization"))
+                .and_then(|v| v.trim().strip_prefix("Bearer "))
+                .map(str::trim)
+        })
+        .ok_or(VerifyError::Missing(
+            "X-Webhook-Token or Authorization: Bearer header",
+        ))?;
+    if bool::from(offered.as_bytes().ct_eq(token.expose_secret().as_bytes())) {
+        Ok(())
+    } else {
+        Err(VerifyError::Bad("webhook token"))
+    }
+}
+
+fn verify_standard<'h>(
+    secrets: &[SecretString],
+    header: &impl Fn(&str) -> Option<&'h str>,
+    body: &[u8],
+    now_secs: i64,
+) -> Result<(), VerifyError> {
+    let missing =
+        VerifyError::Missing("webhook-id, webhook-timestamp and webhook-signature headers");
+    let id = present(header("webhook-id")).ok_or(missing)?;
+    let timestamp = present(header("webhook-timestamp")).ok_or(missing)?;
+    let signatures = present(header("webhook-signature")).ok_or(missing)?;
+    let ts: i64 = timestamp
+        .trim()
+        .parse()
+        .map_err(|_| VerifyError::Bad("webhook-timestamp"))?;
+    if (now_secs - ts).abs() > TIMESTAMP_TOLERANCE_SECS {
+        return Err(VerifyError::Stale);
+    }
+    let prefix = format!("{id}.{ts}.");
+    let candidates: Vec<Vec<u8>> = signatures
+        .split_whitespace()
+        .filter_map(|entry| entry.strip_prefix("v1,"))
+        .filter_map(|b64| BASE64.decode(b64).ok())
+        .collect();
+    for secret in secrets {
+        let Ok(key) = standard_webhooks_key(secret.expose_secret()) else {
+            continue;
+        };
+        if candidates
+            .iter()
+            .any(|sig| hmac_matches(&key, &[prefix.as_bytes(), body], sig))
+        {
+            return Ok(());
+        }
+    }
+    Err(VerifyError::Bad("webhook-signature"))
+}
+
+/// The key bytes of a Standard Webhooks secret: the base64 after `whsec_`.
+///
+/// # Errors
+/// When the part after `whsec_` is not base64.
+pub fn standard_webhooks_key(secret: &str) -> Result<Vec<u8>, String> {
+    let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
+    BASE64
+        .decode(encoded)
+        .map_err(|_| "a Standard Webhooks secret is `whsec_` followed by base64".to_string())
+}
+
+/// Constant-time comparison of HMAC-SHA256(key, parts…) with `expected`.
+fn hmac_matches(key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.verify_slice(expected).is_ok()
+}
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// `X-Jelou-Signature` for a body.
+pub fn sign_jelou(secret: &str, body: &[u8]) -> String {
+    format!("sha256={}", hex::encode(hmac(secret.as_bytes(), &[body])))
+}
+
+/// `X-Webhook-Signature` (Aelyst) for a body.
+pub fn sign_aelyst(secret: &str, body: &[u8]) -> String {
+    BASE64.encode(hmac(secret.as_bytes(), &[body]))
+}
+
+/// `webhook-signature` (Standard Webhooks v1) for a message.
+///
+/// # Errors
+/// When the secret is not a Standard Webhooks secret.
+pub fn sign_standard(
+    secret: &str,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Result<String, String> {
+    let key = standard_webhooks_key(secret)?;
+    let prefix = format!("{id}.{timestamp}.");
+    Ok(format!(
+        "v1,{}",
+        BASE64.encode(hmac(&key, &[prefix.as_bytes(), body]))
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(kind: SourceKind, credential: SourceCredential) -> SourceSettings {
+        SourceSettings {
+            name: "s".into(),
+            kind,
+            credential,
+            provider: None,
+            ack_status: 202,
+        }
+    }
+
+    fn secrets(list: &[&str]) -> SourceCredential {
+        SourceCredential::Secrets(
+            list.iter()
+                .map(|s| SecretString::from(s.to_string()))
+                .collect(),
+        )
+    }
+
+    fn run(
+        src: &SourceSettings,
+        headers: &[(&str, &str)],
+        body: &'static [u8],
+        now: i64,
+    ) -> Result<(), VerifyError> {
+        let lookup = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| *v)
+        };
+        verify(src, lookup, Bytes::from_static(body), now).map(|_| ())
+    }
+
+    #[test]
+    fn jelou_signature_is_hex_hmac_with_prefix() {
+        let src = source(SourceKind::Jelou, secrets(&["k"]));
+        let sig = sign_jelou("k", b"{}");
+        assert_eq!(run(&src, &[("X-Jelou-Signature", &sig)], b"{}", 0), Ok(()));
+        assert!(matches!(
+            run(&src, &[("X-Jelou-Signature", &sig)], b"{ }", 0),
+            Err(VerifyError::Bad(_))
+        ));
+        assert!(matches!(
+            run(&src, &[("X-Jelou-Signature", "deadbeef")], b"{}", 0),
+            Err(VerifyError::Bad(_))
+        ));
+        assert!(matches!(
+            run(&src, &[], b"{}", 0),
+            Err(VerifyError::Missing(_))
+        ));
+    }
+
+    #[test]
+    fn aelyst_signature_is_base64_hmac() {
+        let src = source(SourceKind::Aelyst, secrets(&["k"]));
+        let sig = sign_aelyst("k", b"{\"a\":1}");
+        assert_eq!(
+            run(&src, &[("x-webhook-signature", &sig)], b"{\"a\":1}", 0),
+            Ok(())
+        );
+        let other = sign_aelyst("other", b"{\"a\":1}");
+        assert!(matches!(
+            run(&src, &[("x-webhook-signature", &other)], b"{\"a\":1}", 0),
+            Err(VerifyError::Bad(_))
+        ));
+    }
+
+    #[test]
+    fn standard_webhooks_accepts_any_matching_signature_and_rotated_secrets() {
+        let old = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let new = "whsec_c2Vjb25kLXNlY3JldC1rZXktMDEyMzQ1Njc4OQ==";
+        let src = source(SourceKind::Generic, secrets(&[old, new]));
+        let sig = sign_standard(new, "msg_1", 1000, b"{}").unwrap();
+        let header = format!("v1a,ignored v2,zzz {sig}");
+        let h = [
+            ("webhook-id", "msg_1"),
+            ("webhook-timestamp", "1000"),
+            ("webhook-signature", header.as_str()),
+        ];
+        assert_eq!(run(&src, &h, b"{}", 1000 + 299), Ok(()));
+        assert_eq!(run(&src, &h, b"{}", 1000 - 300), Ok(()));
+        assert_eq!(run(&src, &h, b"{}", 1000 + 301), Err(VerifyError::Stale));
+        assert_eq!(run(&src, &h, b"{}", 1000 - 301), Err(VerifyError::Stale));
+        assert!(matches!(
+            run(&src, &h, b"{\"x\":1}", 1000),
+            Err(VerifyError::Bad(_))
+        ));
+        assert!(matches!(
+            run(&src, &h[..2], b"{}", 1000),
+            Err(VerifyError::Missing(_))
+        ));
+    }
+
+    #[test]
+    fn standard_webhooks_reference_vector_verifies() {
+        // The example from the Standard Webhooks specification's reference libraries.
+        let src = source(
+            SourceKind::Generic,
+            secrets(&["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]),
+        );
+        let h = [
+            ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+            ("webhook-timestamp", "1614265330"),
+            (
+                "webhook-signature",
+                "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+            ),
+        ];
+        assert_eq!(run(&src, &h, b"{\"test\": 2432232314}", 1614265330), Ok(()));
+    }
+
+    #[test]
+    fn a_token_source_accepts_either_header() {
+        let src = source(
+            SourceKind::Uchat,
+            SourceCredential::Token(SecretString::from("t0k".to_string())),
+        );
+        assert_eq!(run(&src, &[("X-Webhook-Token", "t0k")], b"{}", 0), Ok(()));
+        assert_eq!(
+            run(&src, &[("Authorization", "Bearer t0k")], b"{}", 0),
+            Ok(())
+        );
+        assert!(matches!(
+            run(&src, &[("X-Webhook-Token", "nope")], b"{}", 0),
+            Err(VerifyError::Bad(_))
+        ));
+        assert!(matches!(
+            run(&src, &[], b"{}", 0),
+            Err(VerifyError::Missing(_))
+        ));
+    }
+}

@@ -1,0 +1,22 @@
+//! Switchboard: signed chat-platform webhooks in, operations staff's Rhai rules in the
+//! middle, provider API calls out — reliably, in order, and traceably.
+//!
+//! The modules follow the data: `inbound` (HTTP, `verify`, `decode`) → `event` → `store` →
+//! `worker` (runs `rules`) → `actions` → `executor` → `providers`. `cli` holds one file per
+//! command; `startup` wires the server; `config` reads `switchboard.toml`.
+#![forbid(unsafe_code)]
+
+pub mod actions;
+pub mod cli;
+pub mod config;
+pub mod event;
+pub mod executor;
+pub mod fixture;
+pub mod inbound;
+pub mod metrics;
+pub mod providers;
+pub mod rules;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod worker;

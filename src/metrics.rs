@@ -1,0 +1,117 @@
+//! Prometheus metrics (contract §8 `GET /metrics`), one registry per running application so
+//! that several apps in one test process do not share counters.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    events_received: IntCounterVec,
+    pub rule_runs: IntCounterVec,
+    pub deliveries: IntCounterVec,
+    pub queue_depth: IntGauge,
+    pub ingest_seconds: Histogram,
+    pub rule_seconds: Histogram,
+    pub provider_request_seconds: HistogramVec,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let histogram = |name: &str, help: &str| {
+            let h = Histogram::with_opts(
+                HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+            )
+            .expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
+            h
+        };
+        let events_received = counter(
+            "switchboard_events_received_total",
+            "Inbound webhooks by source and result (accepted, duplicate, or the rejection code).",
+            &["source", "result"],
+        );
+        let rule_runs = counter(
+            "switchboard_rule_runs_total",
+            "Rule runs by rule file and outcome (ok, error, stopped).",
+            &["rule", "outcome"],
+        );
+        let deliveries = counter(
+            "switchboard_deliveries_total",
+            "Delivery attempts by provider, action and outcome (success, retry, dead).",
+            &["provider", "action", "outcome"],
+        );
+        let queue_depth = IntGauge::new(
+            "switchboard_queue_depth",
+            "Events waiting for rules plus deliveries not yet finished.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(queue_depth.clone()))
+            .expect("unique metric");
+        let ingest_seconds = histogram(
+            "switchboard_ingest_seconds",
+            "Time from a webhook's arrival to its answer.",
+        );
+        let rule_seconds = histogram(
+            "switchboard_rule_seconds",
+            "Time to run all rules on one event.",
+        );
+        let provider_request_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "switchboard_provider_request_seconds",
+                "Provider request latency.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["provider"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(provider_request_seconds.clone()))
+            .expect("unique metric");
+        Metrics {
+            registry,
+            events_received,
+            rule_runs,
+            deliveries,
+            queue_depth,
+            ingest_seconds,
+            rule_seconds,
+            provider_request_seconds,
+        }
+    }
+
+    pub fn received(&self, source: &str, result: &str) {
+        self.events_received
+            .with_label_values(&[source, result])
+            .inc();
+    }
+
+    /// The registry in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

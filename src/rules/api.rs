@@ -1,0 +1,350 @@
+//! The functions rules call (contract §5.2). Action functions append to the running rule's
+//! buffer; the buffer becomes the rule's actions only if the rule completes. The running
+//! rule's context lives in a thread-local: a rule runs start to finish on one thread, and
+//! Rhai's native functions have no other per-run slot that reaches them.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map as RhaiMap, Position};
+use serde_json::{json, Map, Value};
+
+use super::ruleset::RuleEnv;
+use crate::actions::{Action, ActionKind, DecidedAction};
+use crate::event::{digits, Event};
+use crate::providers;
+
+type RhaiResult = Result<(), Box<EvalAltResult>>;
+
+/// What one rule run can see and has recorded so far.
+pub(super) struct RunContext {
+    pub env: Arc<RuleEnv>,
+    pub event: Arc<Event>,
+    pub rule: String,
+    pub actions: Vec<DecidedAction>,
+    pub stopped: bool,
+    pub deadline: Instant,
+    pub timed_out: bool,
+}
+
+thread_local! {
+    static CONTEXT: RefCell<Option<RunContext>> = const { RefCell::new(None) };
+}
+
+/// Install a rule's context for the duration of `f` and hand it back afterwards.
+pub(super) fn with_context<T>(context: RunContext, f: impl FnOnce() -> T) -> (T, RunContext) {
+    CONTEXT.with(|c| *c.borrow_mut() = Some(context));
+    let value = f();
+    let context = CONTEXT
+        .with(|c| c.borrow_mut().take())
+        .expect("the rule context is installed while the rule runs");
+    (value, context)
+}
+
+fn with_running<T>(f: impl FnOnce(&mut RunContext) -> T) -> Option<T> {
+    CONTEXT.with(|c| c.borrow_mut().as_mut().map(f))
+}
+
+pub(super) fn past_deadline() -> bool {
+    with_running(|ctx| {
+        if Instant::now() >= ctx.deadline {
+            ctx.timed_out = true;
+        }
+        ctx.timed_out
+    })
+    .unwrap_or(false)
+}
+
+pub(super) fn log_line(text: &str) {
+    let logged = with_running(|ctx| {
+        tracing::info!(event_id = %ctx.event.event_id, rule = %ctx.rule, "rule log: {text}");
+    });
+    if logged.is_none() {
+        tracing::info!("rule log: {text}");
+    }
+}
+
+fn error(message: impl Into<String>) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(
+        Dynamic::from(message.into()),
+        Position::NONE,
+    ))
+}
+
+/// The error `stop()` raises to end the rule at once; the runner knows it by the flag.
+pub(super) const STOP_MARKER: &str = "__switchboard_stop__";
+
+/// Record one action aimed at `explicit` (a `provider(...)` handle) or the default route.
+fn record(explicit: Option<&str>, action: Action) -> RhaiResult {
+    with_running(|ctx| {
+        let (provider, target) = choose(ctx, explicit, &action).map_err(error)?;
+        ctx.actions.push(DecidedAction {
+            rule: ctx.rule.clone(),
+            seq: 0,
+            action: action.action,
+            provider,
+            params: action.params,
+            target,
+        });
+        Ok(())
+    })
+    .unwrap_or_else(|| Err(error("actions can only be recorded while a rule runs")))
+}
+
+/// Contract §6.2: the named provider; else the source's provider if it can; else
+/// `[routing]`; else a rule error. Then the platform's limits and who the user is there.
+fn choose(
+    ctx: &RunContext,
+    explicit: Option<&str>,
+    action: &Action,
+) -> Result<(String, providers::Target), String> {
+    let env = &ctx.env;
+    let kind = action.action;
+    let source = env
+        .sources
+        .get(&ctx.event.source)
+        .ok_or_else(|| format!("source \"{}\" is not configured", ctx.event.source))?;
+    let name = if let Some(name) = explicit {
+        let provider = env
+            .providers
+            .get(name)
+            .ok_or_else(|| format!("provider \"{name}\" is not configured"))?;
+        if !providers::supports(provider.kind, kind) {
+            return Err(format!(
+                "provider \"{name}\" ({}) cannot carry out {}",
+                provider.kind.as_str(),
+                kind.as_str()
+            ));
+        }
+        name.to_string()
+    } else {
+        let own = source.provider.as_ref().filter(|p| {
+            env.providers
+                .get(*p)
+                .is_some_and(|p| providers::supports(p.kind, kind))
+        });
+        match own {
+            Some(own) => own.clone(),
+            None => {
+                let family = kind.family();
+                let routed = env.routing.get(&family).ok_or_else(|| {
+                    format!(
+                        "no provider can carry out {} for source \"{}\": its provider cannot, and [routing] has no `{}` entry",
+                        kind.as_str(),
+                        source.name,
+                        family.as_str()
+                    )
+                })?;
+                let provider = &env.providers[routed];
+                if !providers::supports(provider.kind, kind) {
+                    return Err(format!(
+                        "[routing] {} = \"{routed}\", but {} providers cannot carry out {}",
+                        family.as_str(),
+                        provider.kind.as_str(),
+                        kind.as_str()
+                    ));
+                }
+                routed.clone()
+            }
+        }
+    };
+    let provider = &env.providers[&name];
+    providers::validate(provider.kind, action)?;
+    let target = providers::target(provider, source, &ctx.event)?;
+    Ok((name, target))
+}
+
+/// A `provider("name")` handle: the action functions as methods, aimed at that provider.
+#[derive(Debug, Clone)]
+pub struct ProviderHandle {
+    name: ImmutableString,
+}
+
+fn set_state(state: &str, ttl: Option<i64>) -> Result<Action, Box<EvalAltResult>> {
+    let mut params = vec![("state", json!(state))];
+    if let Some(ttl) = ttl {
+        if ttl <= 0 {
+            return Err(error(format!(
+                "set_manual(ttl): ttl must be a positive number of seconds, got {ttl}"
+            )));
+        }
+        params.push(("ttl", json!(ttl)));
+    }
+    Ok(Action::new(ActionKind::SetUserState, params))
+}
+
+fn call_button(header: Option<&str>, text: &str, display_text: &str) -> Action {
+    let mut params = Vec::new();
+    if let Some(header) = header {
+        params.push(("header", json!(header)));
+    }
+    params.push(("text", json!(text)));
+    params.push(("display_text", json!(display_text)));
+    Action::new(ActionKind::SendCallButton, params)
+}
+
+fn close(category: Option<&str>, summary: Option<&str>) -> Action {
+    let mut params = vec![("status", json!("close"))];
+    if let Some(c) = category {
+        params.push(("category", json!(c)));
+    }
+    if let Some(s) = summary {
+        params.push(("summary", json!(s)));
+    }
+    Action::new(ActionKind::SetConversationStatus, params)
+}
+
+fn named(kind: ActionKind, name: &str) -> Result<Action, Box<EvalAltResult>> {
+    if name.trim().is_empty() {
+        return Err(error(format!("{}: the name is empty", kind.as_str())));
+    }
+    Ok(Action::new(kind, [("name", json!(name))]))
+}
+
+fn to_json(value: &Dynamic, what: &str) -> Result<Value, Box<EvalAltResult>> {
+    rhai::serde::from_dynamic::<Value>(value)
+        .map_err(|e| error(format!("{what}: cannot be turned into JSON: {e}")))
+}
+
+/// `send_contact_card(contact)`: a friendly map becomes one Jelou contact (contract §6.1).
+fn contact_card(contact: RhaiMap) -> Result<Action, Box<EvalAltResult>> {
+    let mut card = Map::new();
+    for (key, value) in contact {
+        let text = || {
+            value
+                .clone()
+                .into_immutable_string()
+                .map(|s| s.to_string())
+                .map_err(|t| {
+                    error(format!(
+                        "send_contact_card: `{key}` must be a string, not {t}"
+                    ))
+                })
+        };
+        match key.as_str() {
+            "name" => {
+                if value.is_map() {
+                    let name = to_json(&value, "send_contact_card: name")?;
+                    let allowed = ["formatted_name", "first_name", "last_name"];
+                    if let Some(bad) = name
+                        .as_object()
+                        .and_then(|m| m.keys().find(|k| !allowed.contains(&k.as_str())))
+                    {
+                        return Err(error(format!(
+                            "send_contact_card: name has an unknown key `{bad}` (allowed: formatted_name, first_name, last_name)"
+                        )));
+                    }
+                    card.insert("name".into(), name);
+                } else {
+                    let s = text()?;
+                    card.insert("name".into(), json!({"formatted_name": s, "first_name": s}));
+                }
+            }
+            "phone" => {
+                let phone = text()?;
+                card.insert(
+                    "phones".into(),
+                    json!([{"phone": phone, "type": "Mobile", "wa_id": digits(&phone)}]),
+                );
+            }
+            "email" => {
+                card.insert("emails".into(), json!([{"email": text()?, "type": "Work"}]));
+            }
+            "company" => {
+                card.insert("org".into(), json!({"company": text()?}));
+            }
+            "address" => {
+                card.insert("addresses".into(), json!([{"street": text()?}]));
+            }
+            other => {
+                return Err(error(format!(
+                    "send_contact_card: unknown key `{other}` (allowed: name, phone, email, company, address)"
+                )))
+            }
+        }
+    }
+    Ok(Action::new(
+        ActionKind::SendContacts,
+        [("contacts", json!([card]))],
+    ))
+}
+
+fn contacts(list: Array) -> Result<Action, Box<EvalAltResult>> {
+    let value = to_json(&Dynamic::from_array(list), "send_contacts")?;
+    Ok(Action::new(ActionKind::SendContacts, [("contacts", value)]))
+}
+
+/// Registers one action function both as a global function and as a method of
+/// `ProviderHandle`, so `add_tag("x")` and `provider("uchat").add_tag("x")` share a body.
+macro_rules! action_fn {
+    ($engine:ident, $name:literal, ($($arg:ident : $ty:ty),*) => $build:expr) => {
+        $engine.register_fn($name, |$($arg: $ty),*| -> RhaiResult { record(None, $build?) });
+        $engine.register_fn($name, |handle: &mut ProviderHandle, $($arg: $ty),*| -> RhaiResult {
+            record(Some(handle.name.as_str()), $build?)
+        });
+    };
+}
+
+fn ok(action: Action) -> Result<Action, Box<EvalAltResult>> {
+    Ok(action)
+}
+
+pub(super) fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<ProviderHandle>("Provider");
+    engine.register_fn("provider", |name: ImmutableString| ProviderHandle { name });
+
+    action_fn!(engine, "set_manual", () => set_state("manual", None));
+    action_fn!(engine, "set_manual", (ttl: i64) => set_state(
+        "manual",
+        Some(ttl)
+    ));
+    action_fn!(engine, "set_auto", () => set_state("auto", None));
+    action_fn!(engine, "send_text", (text: &str) => ok(Action::new(
+        ActionKind::SendText,
+        [("text", json!(text))]
+    )));
+    action_fn!(engine, "send_contact_card", (contact: RhaiMap) => contact_card(contact)
+    );
+    action_fn!(engine, "send_contacts", (list: Array) => contacts(list));
+    action_fn!(engine, "send_call_button", (text: &str, display_text: &str) => ok(call_button(None, text, display_text))
+    );
+    action_fn!(engine, "send_call_button", (header: &str, text: &str, display_text: &str) => ok(call_button(
+            Some(header),
+            text,
+            display_text
+        ))
+    );
+    action_fn!(engine, "add_tag", (name: &str) => named(
+        ActionKind::AddTag,
+        name
+    ));
+    action_fn!(engine, "remove_tag", (name: &str) => named(
+        ActionKind::RemoveTag,
+        name
+    ));
+    action_fn!(engine, "add_label", (name: &str) => named(
+        ActionKind::AddLabel,
+        name
+    ));
+    action_fn!(engine, "remove_label", (name: &str) => named(
+        ActionKind::RemoveLabel,
+        name
+    ));
+    action_fn!(engine, "close_conversation", () => ok(close(None, None)));
+    action_fn!(engine, "close_conversation", (category: &str, summary: &str) => ok(close(Some(category), Some(summary)))
+    );
+    action_fn!(engine, "open_conversation", () => ok(Action::new(
+        ActionKind::SetConversationStatus,
+        [("status", json!("open"))]
+    )));
+
+    engine.register_fn("log", |message: Dynamic| {
+        let text = message.to_string();
+        log_line(&text);
+    });
+    engine.register_fn("stop", || -> RhaiResult {
+        with_running(|ctx| ctx.stopped = true);
+        Err(error(STOP_MARKER))
+    });
+}

@@ -1,0 +1,10 @@
+//! Rules (contract §5): operations staff's Rhai scripts. `engine` builds the one sandboxed
+//! `Engine`; `api` is the functions scripts call; `ruleset` compiles a folder of rules and
+//! runs them on an event, each rule isolated from the others' failures.
+
+mod api;
+mod engine;
+mod ruleset;
+
+pub use engine::{build_engine, Limits, LIMITS};
+pub use ruleset::{compile_dir, Problem, RuleEnv, RuleSet, Verdict};

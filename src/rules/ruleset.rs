@@ -1,0 +1,288 @@
+//! A rule set: the compiled `rules/*.rhai` files, in byte-wise file-name order, and running
+//! them on one event. A rule that throws, hits a limit or records an impossible action
+//! contributes no actions and an error; the rules after it still run. `stop()` keeps the
+//! current rule's actions and skips the rest.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rhai::{Dynamic, Engine, EvalAltResult, ParseError, Scope, AST};
+
+use super::api::{self, RunContext, STOP_MARKER};
+use super::engine::LIMITS;
+use crate::actions::{ActionFamily, DecidedAction};
+use crate::config::{ProviderSettings, Settings, SourceSettings};
+use crate::event::Event;
+use crate::store::RuleRun;
+
+/// What the rules need of the configuration to choose providers.
+#[derive(Debug, Clone)]
+pub struct RuleEnv {
+    pub providers: BTreeMap<String, ProviderSettings>,
+    pub sources: BTreeMap<String, SourceSettings>,
+    pub routing: BTreeMap<ActionFamily, String>,
+}
+
+impl RuleEnv {
+    pub fn from_settings(settings: &Settings) -> RuleEnv {
+        RuleEnv {
+            providers: settings.providers.clone(),
+            sources: settings.sources.clone(),
+            routing: settings.routing.clone(),
+        }
+    }
+}
+
+/// A problem in a rule file, printed as `path:line:col: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path, self.line, self.column, self.message
+        )
+    }
+}
+
+struct CompiledRule {
+    /// The file name, as rule output names it (`10-handoff.rhai`).
+    name: String,
+    /// The path as messages show it.
+    path: String,
+    ast: AST,
+}
+
+/// The compiled rules of one folder, ready to run.
+pub struct RuleSet {
+    rules: Vec<CompiledRule>,
+    pub loaded_at: i64,
+}
+
+/// The result of running every rule on one event.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    pub runs: Vec<RuleRun>,
+}
+
+impl Verdict {
+    /// The kept actions of every rule, in order.
+    pub fn actions(&self) -> impl Iterator<Item = &DecidedAction> {
+        self.runs.iter().flat_map(|r| r.actions.iter())
+    }
+}
+
+/// Compile every `*.rhai` file directly in `dir`, in byte-wise file-name order.
+///
+/// # Errors
+/// Every file's problems (not only the first file's), or the folder's if it cannot be read.
+pub fn compile_dir(engine: &Engine, dir: &Path) -> Result<RuleSet, Vec<Problem>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        vec![Problem {
+            path: dir.display().to_string(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the rules folder: {e}"),
+        }]
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
+        .collect();
+    files.sort_by(|a, b| {
+        a.file_name()
+            .map(|n| n.as_encoded_bytes())
+            .cmp(&b.file_name().map(|n| n.as_encoded_bytes()))
+    });
+
+    let mut rules = Vec::new();
+    let mut problems = Vec::new();
+    for file in files {
+        let path = file.display().to_string();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match std::fs::read_to_string(&file) {
+            Err(e) => problems.push(Problem {
+                path,
+                line: 0,
+                column: 0,
+                message: format!("cannot read the file: {e}"),
+            }),
+            Ok(source) => match compile(engine, &source) {
+                Ok(ast) => rules.push(CompiledRule { name, path, ast }),
+                Err(e) => problems.push(parse_problem(&path, &e)),
+            },
+        }
+    }
+    if problems.is_empty() {
+        Ok(RuleSet {
+            rules,
+            loaded_at: crate::event::now_millis(),
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+/// Compile one script with `event` declared, so that strict variables can check names.
+pub fn compile(engine: &Engine, source: &str) -> Result<AST, ParseError> {
+    let mut scope = Scope::new();
+    scope.push_constant("event", Dynamic::UNIT);
+    engine.compile_with_scope(&scope, source)
+}
+
+fn parse_problem(path: &str, e: &ParseError) -> Problem {
+    Problem {
+        path: path.to_string(),
+        line: e.1.line().unwrap_or(0),
+        column: e.1.position().unwrap_or(0),
+        message: e.0.to_string(),
+    }
+}
+
+impl RuleSet {
+    pub fn empty() -> RuleSet {
+        RuleSet {
+            rules: Vec::new(),
+            loaded_at: crate::event::now_millis(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.rules
+            .iter()
+            .map(|r| (r.name.as_str(), r.path.as_str()))
+    }
+
+    /// Run every rule on `event`. Blocking: call it off the async workers.
+    pub fn run(&self, engine: &Engine, env: &Arc<RuleEnv>, event: &Arc<Event>) -> Verdict {
+        let event_value = match rhai::serde::to_dynamic(event.as_ref()) {
+            Ok(value) => value,
+            Err(e) => {
+                // An event always serialises; keep the failure visible if it ever does not.
+                return Verdict {
+                    runs: vec![RuleRun {
+                        rule: "(event)".into(),
+                        actions: Vec::new(),
+                        error: Some(format!("the event cannot be given to rules: {e}")),
+                    }],
+                };
+            }
+        };
+        let mut runs = Vec::with_capacity(self.rules.len());
+        let mut seq = 0;
+        for rule in &self.rules {
+            let mut scope = Scope::new();
+            scope.push_constant("event", event_value.clone());
+            let context = RunContext {
+                env: env.clone(),
+                event: event.clone(),
+                rule: rule.name.clone(),
+                actions: Vec::new(),
+                stopped: false,
+                deadline: Instant::now() + Duration::from_millis(LIMITS.wall_clock_ms),
+                timed_out: false,
+            };
+            let (result, context) =
+                api::with_context(context, || engine.run_ast_with_scope(&mut scope, &rule.ast));
+            let outcome = match result {
+                Ok(()) => Ok(()),
+                Err(_) if context.stopped => Ok(()),
+                Err(e) => Err(runtime_problem(&rule.path, &e, context.timed_out)),
+            };
+            let (actions, error) = match outcome {
+                Ok(()) => {
+                    let mut actions = context.actions;
+                    for action in &mut actions {
+                        action.seq = seq;
+                        seq += 1;
+                    }
+                    (actions, None)
+                }
+                Err(problem) => {
+                    tracing::warn!(event_id = %event.event_id, rule = %rule.name, "rule failed: {problem}");
+                    (Vec::new(), Some(problem.to_string()))
+                }
+            };
+            runs.push(RuleRun {
+                rule: rule.name.clone(),
+                actions,
+                error,
+            });
+            if context.stopped {
+                break;
+            }
+        }
+        Verdict { runs }
+    }
+}
+
+/// A runtime error as `path:line:col: message`, at the innermost position in the script.
+fn runtime_problem(path: &str, error: &EvalAltResult, timed_out: bool) -> Problem {
+    let inner = error.unwrap_inner();
+    let position = if inner.position().is_none() {
+        error.position()
+    } else {
+        inner.position()
+    };
+    let message = match inner {
+        EvalAltResult::ErrorTerminated(..) if timed_out => format!(
+            "the rule ran longer than its limit of {} ms and was stopped",
+            LIMITS.wall_clock_ms
+        ),
+        EvalAltResult::ErrorTooManyOperations(_) => format!(
+            "the rule ran more than its limit of {} operations and was stopped (an endless loop?)",
+            LIMITS.operations
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => format!(
+            "the rule called functions more than {} levels deep and was stopped (endless recursion?)",
+            LIMITS.call_depth
+        ),
+        EvalAltResult::ErrorDataTooLarge(what, _) => format!(
+            "{what} is over its limit (strings {} bytes, arrays {} items, maps {} keys)",
+            LIMITS.string_bytes, LIMITS.array_items, LIMITS.map_keys
+        ),
+        EvalAltResult::ErrorRuntime(value, _) => {
+            let text = value.to_string();
+            if text == STOP_MARKER {
+                "stop() was called".into()
+            } else {
+                text
+            }
+        }
+        other => {
+            // Rhai appends the position; ours goes in front, in path:line:col form.
+            let text = other.to_string();
+            match text.rfind(" (line ") {
+                Some(cut) if text.ends_with(')') => text[..cut].to_string(),
+                _ => text,
+            }
+        }
+    };
+    Problem {
+        path: path.to_string(),
+        line: position.line().unwrap_or(0),
+        column: position.position().unwrap_or(0),
+        message,
+    }
+}

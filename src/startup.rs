@@ -1,0 +1,193 @@
+//! Wiring: `Application::build(settings)` opens the store, compiles the rules, binds the
+//! listener (port 0 in tests) and returns an application that `run_until_stopped` runs:
+//! the HTTP server, the rule workers and the executor, with a graceful stop on
+//! SIGTERM / Ctrl-C. `serve` and every integration test go through this one function.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::rules::{build_engine, compile_dir, Problem, RuleEnv};
+use crate::store::{self, Store, StoreError};
+use crate::worker::{self, RuleRunner};
+use crate::{executor, inbound};
+
+/// What request handlers share.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub runner: RuleRunner,
+    pub metrics: Arc<Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("store locked by pid {0}")]
+    StoreLocked(String),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Rules(Vec<Problem>),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    stop: watch::Sender<bool>,
+}
+
+/// How long a stop waits for requests in flight to providers.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+impl Application {
+    /// # Errors
+    /// The store is locked or cannot be opened, a rule does not compile, or the address
+    /// cannot be bound.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let engine = Arc::new(build_engine());
+        let rules = compile_dir(&engine, &settings.rules.dir).map_err(StartupError::Rules)?;
+        let store = store::open(&settings.storage).map_err(|e| match e {
+            StoreError::Locked(pid) => StartupError::StoreLocked(pid),
+            other => StartupError::Unexpected(anyhow::anyhow!(other)),
+        })?;
+        let listener =
+            TcpListener::bind(&settings.server.listen).map_err(|source| StartupError::Listen {
+                address: settings.server.listen.clone(),
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Unexpected(e.into()))?
+            .port();
+        let settings = Arc::new(settings);
+        let runner = RuleRunner {
+            engine,
+            rules: Arc::new(ArcSwap::from_pointee(rules)),
+            env: Arc::new(RuleEnv::from_settings(&settings)),
+        };
+        let state = web::Data::new(AppState {
+            settings: settings.clone(),
+            store,
+            runner,
+            metrics: Arc::new(Metrics::new()),
+        });
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .route(
+                    "/webhooks/{source}",
+                    web::post().to(inbound::receive_webhook),
+                )
+                .route("/healthz", web::get().to(inbound::healthz))
+                .route("/readyz", web::get().to(inbound::readyz))
+                .route("/metrics", web::get().to(metrics))
+                .default_service(web::to(inbound::not_found))
+        })
+        .disable_signals()
+        .shutdown_timeout(5)
+        .listen(listener)
+        .map_err(|e| StartupError::Unexpected(e.into()))?
+        .run();
+        let (stop, _) = watch::channel(false);
+        Ok(Application {
+            port,
+            server,
+            state,
+            stop,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> Store {
+        self.state.store.clone()
+    }
+
+    /// A handle that stops the application as SIGTERM would.
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+
+    /// Serve until SIGTERM, Ctrl-C or the stopper; then stop accepting, let the workers
+    /// finish, wait up to a bound for provider requests in flight, and close the store.
+    ///
+    /// # Errors
+    /// When the HTTP server fails.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Application {
+            server,
+            state,
+            stop,
+            ..
+        } = self;
+        let store = state.store.clone();
+        let worker = tokio::spawn(worker::run(
+            store.clone(),
+            state.runner.clone(),
+            stop.subscribe(),
+        ));
+        let executor = tokio::spawn(executor::run(
+            store.clone(),
+            state.settings.clone(),
+            stop.subscribe(),
+            SHUTDOWN_GRACE,
+        ));
+        let handle = server.handle();
+        let mut stopped = stop.subscribe();
+        let server_task = tokio::spawn(server);
+        tokio::select! {
+            _ = shutdown_signal() => tracing::info!("stopping: signal received"),
+            _ = stopped.wait_for(|s| *s) => tracing::info!("stopping"),
+        }
+        handle.stop(true).await;
+        let _ = stop.send(true);
+        let _ = worker.await;
+        let _ = executor.await;
+        let _ = server_task.await;
+        store.close();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    if let Ok((events, deliveries)) = state.store.queue_depth().await {
+        state.metrics.queue_depth.set(events + deliveries);
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}

@@ -1,0 +1,121 @@
+//! Rule workers: take accepted events in acceptance order, run the rules on each (off the
+//! async threads), and store the decision with its deliveries in one transaction. Events of
+//! one user key are handled one at a time, in order; different keys run side by side.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use futures_util::StreamExt;
+use rhai::Engine;
+use tokio::sync::watch;
+
+use crate::rules::{RuleEnv, RuleSet};
+use crate::store::{Decision, PendingEvent, Store};
+
+/// Events taken per round.
+const BATCH: usize = 512;
+/// Keys worked on at once: rules are CPU work, so about the number of cores, times two to
+/// cover the store round trip.
+const PARALLEL_KEYS: usize = 8;
+const POLL: Duration = Duration::from_millis(500);
+
+#[derive(Clone)]
+pub struct RuleRunner {
+    pub engine: Arc<Engine>,
+    pub rules: Arc<ArcSwap<RuleSet>>,
+    pub env: Arc<RuleEnv>,
+}
+
+impl RuleRunner {
+    /// Run the current rules on one event, on the blocking pool.
+    pub async fn decide(&self, pending: &PendingEvent) -> anyhow::Result<Decision> {
+        let event = Arc::new(pending.event.clone());
+        let order_key = event
+            .user_key()
+            .unwrap_or_else(|| format!("event:{}", event.event_id));
+        let (engine, rules, env) = (
+            self.engine.clone(),
+            self.rules.load_full(),
+            self.env.clone(),
+        );
+        let verdict = tokio::task::spawn_blocking(move || rules.run(&engine, &env, &event)).await?;
+        let actions = verdict.actions().count();
+        tracing::info!(
+            event_id = %pending.event.event_id,
+            source = %pending.event.source,
+            kind = pending.event.kind.as_str(),
+            actions,
+            rule_errors = verdict.runs.iter().filter(|r| r.error.is_some()).count(),
+            "rules decided"
+        );
+        Ok(Decision {
+            event_seq: pending.seq,
+            order_key,
+            runs: verdict.runs,
+        })
+    }
+}
+
+pub async fn run(store: Store, runner: RuleRunner, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let pending = match store.pending_events(BATCH).await {
+            Ok(pending) => pending,
+            Err(e) => {
+                tracing::warn!("could not read pending events: {e}");
+                Vec::new()
+            }
+        };
+        if pending.is_empty() {
+            tokio::select! {
+                _ = store.events_ready.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let groups = group_by_key(pending);
+        futures_util::stream::iter(groups)
+            .for_each_concurrent(PARALLEL_KEYS, |group| {
+                let (store, runner) = (store.clone(), runner.clone());
+                async move {
+                    for pending in group {
+                        let stored = match runner.decide(&pending).await {
+                            Ok(decision) => store.decide(decision).await.map_err(anyhow::Error::from),
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = stored {
+                            // Left `received`: the next round tries again, still in order.
+                            tracing::error!(event_id = %pending.event.event_id, "could not store the rules' decision: {e:#}");
+                            tokio::time::sleep(POLL).await;
+                            break;
+                        }
+                    }
+                }
+            })
+            .await;
+    }
+}
+
+/// Split events into per-key queues, keeping acceptance order within and across keys.
+fn group_by_key(pending: Vec<PendingEvent>) -> Vec<Vec<PendingEvent>> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<Vec<PendingEvent>> = Vec::new();
+    for event in pending {
+        match event.event.user_key() {
+            Some(key) => match index.get(&key) {
+                Some(&i) => groups[i].push(event),
+                None => {
+                    index.insert(key, groups.len());
+                    groups.push(vec![event]);
+                }
+            },
+            None => groups.push(vec![event]),
+        }
+    }
+    groups
+}
