@@ -620,9 +620,9 @@ pub fn expand_vars(input: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<
     while let Some(pos) = rest.find('$') {
         out.push_str(&rest[..pos]);
         let after = &rest[pos..];
-        if after.starts_with("$${") {
+        if let Some(escaped) = after.strip_prefix("$${") {
             out.push_str("${");
-            rest = &after[3..];
+            rest = escaped;
         } else if let Some(body) = after.strip_prefix("${") {
             let end = body
                 .find('}')

@@ -41,7 +41,7 @@ pub fn build_engine() -> Engine {
     engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
     engine.disable_symbol("eval");
     engine.disable_symbol("import");
-    engine.on_print(|text| api::log_line(text));
+    engine.on_print(api::log_line);
     engine.on_debug(|text, _source, _pos| api::log_line(text));
     engine.on_progress(|_operations| api::past_deadline().then(|| "wall clock".into()));
     api::register(&mut engine);

@@ -1,0 +1,279 @@
+//! `spawn_app()`: the real `Application` on port 0 with a wiremock server per provider, a
+//! temporary SQLite store and a rules folder of the test's own; a `TestApp` with one method
+//! per endpoint and helpers to sign webhooks and wait for an event to finish.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use switchboard::config::Settings;
+use switchboard::inbound::verify::{sign_aelyst, sign_jelou, sign_standard};
+use switchboard::startup::Application;
+use switchboard::store::{EventTrace, Store};
+use tempfile::TempDir;
+use tokio::sync::watch;
+use wiremock::MockServer;
+
+pub const JELOU_SECRET: &str = "jelou-signing-secret";
+pub const AELYST_SECRET: &str = "aelyst-signing-key";
+pub const UCHAT_TOKEN: &str = "uchat-webhook-token";
+pub const CRM_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub jelou: MockServer,
+    pub uchat: MockServer,
+    pub aelyst: MockServer,
+    /// Holds the config, rules and database until the test ends.
+    _dir: TempDir,
+    stop: watch::Sender<bool>,
+    running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// What a test may change about the app.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// `(file name, script)` pairs for the rules folder.
+    pub rules: &'a [(&'a str, &'a str)],
+    /// Extra TOML appended to the generated config.
+    pub extra_config: &'a str,
+    /// Replaces the generated `[delivery]` table.
+    pub delivery: Option<&'a str>,
+    pub max_body_bytes: Option<usize>,
+}
+
+pub async fn spawn_app(rules: &[(&str, &str)]) -> TestApp {
+    spawn_app_with(Options {
+        rules,
+        ..Options::default()
+    })
+    .await
+}
+
+pub async fn spawn_app_with(options: Options<'_>) -> TestApp {
+    let (jelou, uchat, aelyst) = (
+        MockServer::start().await,
+        MockServer::start().await,
+        MockServer::start().await,
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    for (name, script) in options.rules {
+        std::fs::write(dir.path().join("rules").join(name), script).unwrap();
+    }
+    let delivery = options.delivery.unwrap_or(
+        "max_attempts = 3\nbackoff_base_ms = 50\nbackoff_max_ms = 200\ntimeout_ms = 2000\nmax_in_flight = 4",
+    );
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+max_body_bytes = {max_body}
+
+[storage]
+url = "sqlite://data/switchboard.db"
+
+[rules]
+dir = "rules"
+
+[delivery]
+{delivery}
+
+[providers.jelou]
+kind = "jelou"
+base_url = "{jelou}"
+client_id = "jelou-client"
+client_secret = "jelou-client-secret"
+bot_id = "bot-default"
+
+[providers.uchat]
+kind = "uchat"
+base_url = "{uchat}"
+token = "uchat-api-token"
+pause_minutes = 90
+
+[providers.aelyst]
+kind = "aelyst"
+base_url = "{aelyst}"
+token = "aelyst-api-token"
+
+[sources.jelou]
+kind = "jelou"
+secret = "{JELOU_SECRET}"
+
+[sources.aelyst]
+kind = "aelyst"
+secret = "{AELYST_SECRET}"
+
+[sources.uchat]
+kind = "uchat"
+token = "{UCHAT_TOKEN}"
+
+[sources.crm]
+kind = "generic"
+secret = ["whsec_c2Vjb25kLXNlY3JldC1rZXktMDEyMzQ1Njc4OQ==", "{CRM_SECRET}"]
+provider = "jelou"
+
+[routing]
+tag = "uchat"
+label = "uchat"
+conversation = "aelyst"
+state = "jelou"
+message = "jelou"
+{extra}
+"#,
+        max_body = options.max_body_bytes.unwrap_or(1_048_576),
+        jelou = jelou.uri(),
+        uchat = uchat.uri(),
+        aelyst = aelyst.uri(),
+        extra = options.extra_config,
+    );
+    let config_path = dir.path().join("switchboard.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let settings = Settings::load(&config_path).expect("test config loads");
+    let app = Application::build(settings).await.expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let store = app.store();
+    let stop = app.stopper();
+    let running = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        store,
+        jelou,
+        uchat,
+        aelyst,
+        _dir: dir,
+        stop,
+        running: Some(running),
+    }
+}
+
+impl TestApp {
+    pub async fn post_raw(
+        &self,
+        source: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/webhooks/{source}", self.address))
+            .header("Content-Type", "application/json")
+            .body(body);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        request.send().await.expect("request reaches the app")
+    }
+
+    /// POST a Jelou webhook signed with the source's secret.
+    pub async fn post_jelou(&self, body: &Value) -> reqwest::Response {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let signature = sign_jelou(JELOU_SECRET, &bytes);
+        self.post_raw("jelou", bytes, &[("X-Jelou-Signature", &signature)])
+            .await
+    }
+
+    pub async fn post_aelyst(&self, body: &Value) -> reqwest::Response {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let signature = sign_aelyst(AELYST_SECRET, &bytes);
+        self.post_raw("aelyst", bytes, &[("X-Webhook-Signature", &signature)])
+            .await
+    }
+
+    pub async fn post_uchat(&self, body: &Value) -> reqwest::Response {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.post_raw("uchat", bytes, &[("X-Webhook-Token", UCHAT_TOKEN)])
+            .await
+    }
+
+    pub async fn post_crm(&self, id: &str, body: &Value) -> reqwest::Response {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let signature = sign_standard(CRM_SECRET, id, now, &bytes).unwrap();
+        self.post_raw(
+            "crm",
+            bytes,
+            &[
+                ("webhook-id", id),
+                ("webhook-timestamp", &now.to_string()),
+                ("webhook-signature", &signature),
+            ],
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request reaches the app")
+    }
+
+    /// Wait until the event's rules ran and every delivery finished; return its trace.
+    pub async fn wait_finished(&self, event_id: &str) -> EventTrace {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(trace) = self.store.event_trace(event_id).await.unwrap() {
+                if ["done", "failed", "partial"].contains(&trace.status.as_str()) {
+                    return trace;
+                }
+                if tokio::time::Instant::now() > deadline {
+                    panic!("event {event_id} did not finish: {trace:#?}");
+                }
+            } else if tokio::time::Instant::now() > deadline {
+                panic!("event {event_id} was never stored");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(running) = self.running.take() {
+            let _ = running.await;
+        }
+    }
+}
+
+/// The `event_id` of a 2xx answer.
+pub async fn accepted_event_id(response: reqwest::Response) -> String {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert!(status.is_success(), "expected 2xx, got {status}: {body}");
+    assert_eq!(body["duplicate"], json!(false), "{body}");
+    body["event_id"].as_str().unwrap().to_string()
+}
+
+/// A Jelou external-support message from WhatsApp user `573001112233`.
+pub fn jelou_message(id: &str, text: &str) -> Value {
+    json!({
+        "object": "message_event", "event_type": "message", "timestamp": 1763770000000_i64,
+        "project_id": "p1", "room_id": "r1",
+        "contact": {"id": "573001112233", "name": "Ana Soto"},
+        "conversation": {"id": "conv-1"}, "bot": {"id": "bot-from-event"},
+        "value": {"id": id, "type": "text", "content": {"body": text}}
+    })
+}
+
+pub fn aelyst_message(id: &str, text: &str) -> Value {
+    json!({
+        "event_id": id, "event_type": "message.received",
+        "contact": {"id": 4242, "firstName": "Ana", "lastName": "Soto", "phone": "+573001112233",
+                    "email": "ana@example.com", "tags": ["lead"]},
+        "message": {"messageId": 99, "traffic": "incoming", "message": {"type": "text", "text": text}}
+    })
+}
+
+pub fn uchat_message(id: &str, text: &str) -> Value {
+    json!({
+        "meta": {"user_ns": "f123u456", "agent_id": 0, "flow_ns": "f123", "team_id": 1},
+        "message": {"_id": id, "mid": "m-1", "type": "in", "msg_type": "text", "sender_id": "s-1", "text": text}
+    })
+}

@@ -1,0 +1,144 @@
+//! Contract §5.1: rules run in file-name order, each isolated: a rule that throws or runs
+//! past a limit contributes no actions and an error with file, line and column, and the
+//! other rules still run; `stop()` keeps the current rule's actions and skips the rest.
+
+use serde_json::json;
+use wiremock::matchers::any;
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::helpers::*;
+
+async fn accept_all(app: &TestApp) {
+    for server in [&app.jelou, &app.uchat, &app.aelyst] {
+        Mock::given(any())
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"success": true, "data": [{"user_ns": "n"}]})),
+            )
+            .mount(server)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_throwing_rule_and_an_endless_loop_do_not_stop_the_other_rules() {
+    let app = spawn_app(&[
+        ("10-ok.rhai", "send_text(\"first\");"),
+        (
+            "20-throws.rhai",
+            "send_text(\"never\");\nlet x = 1;\nthrow \"boom\";",
+        ),
+        ("30-loops.rhai", "send_text(\"never either\");\nloop { }"),
+        ("40-ok.rhai", "send_text(\"last\");"),
+    ])
+    .await;
+    accept_all(&app).await;
+    let event_id = accepted_event_id(app.post_jelou(&jelou_message("iso", "hi")).await).await;
+    let trace = app.wait_finished(&event_id).await;
+    assert_eq!(
+        trace.status, "partial",
+        "two actions done, two rules failed"
+    );
+    let texts: Vec<_> = trace
+        .deliveries
+        .iter()
+        .map(|d| d.params["text"].clone())
+        .collect();
+    assert_eq!(texts, vec![json!("first"), json!("last")]);
+    let errors: Vec<_> = trace.rules.iter().map(|r| r.error.clone()).collect();
+    assert_eq!(errors[0], None);
+    let thrown = errors[1].as_deref().unwrap();
+    assert!(thrown.ends_with("20-throws.rhai:3:1: boom"), "{thrown}");
+    let looped = errors[2].as_deref().unwrap();
+    assert!(
+        looped.contains("30-loops.rhai:2:") && looped.contains("operations"),
+        "{looped}"
+    );
+    assert_eq!(errors[3], None);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn stop_keeps_the_current_rules_actions_and_skips_later_rules() {
+    let app = spawn_app(&[
+        (
+            "10-stops.rhai",
+            "send_text(\"kept\");\nstop();\nsend_text(\"not reached\");",
+        ),
+        ("20-skipped.rhai", "send_text(\"skipped\");"),
+    ])
+    .await;
+    accept_all(&app).await;
+    let event_id = accepted_event_id(app.post_jelou(&jelou_message("stop", "hi")).await).await;
+    let trace = app.wait_finished(&event_id).await;
+    assert_eq!(trace.status, "done");
+    assert_eq!(trace.rules.len(), 1, "{:?}", trace.rules);
+    assert_eq!(trace.deliveries.len(), 1);
+    assert_eq!(trace.deliveries[0].params["text"], "kept");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_action_the_chosen_provider_cannot_carry_out_is_a_rule_error() {
+    let app = spawn_app(&[
+        (
+            "10-bad.rhai",
+            "send_text(\"dropped\");\nprovider(\"uchat\").send_call_button(\"a\", \"b\");",
+        ),
+        ("20-unknown.rhai", "provider(\"nowhere\").send_text(\"x\");"),
+        ("30-ok.rhai", "send_text(\"ok\");"),
+    ])
+    .await;
+    accept_all(&app).await;
+    let event_id = accepted_event_id(app.post_jelou(&jelou_message("cannot", "hi")).await).await;
+    let trace = app.wait_finished(&event_id).await;
+    let bad = trace.rules[0].error.as_deref().unwrap();
+    assert!(
+        bad.contains("10-bad.rhai:2:") && bad.contains("cannot carry out send_call_button"),
+        "{bad}"
+    );
+    let unknown = trace.rules[1].error.as_deref().unwrap();
+    assert!(
+        unknown.contains("\"nowhere\" is not configured"),
+        "{unknown}"
+    );
+    assert_eq!(trace.deliveries.len(), 1);
+    assert_eq!(trace.deliveries[0].params["text"], "ok");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn rules_see_the_canonical_event() {
+    let app = spawn_app(&[(
+        "r.rhai",
+        r#"
+        if event.kind == "message.received" && event.source == "jelou" && event.provider == "jelou"
+            && event.user.phone == "+573001112233" && event.user.email == () && event.text == "ping"
+            && event.raw.project_id == "p1" && event.event_id.starts_with("evt_") && event.tags == [] {
+            send_text("pong " + event.user.name);
+        }
+        "#,
+    )])
+    .await;
+    accept_all(&app).await;
+    let event_id = accepted_event_id(app.post_jelou(&jelou_message("fields", "ping")).await).await;
+    let trace = app.wait_finished(&event_id).await;
+    assert_eq!(trace.deliveries.len(), 1, "{:#?}", trace.rules);
+    assert_eq!(trace.deliveries[0].params["text"], "pong Ana Soto");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_value_over_aelysts_limit_is_a_rule_error_naming_the_limit() {
+    let app = spawn_app(&[(
+        "r.rhai",
+        "let c = \"x\";\nc.pad(129, 'x');\nclose_conversation(c, \"s\");",
+    )])
+    .await;
+    let event_id = accepted_event_id(app.post_jelou(&jelou_message("limit", "hi")).await).await;
+    let trace = app.wait_finished(&event_id).await;
+    let error = trace.rules[0].error.as_deref().unwrap();
+    assert!(error.contains("at most 128 characters"), "{error}");
+    assert!(trace.deliveries.is_empty());
+    app.stop().await;
+}
