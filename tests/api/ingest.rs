@@ -141,7 +141,8 @@ async fn the_connection_still_serves_the_next_request_after_a_401_or_413() {
 #[tokio::test]
 async fn signature_problems_are_401_with_their_own_codes_before_json_errors() {
     let app = spawn_app(&[]).await;
-    let cases: Vec<(&str, Vec<(&str, String)>, &[u8], &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, &'a [u8], &'a str);
+    let cases: Vec<Case> = vec![
         ("jelou", vec![], b"not json", "missing_signature"),
         (
             "jelou",
