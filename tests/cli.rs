@@ -1,0 +1,1172 @@
+//! Command-line tests: they run the built `switchboard` binary, as a user would, and check
+//! what it prints and how it exits (contract §1, §5.4, §6.3).
+//!
+//! Every test builds its own folder (a `Sandbox`) with its own `switchboard.toml`, rules and
+//! fixtures, so the tests do not depend on the shipped files — except
+//! `the_shipped_fixtures_pass_switchboard_test`, which runs the repository's own.
+
+use std::fmt;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use wiremock::matchers::{any, body_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+/// The config file every sandbox holds, passed as `--config`.
+const CFG: &str = "switchboard.toml";
+/// A base URL where nothing answers (the discard port): for tests that must not send.
+const NOWHERE: &str = "http://127.0.0.1:9";
+/// The Jelou phone-number contact id used by most fixtures, and its E.164 form.
+const PHONE_DIGITS: &str = "573001112233";
+const PHONE: &str = "+573001112233";
+/// How long a `serve` child may take to become ready or to exit.
+const SERVE_TIMEOUT: Duration = Duration::from_secs(60);
+
+// ---- config -------------------------------------------------------------------------------
+
+/// Where each provider's requests go, and where `serve` listens.
+struct Endpoints<'a> {
+    jelou: &'a str,
+    uchat: &'a str,
+    aelyst: &'a str,
+    listen: &'a str,
+}
+
+impl Default for Endpoints<'_> {
+    fn default() -> Self {
+        Endpoints {
+            jelou: NOWHERE,
+            uchat: NOWHERE,
+            aelyst: NOWHERE,
+            listen: "127.0.0.1:0",
+        }
+    }
+}
+
+/// A complete config: three providers, a Jelou source, a generic CRM source, routing.
+fn config(e: &Endpoints) -> String {
+    format!(
+        r#"[server]
+listen = "{listen}"
+
+[storage]
+url = "sqlite://data/sb.db"
+
+[rules]
+dir = "rules"
+
+[providers.jelou]
+kind = "jelou"
+base_url = "{jelou}"
+client_id = "id"
+client_secret = "secret"
+bot_id = "bot-default"
+
+[providers.uchat]
+kind = "uchat"
+base_url = "{uchat}"
+token = "ut"
+
+[providers.aelyst]
+kind = "aelyst"
+base_url = "{aelyst}"
+token = "at"
+
+[sources.jelou]
+kind = "jelou"
+secret = "jelou-secret"
+
+[sources.crm]
+kind = "generic"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+provider = "jelou"
+
+[routing]
+tag = "uchat"
+conversation = "aelyst"
+"#,
+        listen = e.listen,
+        jelou = e.jelou,
+        uchat = e.uchat,
+        aelyst = e.aelyst,
+    )
+}
+
+// ---- fixtures -----------------------------------------------------------------------------
+
+/// A Jelou external-support message from `contact_id` (a phone number's digits) saying `text`.
+fn jelou_message(contact_id: &str, text: &str) -> Value {
+    json!({
+        "field": "messages",
+        "object": "message_event",
+        "event_type": "message",
+        "timestamp": 1_763_770_000_000_i64,
+        "project_id": "prj_test",
+        "room_id": format!("room_{contact_id}_bot-12345"),
+        "contact": {"id": contact_id, "name": "Ana Soto"},
+        "conversation": {"id": "conv_test"},
+        "bot": {"id": "bot-12345", "name": "Acme Assistant"},
+        "value": {
+            "id": format!("wamid.{contact_id}.{}", text.replace(' ', "_")),
+            "type": "text",
+            "content": {"body": text}
+        }
+    })
+}
+
+/// A fixture file's text for the `jelou` source, with an optional `expect`.
+fn jelou_fixture(text: &str, expect: Option<Value>) -> String {
+    let mut fixture = json!({
+        "source": "jelou",
+        "received_at": 1_763_770_000_120_i64,
+        "body": jelou_message(PHONE_DIGITS, text),
+    });
+    if let Some(expect) = expect {
+        fixture["expect"] = expect;
+    }
+    serde_json::to_string_pretty(&fixture).unwrap()
+}
+
+/// A fixture for the generic (Standard Webhooks) `crm` source.
+fn crm_fixture(webhook_id: &str, text: &str) -> String {
+    serde_json::to_string_pretty(&json!({
+        "source": "crm",
+        "headers": {"webhook-id": webhook_id},
+        "body": {
+            "id": format!("crm-{webhook_id}"),
+            "kind": "message.received",
+            "user": {"id": "crm-contact-1", "phone": "+573151234567", "name": "Maria"},
+            "bot_id": "bot-12345",
+            "conversation_id": "crm-case-1",
+            "message": {"id": format!("crm-msg-{webhook_id}"), "type": "text", "text": text},
+            "tags": []
+        }
+    }))
+    .unwrap()
+}
+
+fn add_tag_expect(name: &str) -> Value {
+    json!([{"action": "add_tag", "provider": "uchat", "params": {"name": name}}])
+}
+
+// ---- running the binary -------------------------------------------------------------------
+
+/// What one run printed and how it ended; `Display` shows all of it for assertion messages.
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl From<Output> for Out {
+    fn from(output: Output) -> Out {
+        Out {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl fmt::Display for Out {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exit code: {:?}\n----- stdout -----\n{}\n----- stderr -----\n{}\n------------------",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Out {
+    #[track_caller]
+    fn assert_code(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.code,
+            Some(expected),
+            "expected exit code {expected}\n{self}"
+        );
+        self
+    }
+
+    /// Every stdout line parsed as JSON (panics, showing the output, on a line that is not).
+    #[track_caller]
+    fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line:?}\n{self}"))
+            })
+            .collect()
+    }
+
+    fn last_stdout_line(&self) -> &str {
+        self.stdout.lines().last().unwrap_or_default().trim()
+    }
+}
+
+/// A temporary folder holding a config (`switchboard.toml`), `rules/` and fixtures; the
+/// binary runs with it as the current directory.
+struct Sandbox {
+    dir: TempDir,
+}
+
+impl Sandbox {
+    /// A sandbox with the default config (nothing reachable) and an empty `rules/`.
+    fn new() -> Sandbox {
+        Sandbox::with_endpoints(&Endpoints::default())
+    }
+
+    fn with_endpoints(endpoints: &Endpoints) -> Sandbox {
+        let sandbox = Sandbox {
+            dir: tempfile::tempdir().expect("a temporary folder"),
+        };
+        sandbox.write(CFG, &config(endpoints));
+        fs::create_dir_all(sandbox.path("rules")).unwrap();
+        sandbox
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.root().join(relative)
+    }
+
+    /// Write a file (creating its folders), relative to the sandbox.
+    fn write(&self, relative: &str, text: &str) -> PathBuf {
+        let path = self.path(relative);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The binary with `args`, run in the sandbox, with the default log level.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .current_dir(self.root())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Out {
+        self.command(args).output().expect("run switchboard").into()
+    }
+
+    async fn run_async(&self, args: &[&str]) -> Out {
+        tokio::process::Command::from(self.command(args))
+            .output()
+            .await
+            .expect("run switchboard")
+            .into()
+    }
+
+    /// Start `switchboard serve` on this sandbox's config; its stderr goes to `log_name`.
+    fn serve(&self, config: &str, log_name: &str, port: u16) -> Server {
+        let log = fs::File::create(self.path(log_name)).unwrap();
+        let child = self
+            .command(&["serve", "--config", config])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start switchboard serve");
+        Server {
+            child,
+            port,
+            log: self.path(log_name),
+        }
+    }
+}
+
+/// A `serve` child process, killed when dropped (also when a test panics).
+struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Wait until `GET /readyz` answers 200; panic (with the server's log) if it never does.
+    fn wait_ready(&mut self) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "serve exited with {status} before it was ready\n----- its stderr -----\n{}",
+                    self.log()
+                );
+            }
+            if http_status(self.port, "/readyz") == Some(200) {
+                return;
+            }
+            assert!(
+                started.elapsed() < SERVE_TIMEOUT,
+                "serve did not become ready within {SERVE_TIMEOUT:?}\n----- its stderr -----\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The status of `GET path` on 127.0.0.1:port, or `None` when nothing answers.
+fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Wait for a child to exit on its own, killing it (and failing) after `SERVE_TIMEOUT`.
+fn wait_exit(mut child: Child) -> Out {
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > SERVE_TIMEOUT {
+            let _ = child.kill();
+            let out: Out = child.wait_with_output().unwrap().into();
+            panic!("the process did not exit within {SERVE_TIMEOUT:?}\n{out}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap().into()
+}
+
+/// The `path:line:col: message` problem lines of `text` that start with `path:`, as
+/// (line, column, message).
+fn problems_for(text: &str, path: &str) -> Vec<(usize, usize, String)> {
+    let prefix = format!("{path}:");
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix(&prefix)?;
+            let mut parts = rest.splitn(3, ':');
+            let line_no = parts.next()?.parse().ok()?;
+            let column = parts.next()?.parse().ok()?;
+            let message = parts.next()?.trim().to_string();
+            Some((line_no, column, message))
+        })
+        .collect()
+}
+
+// ---- check --------------------------------------------------------------------------------
+
+#[test]
+fn check_accepts_a_valid_config_and_rules_and_exits_0() {
+    let sb = Sandbox::new();
+    sb.write(
+        "rules/10-handoff.rhai",
+        "if event.text.contains(\"agent\") {\n    set_manual(3600);\n    send_text(\"hi\");\n}\n",
+    );
+    sb.write("rules/20-tag.rhai", "add_tag(\"vip\");\n");
+    let out = sb.run(&["check", "--config", CFG]);
+    out.assert_code(0);
+    assert!(
+        !out.stdout.contains(".rhai:"),
+        "a valid rule set must report no problem\n{out}"
+    );
+}
+
+#[test]
+fn check_reports_a_syntax_error_as_path_line_col_and_exits_1() {
+    let sb = Sandbox::new();
+    sb.write("rules/10-fine.rhai", "add_tag(\"vip\");\n");
+    sb.write(
+        "rules/20-broken.rhai",
+        "// a comment\nlet a = 1;\nlet b = 2;\nlet c = ;\nadd_tag(\"x\");\n",
+    );
+    let out = sb.run(&["check", "--config", CFG]);
+    out.assert_code(1);
+    let problems = problems_for(&out.stdout, "rules/20-broken.rhai");
+    assert_eq!(
+        problems.len(),
+        1,
+        "expected one `rules/20-broken.rhai:<line>:<col>: <message>` line on stdout\n{out}"
+    );
+    let (line, column, message) = &problems[0];
+    assert_eq!(*line, 4, "the syntax error is on line 4\n{out}");
+    assert!(*column >= 1, "columns count from 1\n{out}");
+    assert!(!message.is_empty(), "the problem needs a message\n{out}");
+    assert!(
+        problems_for(&out.stdout, "rules/10-fine.rhai").is_empty(),
+        "the valid rule must not be reported\n{out}"
+    );
+}
+
+#[test]
+fn check_reports_every_broken_rule_file_in_one_run() {
+    let sb = Sandbox::new();
+    sb.write("rules/10-first.rhai", "let x = (1 + ;\n");
+    sb.write("rules/15-fine.rhai", "add_tag(\"vip\");\n");
+    sb.write("rules/20-second.rhai", "\n\nif true {\n");
+    let out = sb.run(&["check", "--config", CFG]);
+    out.assert_code(1);
+    let first = problems_for(&out.stdout, "rules/10-first.rhai");
+    let second = problems_for(&out.stdout, "rules/20-second.rhai");
+    assert!(!first.is_empty(), "10-first.rhai must be reported\n{out}");
+    assert!(
+        !second.is_empty(),
+        "20-second.rhai must be reported in the same run\n{out}"
+    );
+    assert_eq!(first[0].0, 1, "10-first.rhai's error is on line 1\n{out}");
+}
+
+#[test]
+fn check_names_an_unknown_config_key_and_exits_1() {
+    let sb = Sandbox::new();
+    let text =
+        config(&Endpoints::default()).replace("[server]\n", "[server]\nlisten_port = 8080\n");
+    sb.write(CFG, &text);
+    let out = sb.run(&["check", "--config", CFG]);
+    out.assert_code(1);
+    assert!(
+        out.stdout.contains("listen_port"),
+        "the unknown key must be named on stdout\n{out}"
+    );
+}
+
+#[test]
+fn check_names_a_missing_environment_variable_and_exits_1() {
+    const VAR: &str = "SWITCHBOARD_CLI_TEST_MISSING_SECRET";
+    let sb = Sandbox::new();
+    let with_var = |reference: &str| {
+        config(&Endpoints::default()).replace(
+            "client_secret = \"secret\"",
+            &format!("client_secret = \"{reference}\""),
+        )
+    };
+
+    sb.write(CFG, &with_var(&format!("${{{VAR}}}")));
+    let out: Out = sb
+        .command(&["check", "--config", CFG])
+        .env_remove(VAR)
+        .output()
+        .unwrap()
+        .into();
+    out.assert_code(1);
+    assert!(
+        out.stdout.contains(VAR),
+        "the missing variable must be named on stdout\n{out}"
+    );
+
+    // The same reference with a default is fine.
+    sb.write(CFG, &with_var(&format!("${{{VAR}:-fallback}}")));
+    let out: Out = sb
+        .command(&["check", "--config", CFG])
+        .env_remove(VAR)
+        .output()
+        .unwrap()
+        .into();
+    out.assert_code(0);
+}
+
+// ---- usage errors -------------------------------------------------------------------------
+
+#[test]
+fn usage_errors_exit_2_and_print_nothing_on_stdout() {
+    let sb = Sandbox::new();
+    sb.write("fixtures/a.json", &jelou_fixture("hello", None));
+    for args in [
+        &["frobnicate"][..],
+        &["replay", "--config", CFG][..],
+        &["post", "--config", CFG][..],
+        &["check", "--config", CFG, "--no-such-flag"][..],
+        &["replay", "--config", CFG, "--sned", "fixtures/a.json"][..],
+        &[][..],
+    ] {
+        let out = sb.run(args);
+        assert_eq!(
+            out.code,
+            Some(2),
+            "`switchboard {}` is a usage error\n{out}",
+            args.join(" ")
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "a usage error belongs on stderr (`switchboard {}`)\n{out}",
+            args.join(" ")
+        );
+    }
+}
+
+// ---- replay (dry run) ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn replay_dry_run_prints_one_json_line_per_action_and_calls_no_provider() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .named("any request during a dry run")
+        .mount(&server)
+        .await;
+    let uri = server.uri();
+    let sb = Sandbox::with_endpoints(&Endpoints {
+        jelou: &uri,
+        uchat: &uri,
+        aelyst: &uri,
+        ..Endpoints::default()
+    });
+    sb.write(
+        "rules/10-handoff.rhai",
+        "set_manual(3600);\nsend_text(\"hi\");\n",
+    );
+    sb.write("rules/20-nothing.rhai", "let quiet = true;\n");
+    sb.write(
+        "rules/30-tags.rhai",
+        "add_tag(\"vip\");\nprovider(\"aelyst\").add_tag(\"gold\");\n",
+    );
+    sb.write("fixtures/a.json", &jelou_fixture("hello", None));
+
+    let out = sb
+        .run_async(&["replay", "--config", CFG, "fixtures/a.json"])
+        .await;
+    out.assert_code(0);
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), 4, "one line per action\n{out}");
+
+    let expected = [
+        ("10-handoff.rhai", "set_user_state", "jelou"),
+        ("10-handoff.rhai", "send_text", "jelou"),
+        ("30-tags.rhai", "add_tag", "uchat"),
+        ("30-tags.rhai", "add_tag", "aelyst"),
+    ];
+    let event_id = lines[0]["event_id"].as_str().unwrap_or_default();
+    assert!(event_id.starts_with("evt_"), "event_id is evt_...\n{out}");
+    for (seq, (line, (rule, action, provider))) in lines.iter().zip(expected).enumerate() {
+        let mut keys: Vec<&str> = line
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["action", "event_id", "params", "provider", "request", "rule", "seq", "source"],
+            "the keys of a dry-run line (no `response`)\n{out}"
+        );
+        assert_eq!(line["event_id"], event_id, "one event, one id\n{out}");
+        assert_eq!(line["source"], "jelou", "{out}");
+        assert_eq!(line["rule"], rule, "{out}");
+        assert_eq!(line["seq"], seq, "seq counts across rules\n{out}");
+        assert_eq!(line["action"], action, "{out}");
+        assert_eq!(line["provider"], provider, "{out}");
+        let mut request_keys: Vec<&str> = line["request"]
+            .as_object()
+            .unwrap_or_else(|| panic!("request is an object\n{out}"))
+            .keys()
+            .map(String::as_str)
+            .collect();
+        request_keys.sort_unstable();
+        assert_eq!(
+            request_keys,
+            ["body", "method", "url"],
+            "a request shows method, url and body, never headers\n{out}"
+        );
+        assert!(
+            line["request"]["url"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(&uri),
+            "the url is the provider's\n{out}"
+        );
+    }
+    assert_eq!(lines[1]["params"], json!({"text": "hi"}), "{out}");
+    assert_eq!(lines[2]["params"], json!({"name": "vip"}), "{out}");
+    assert_eq!(
+        lines[3]["request"]["url"],
+        format!("{uri}/contact/phone:{PHONE}/tag"),
+        "{out}"
+    );
+
+    server.verify().await;
+    assert!(
+        server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty(),
+        "a dry run makes no network call"
+    );
+    assert!(
+        !sb.path("data/sb.db").exists(),
+        "a dry run writes nothing (the SQLite store was created)"
+    );
+}
+
+#[test]
+fn replay_dry_run_shows_the_exact_jelou_set_manual_request() {
+    let sb = Sandbox::new();
+    sb.write("rules/10-handoff.rhai", "set_manual(3600);\n");
+    sb.write("fixtures/a.json", &jelou_fixture("agent please", None));
+    let out = sb.run(&["replay", "--config", CFG, "fixtures/a.json"]);
+    out.assert_code(0);
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["action"], "set_user_state", "{out}");
+    assert_eq!(lines[0]["provider"], "jelou", "{out}");
+    assert_eq!(
+        lines[0]["params"],
+        json!({"state": "manual", "ttl": 3600}),
+        "{out}"
+    );
+    assert_eq!(
+        lines[0]["request"],
+        json!({
+            "method": "POST",
+            "url": format!("{NOWHERE}/v1/users/state"),
+            // Native Jelou event: the event's own bot and user.
+            "body": {"botId": "bot-12345", "userId": PHONE_DIGITS, "state": "manual", "ttl": 3600}
+        }),
+        "{out}"
+    );
+}
+
+#[test]
+fn replay_dry_run_shows_a_uchat_phone_lookup_as_a_placeholder() {
+    let sb = Sandbox::new();
+    sb.write("rules/30-vip.rhai", "add_tag(\"vip\");\n");
+    sb.write("fixtures/a.json", &jelou_fixture("premium", None));
+    let out = sb.run(&["replay", "--config", CFG, "fixtures/a.json"]);
+    out.assert_code(0);
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["provider"], "uchat", "tags route to uchat\n{out}");
+    assert_eq!(
+        lines[0]["request"],
+        json!({
+            "method": "POST",
+            "url": format!("{NOWHERE}/subscriber/add-tag-by-name"),
+            "body": {"user_ns": format!("<lookup uchat phone={PHONE}>"), "tag_name": "vip"}
+        }),
+        "{out}"
+    );
+}
+
+#[test]
+fn replay_runs_every_json_fixture_in_a_folder() {
+    let sb = Sandbox::new();
+    sb.write("rules/10-echo.rhai", "add_tag(event.text);\n");
+    sb.write("cases/a.json", &jelou_fixture("from-a", None));
+    sb.write("cases/b.json", &jelou_fixture("from-b", None));
+    sb.write("cases/README.md", "# not a fixture\n");
+    let out = sb.run(&["replay", "--config", CFG, "cases"]);
+    out.assert_code(0);
+    let lines = out.json_lines();
+    let mut names: Vec<&str> = lines
+        .iter()
+        .map(|l| l["params"]["name"].as_str().unwrap_or_default())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["from-a", "from-b"], "both fixtures ran\n{out}");
+    assert_ne!(
+        lines[0]["event_id"], lines[1]["event_id"],
+        "each fixture is its own event\n{out}"
+    );
+}
+
+#[test]
+fn replay_reports_a_throwing_rule_as_path_line_col_and_keeps_the_other_rules_actions() {
+    let sb = Sandbox::new();
+    sb.write(
+        "rules/10-throws.rhai",
+        "// records an action, then fails\nsend_text(\"lost\");\nthrow \"boom\";\n",
+    );
+    sb.write("rules/20-fine.rhai", "add_tag(\"kept\");\n");
+    sb.write("fixtures/a.json", &jelou_fixture("hello", None));
+    let out = sb.run(&["replay", "--config", CFG, "fixtures/a.json"]);
+    out.assert_code(1);
+    let problems = problems_for(&out.stderr, "rules/10-throws.rhai");
+    assert!(
+        problems
+            .iter()
+            .any(|(line, _, message)| *line == 3 && message.contains("boom")),
+        "stderr must hold `rules/10-throws.rhai:3:<col>: boom`\n{out}"
+    );
+    let lines = out.json_lines();
+    assert_eq!(
+        lines.len(),
+        1,
+        "the failed rule's action is dropped, the other rule's is printed\n{out}"
+    );
+    assert_eq!(lines[0]["rule"], "20-fine.rhai", "{out}");
+    assert_eq!(lines[0]["params"], json!({"name": "kept"}), "{out}");
+    assert_eq!(lines[0]["seq"], 0, "{out}");
+}
+
+#[test]
+fn replay_stdout_holds_only_json_lines_even_when_rules_log() {
+    let sb = Sandbox::new();
+    sb.write(
+        "rules/10-chatty.rhai",
+        "log(\"chatty-log-line\");\nprint(\"chatty-print-line\");\ndebug(\"chatty-debug-line\");\nadd_tag(\"vip\");\n",
+    );
+    sb.write("fixtures/a.json", &jelou_fixture("hello", None));
+    let out = sb.run(&["replay", "--config", CFG, "fixtures/a.json"]);
+    out.assert_code(0);
+    assert_eq!(out.json_lines().len(), 1, "{out}");
+    for text in ["chatty-log-line", "chatty-print-line", "chatty-debug-line"] {
+        assert!(
+            !out.stdout.contains(text),
+            "logs must not reach stdout\n{out}"
+        );
+        assert!(out.stderr.contains(text), "logs go to stderr\n{out}");
+    }
+}
+
+// ---- replay --send ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn replay_send_calls_jelou_with_basic_auth_and_adds_the_response() {
+    let jelou = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/users/state"))
+        // base64("id:secret")
+        .and(header("authorization", "Basic aWQ6c2VjcmV0"))
+        .and(header("content-type", "application/json"))
+        .and(body_json(json!({
+            "botId": "bot-12345", "userId": PHONE_DIGITS, "state": "manual", "ttl": 3600
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .expect(1)
+        .named("jelou set_user_state")
+        .mount(&jelou)
+        .await;
+    let uri = jelou.uri();
+    let sb = Sandbox::with_endpoints(&Endpoints {
+        jelou: &uri,
+        ..Endpoints::default()
+    });
+    sb.write("rules/10-handoff.rhai", "set_manual(3600);\n");
+    sb.write("fixtures/a.json", &jelou_fixture("agent", None));
+
+    let out = sb
+        .run_async(&["replay", "--config", CFG, "--send", "fixtures/a.json"])
+        .await;
+    out.assert_code(0);
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["response"]["status"], 200, "{out}");
+    assert_eq!(lines[0]["action"], "set_user_state", "{out}");
+    jelou.verify().await;
+}
+
+#[tokio::test]
+async fn replay_send_looks_up_a_uchat_subscriber_by_phone_then_tags_them() {
+    let uchat = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/subscribers"))
+        .and(query_param("phone", PHONE))
+        .and(query_param("limit", "2"))
+        .and(header("authorization", "Bearer ut"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"data": [{"user_ns": "ns1"}]})),
+        )
+        .expect(1)
+        .named("uchat subscriber lookup")
+        .mount(&uchat)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/subscriber/add-tag-by-name"))
+        .and(header("authorization", "Bearer ut"))
+        .and(header("content-type", "application/json"))
+        .and(body_json(json!({"user_ns": "ns1", "tag_name": "vip"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "ok"})))
+        .expect(1)
+        .named("uchat add-tag-by-name")
+        .mount(&uchat)
+        .await;
+    let uri = uchat.uri();
+    let sb = Sandbox::with_endpoints(&Endpoints {
+        uchat: &uri,
+        ..Endpoints::default()
+    });
+    sb.write("rules/30-vip.rhai", "add_tag(\"vip\");\n");
+    sb.write("fixtures/a.json", &jelou_fixture("premium", None));
+
+    let out = sb
+        .run_async(&["replay", "--config", CFG, "--send", "fixtures/a.json"])
+        .await;
+    out.assert_code(0);
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["provider"], "uchat", "{out}");
+    assert_eq!(lines[0]["response"]["status"], 200, "{out}");
+    uchat.verify().await;
+
+    let requests = uchat.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 2, "a lookup, then the tag");
+    assert_eq!(requests[0].method.as_str(), "GET", "the lookup comes first");
+    assert_eq!(
+        requests[0].url.query(),
+        Some(format!("phone=%2B{PHONE_DIGITS}&limit=2").as_str()),
+        "the phone is sent with its + encoded"
+    );
+    assert_eq!(requests[1].method.as_str(), "POST");
+}
+
+#[tokio::test]
+async fn replay_send_calls_aelyst_with_bearer_auth_and_the_phone_identifier() {
+    let aelyst = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/contact/phone:{PHONE}/tag")))
+        .and(header("authorization", "Bearer at"))
+        .and(header("content-type", "application/json"))
+        .and(body_json(json!(["vip"])))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .expect(1)
+        .named("aelyst add tag")
+        .mount(&aelyst)
+        .await;
+    let uri = aelyst.uri();
+    let sb = Sandbox::with_endpoints(&Endpoints {
+        aelyst: &uri,
+        ..Endpoints::default()
+    });
+    sb.write(
+        "rules/30-vip.rhai",
+        "provider(\"aelyst\").add_tag(\"vip\");\n",
+    );
+    sb.write("fixtures/a.json", &jelou_fixture("premium", None));
+
+    let out = sb
+        .run_async(&["replay", "--config", CFG, "--send", "fixtures/a.json"])
+        .await;
+    out.assert_code(0);
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["provider"], "aelyst", "{out}");
+    assert_eq!(lines[0]["response"]["status"], 200, "{out}");
+    aelyst.verify().await;
+}
+
+#[tokio::test]
+async fn replay_send_reports_a_provider_failure_and_exits_1() {
+    let jelou = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad"})))
+        .expect(1)
+        .mount(&jelou)
+        .await;
+    let uri = jelou.uri();
+    let sb = Sandbox::with_endpoints(&Endpoints {
+        jelou: &uri,
+        ..Endpoints::default()
+    });
+    sb.write("rules/10-handoff.rhai", "set_manual(3600);\n");
+    sb.write("fixtures/a.json", &jelou_fixture("agent", None));
+    let out = sb
+        .run_async(&["replay", "--config", CFG, "--send", "fixtures/a.json"])
+        .await;
+    out.assert_code(1);
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["response"]["status"], 400, "{out}");
+    jelou.verify().await;
+}
+
+// ---- test ---------------------------------------------------------------------------------
+
+/// A sandbox whose one rule tags messages that mention "premium" with "vip".
+fn vip_sandbox() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.write(
+        "rules/30-vip.rhai",
+        "if event.text.contains(\"premium\") {\n    add_tag(\"vip\");\n}\n",
+    );
+    sb
+}
+
+#[test]
+fn test_prints_fail_and_a_diff_for_a_failing_fixture_and_exits_1() {
+    let sb = vip_sandbox();
+    sb.write(
+        "fixtures/pass.json",
+        &jelou_fixture("premium please", Some(add_tag_expect("vip"))),
+    );
+    sb.write(
+        "fixtures/fail.json",
+        &jelou_fixture("premium please", Some(add_tag_expect("gold"))),
+    );
+    let out = sb.run(&["test", "--config", CFG, "fixtures"]);
+    out.assert_code(1);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.trim() == "FAIL fixtures/fail.json"),
+        "the failing fixture is named\n{out}"
+    );
+    assert!(
+        !out.stdout.contains("FAIL fixtures/pass.json"),
+        "the passing fixture is not a failure\n{out}"
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with('-') && l.contains("\"gold\"")),
+        "the diff shows the expected value as removed\n{out}"
+    );
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with('+') && l.contains("\"vip\"")),
+        "the diff shows the actual value as added\n{out}"
+    );
+    assert_eq!(out.last_stdout_line(), "1 passed, 1 failed", "{out}");
+}
+
+#[test]
+fn test_expect_empty_passes_only_when_no_rule_fires() {
+    let sb = vip_sandbox();
+    sb.write(
+        "fixtures/quiet.json",
+        &jelou_fixture("just saying hello", Some(json!([]))),
+    );
+    let out = sb.run(&["test", "--config", CFG, "fixtures/quiet.json"]);
+    out.assert_code(0);
+    assert_eq!(out.last_stdout_line(), "1 passed, 0 failed", "{out}");
+
+    sb.write(
+        "fixtures/noisy.json",
+        &jelou_fixture("premium please", Some(json!([]))),
+    );
+    let out = sb.run(&["test", "--config", CFG, "fixtures/noisy.json"]);
+    out.assert_code(1);
+    assert!(
+        out.stdout.contains("FAIL fixtures/noisy.json"),
+        "`expect: []` fails when a rule acts\n{out}"
+    );
+    assert_eq!(out.last_stdout_line(), "0 passed, 1 failed", "{out}");
+}
+
+#[test]
+fn test_does_not_count_fixtures_without_expect() {
+    let sb = vip_sandbox();
+    sb.write(
+        "fixtures/with-expect.json",
+        &jelou_fixture("premium please", Some(add_tag_expect("vip"))),
+    );
+    sb.write(
+        "fixtures/replay-only.json",
+        &jelou_fixture("premium please", None),
+    );
+    let out = sb.run(&["test", "--config", CFG, "fixtures"]);
+    out.assert_code(0);
+    assert_eq!(out.last_stdout_line(), "1 passed, 0 failed", "{out}");
+}
+
+#[test]
+fn test_reads_fixtures_from_the_current_directory_by_default() {
+    // The config lives in conf/, so its folder and the current one differ.
+    let sb = Sandbox::new();
+    sb.write("conf/switchboard.toml", &config(&Endpoints::default()));
+    sb.write(
+        "conf/rules/30-vip.rhai",
+        "if event.text.contains(\"premium\") {\n    add_tag(\"vip\");\n}\n",
+    );
+    sb.write(
+        "fixtures/one.json",
+        &jelou_fixture("premium please", Some(add_tag_expect("vip"))),
+    );
+    sb.write(
+        "fixtures/two.json",
+        &jelou_fixture("hello", Some(json!([]))),
+    );
+    // Would fail if the default folder were taken next to the config file.
+    sb.write(
+        "conf/fixtures/wrong.json",
+        &jelou_fixture("hello", Some(add_tag_expect("never"))),
+    );
+    let out = sb.run(&["test", "--config", "conf/switchboard.toml"]);
+    out.assert_code(0);
+    assert_eq!(out.last_stdout_line(), "2 passed, 0 failed", "{out}");
+}
+
+#[test]
+fn the_shipped_fixtures_pass_switchboard_test() {
+    let out: Out = Command::new(BIN)
+        .arg("test")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run switchboard test")
+        .into();
+    out.assert_code(0);
+    let last = out.last_stdout_line();
+    let passed: usize = last
+        .strip_suffix(" passed, 0 failed")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("last line must be `N passed, 0 failed`\n{out}"));
+    assert!(passed >= 10, "at least ten shipped cases\n{out}");
+}
+
+// ---- post and serve -----------------------------------------------------------------------
+
+/// A sandbox whose config listens on a free port, with a harmless rule.
+fn served_sandbox() -> (Sandbox, u16) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let sb = Sandbox::with_endpoints(&Endpoints {
+        listen: &listen,
+        ..Endpoints::default()
+    });
+    sb.write("rules/10-quiet.rhai", "let nothing = ();\n");
+    (sb, port)
+}
+
+/// The status and JSON answer of a `post` stdout line for `file`.
+#[track_caller]
+fn posted(out: &Out, file: &str) -> (u16, Value) {
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains(file))
+        .unwrap_or_else(|| panic!("no answer printed for {file}\n{out}"));
+    let status = line
+        .split_whitespace()
+        .find_map(|word| word.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("no status in {line:?}\n{out}"));
+    let body = line
+        .find('{')
+        .and_then(|start| serde_json::from_str(&line[start..]).ok())
+        .unwrap_or_else(|| panic!("no JSON answer in {line:?}\n{out}"));
+    (status, body)
+}
+
+#[test]
+fn post_answers_202_then_duplicate_with_the_same_event_id() {
+    let (sb, port) = served_sandbox();
+    sb.write("fixtures/jelou.json", &jelou_fixture("hello there", None));
+    let mut server = sb.serve(CFG, "serve.log", port);
+    server.wait_ready();
+
+    let first = sb.run(&["post", "--config", CFG, "fixtures/jelou.json"]);
+    first.assert_code(0);
+    let (status, answer) = posted(&first, "fixtures/jelou.json");
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(answer["duplicate"], false, "{first}");
+    let event_id = answer["event_id"].as_str().unwrap_or_default().to_string();
+    assert!(event_id.starts_with("evt_"), "{first}");
+
+    let again = sb.run(&["post", "--config", CFG, "fixtures/jelou.json"]);
+    again.assert_code(0);
+    let (status, answer) = posted(&again, "fixtures/jelou.json");
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(answer["duplicate"], true, "{again}");
+    assert_eq!(
+        answer["event_id"], event_id,
+        "a duplicate answers with the first event's id\n{again}"
+    );
+}
+
+#[test]
+fn post_signs_a_generic_standard_webhooks_fixture() {
+    let (sb, port) = served_sandbox();
+    sb.write("fixtures/crm.json", &crm_fixture("msg_cli_test_1", "hello"));
+    let mut server = sb.serve(CFG, "serve.log", port);
+    server.wait_ready();
+
+    let out = sb.run(&["post", "--config", CFG, "fixtures/crm.json"]);
+    out.assert_code(0);
+    let (status, answer) = posted(&out, "fixtures/crm.json");
+    assert_eq!(status, 202, "{out}\n----- server -----\n{}", server.log());
+    assert_eq!(answer["duplicate"], false, "{out}");
+    assert!(
+        answer["event_id"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("evt_"),
+        "{out}"
+    );
+}
+
+#[test]
+fn serve_refuses_a_second_process_on_the_same_sqlite_file() {
+    let (sb, port) = served_sandbox();
+    let mut first = sb.serve(CFG, "first.log", port);
+    first.wait_ready();
+
+    // Same folder, so the same `sqlite://data/sb.db`; another port, so only the store clashes.
+    let other = format!("127.0.0.1:{}", free_port());
+    sb.write(
+        "second.toml",
+        &config(&Endpoints {
+            listen: &other,
+            ..Endpoints::default()
+        }),
+    );
+    let second = sb
+        .command(&["serve", "--config", "second.toml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_exit(second);
+    out.assert_code(1);
+    let expected = format!("store locked by pid {}", first.child.id());
+    assert!(
+        out.stderr.contains(&expected),
+        "stderr must say `{expected}`\n{out}"
+    );
+    assert_eq!(
+        http_status(port, "/readyz"),
+        Some(200),
+        "the first server keeps running"
+    );
+}
+
+#[test]
+fn serve_with_a_broken_rule_exits_1_and_prints_the_problem() {
+    let (sb, _port) = served_sandbox();
+    sb.write("rules/20-broken.rhai", "let a = 1;\nlet b = ;\n");
+    let child = sb
+        .command(&["serve", "--config", CFG])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_exit(child);
+    out.assert_code(1);
+    let problems = problems_for(&out.stderr, "rules/20-broken.rhai");
+    assert!(
+        problems.iter().any(|(line, _, _)| *line == 2),
+        "stderr must hold `rules/20-broken.rhai:2:<col>: <message>`\n{out}"
+    );
+}
