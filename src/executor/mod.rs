@@ -131,20 +131,29 @@ async fn carry_out(
             }
         }
     };
-    let status = report.attempt.as_ref().and_then(|a| a.status);
+    let status = report
+        .attempt
+        .as_ref()
+        .and_then(|a| a.status)
+        .map_or_else(|| "none".to_string(), |s| s.to_string());
+    let answer = report
+        .attempt
+        .as_ref()
+        .map(|a| a.response_excerpt.chars().take(200).collect::<String>())
+        .unwrap_or_default();
     match &next {
         Next::Done => tracing::info!(
             event_id = %claimed.event_id, rule = %action.rule, provider = %action.provider,
-            action = action.action.as_str(), status = ?status, "delivered"
+            action = action.action.as_str(), status = %status, "delivered"
         ),
         Next::Retry { next_at } => tracing::warn!(
             event_id = %claimed.event_id, provider = %action.provider, action = action.action.as_str(),
-            status = ?status, attempt = attempts, retry_in_ms = next_at - now_millis(),
+            status = %status, attempt = attempts, retry_in_ms = next_at - now_millis(), answer = %answer,
             "delivery failed; will retry"
         ),
         Next::Dead { reason } => tracing::error!(
             event_id = %claimed.event_id, provider = %action.provider, action = action.action.as_str(),
-            status = ?status, attempt = attempts, reason = reason.as_str(),
+            status = %status, attempt = attempts, reason = reason.as_str(), answer = %answer,
             "delivery failed for good; dead-lettered"
         ),
     }

@@ -100,8 +100,10 @@ async fn accept(
     state: &AppState,
 ) -> Result<(StatusCode, String, bool), Rejection> {
     let settings = &state.settings;
-    let source = settings.source(source_name).ok_or_else(|| {
-        Rejection::new(
+    let source = settings.source(source_name).ok_or_else(|| Rejection {
+        // The body was not read: the client must not reuse this connection.
+        close: true,
+        ..Rejection::new(
             StatusCode::NOT_FOUND,
             "unknown_source",
             format!("no source named \"{source_name}\" is configured"),

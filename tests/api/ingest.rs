@@ -358,3 +358,81 @@ async fn metrics_count_accepted_duplicate_and_rejected_webhooks() {
     }
     app.stop().await;
 }
+
+/// Sends `first` and then a `GET /healthz` on one raw keep-alive connection; returns
+/// everything the server wrote back before closing or going quiet.
+async fn two_requests_on_one_connection(address: &str, first: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream.write_all(first).await.unwrap();
+    // A platform pipelining its next request right behind the first.
+    let _ = stream
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await;
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            stream.read(&mut buffer),
+        )
+        .await
+        {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&buffer[..n]),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn an_early_answer_never_lets_unread_body_bytes_be_read_as_the_next_request() {
+    let app = spawn_app_with(Options {
+        max_body_bytes: Some(100),
+        ..Options::default()
+    })
+    .await;
+    let host = app.address.trim_start_matches("http://").to_string();
+    // The body looks like a request of its own: if the server parsed it as one, the
+    // connection would answer a bogus request.
+    let smuggled = "GET /webhooks/smuggled HTTP/1.1\r\nHost: x\r\n\r\n".repeat(5);
+    for (path, expected) in [
+        ("/webhooks/nope", "404"),
+        ("/webhooks/jelou", "413"),
+        ("/webhooks/jelou", "401"),
+    ] {
+        let body = if expected == "401" {
+            smuggled[..90].to_string()
+        } else {
+            smuggled.clone()
+        };
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let answer = two_requests_on_one_connection(&app.address, request.as_bytes()).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {expected}")),
+            "{path}: {answer}"
+        );
+        assert!(
+            !answer.contains("smuggled"),
+            "the body was read as a request: {answer}"
+        );
+        let responses = answer.matches("HTTP/1.1 ").count();
+        if responses == 2 {
+            assert!(
+                answer.contains("\"status\":\"ok\""),
+                "the next request was answered properly: {answer}"
+            );
+        } else {
+            assert_eq!(responses, 1, "{answer}");
+            assert!(
+                answer.to_lowercase().contains("connection: close"),
+                "a closed connection is announced: {answer}"
+            );
+        }
+    }
+    app.stop().await;
+}
