@@ -52,8 +52,10 @@ impl RuleRunner {
         );
         Ok(Decision {
             event_seq: pending.seq,
+            run_id: crate::store::FIRST_RUN.to_string(),
             order_key,
             runs: verdict.runs,
+            memory: Vec::new(),
         })
     }
 }

@@ -138,8 +138,10 @@ pub fn compile_dir(engine: &Engine, dir: &Path) -> Result<RuleSet, Vec<Problem>>
 
 /// Compile one script with `event` declared, so that strict variables can check names.
 pub fn compile(engine: &Engine, source: &str) -> Result<AST, ParseError> {
+    // Declared as a variable, not a constant: the optimizer would fold a constant's
+    // placeholder value into the script (a bare `event` would read as `()`).
     let mut scope = Scope::new();
-    scope.push_constant("event", Dynamic::UNIT);
+    scope.push("event", Dynamic::UNIT);
     engine.compile_with_scope(&scope, source)
 }
 

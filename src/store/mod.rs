@@ -15,6 +15,9 @@ use crate::providers::RequestSpec;
 
 pub use sqlite::SqliteStore;
 
+/// The first run of an event's rules (replays get `run_<ULID>`).
+pub const FIRST_RUN: &str = "";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store cannot take writes now (shut down, locked by another writer, disk trouble).
@@ -49,13 +52,83 @@ pub struct RuleRun {
     pub error: Option<String>,
 }
 
-/// What the rules decided for one event: stored in one transaction with its deliveries.
+/// What the rules decided for one event: stored in one transaction with its deliveries
+/// and the memory the rules wrote.
 #[derive(Debug, Clone)]
 pub struct Decision {
     pub event_seq: i64,
+    /// `""` for the event's first run, `run_<ULID>` for an operator's replay.
+    pub run_id: String,
     /// Deliveries of one key go out one at a time, in order (contract §7).
     pub order_key: String,
     pub runs: Vec<RuleRun>,
+    pub memory: Vec<MemoryWrite>,
+}
+
+/// One `memory_set` of a rule that completed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryWrite {
+    pub source: String,
+    pub user_id: String,
+    pub key: String,
+    /// `None` deletes the key.
+    pub value: Option<Value>,
+    /// Unix ms after which the value is gone.
+    pub expires_at: Option<i64>,
+}
+
+/// The admin API's event filter (contract §8).
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Matches `user.id`, the phone (with or without `+`), email or ns.
+    pub user: Option<String>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub source: Option<String>,
+    /// Unix ms, inclusive.
+    pub since: Option<i64>,
+    /// Unix ms, exclusive.
+    pub until: Option<i64>,
+    pub limit: usize,
+    /// Continue after this position (from `next_cursor`).
+    pub cursor: Option<i64>,
+}
+
+/// One line of the events list.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventSummary {
+    pub event_id: String,
+    pub source: String,
+    pub kind: String,
+    pub user: crate::event::User,
+    pub received_at: i64,
+    pub status: String,
+    #[serde(skip)]
+    pub seq: i64,
+}
+
+/// A delivery that failed for good (contract §7, §8).
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub event_id: String,
+    pub action: String,
+    pub provider: String,
+    pub params: Value,
+    pub request: Option<Value>,
+    pub attempts: Vec<Attempt>,
+    pub last_status: Option<u16>,
+    pub last_response: Option<String>,
+    pub reason: String,
+    pub created_at: i64,
+}
+
+/// What a redrive came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redrive {
+    Done,
+    NotFound,
+    AlreadyRedriven,
 }
 
 /// A delivery claimed for sending.
@@ -126,6 +199,7 @@ pub struct EventTrace {
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryTrace {
     pub id: i64,
+    pub run_id: String,
     pub seq: i64,
     pub rule: String,
     pub action: String,

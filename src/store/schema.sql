@@ -7,6 +7,10 @@ CREATE TABLE IF NOT EXISTS events (
     source       TEXT NOT NULL,
     dedupe_id    TEXT NOT NULL,                     -- event.id
     user_key     TEXT,                              -- contract §7 ordering key
+    user_id      TEXT,                              -- the user's names, for the admin filter
+    user_phone   TEXT,                              -- digits only
+    user_email   TEXT,
+    user_ns      TEXT,
     kind         TEXT NOT NULL,
     received_at  INTEGER NOT NULL,                  -- unix ms
     status       TEXT NOT NULL,                     -- received | processing | done | failed | partial
@@ -16,20 +20,23 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (source, dedupe_id)
 );
 CREATE INDEX IF NOT EXISTS events_by_status ON events (status, seq);
+CREATE INDEX IF NOT EXISTS events_finished ON events (finished_at) WHERE finished_at IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS rule_runs (
     event_seq INTEGER NOT NULL,
+    run_id    TEXT NOT NULL,                        -- '' for the first run; run_<ULID> for replays
     position  INTEGER NOT NULL,
     rule      TEXT NOT NULL,
     actions   TEXT NOT NULL,                        -- JSON array of decided actions
     error     TEXT,                                 -- path:line:col: message
-    PRIMARY KEY (event_seq, position)
+    PRIMARY KEY (event_seq, run_id, position)
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS deliveries (
     id            INTEGER PRIMARY KEY AUTOINCREMENT, -- global send order
     event_seq     INTEGER NOT NULL,
-    seq           INTEGER NOT NULL,                  -- position within the event
+    run_id        TEXT NOT NULL,                     -- which rule run decided it
+    seq           INTEGER NOT NULL,                  -- position within the run
     order_key     TEXT NOT NULL,                     -- user key, or the event's own id
     rule          TEXT NOT NULL,
     action        TEXT NOT NULL,
@@ -44,7 +51,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_status   INTEGER,
     last_response TEXT,
     reason        TEXT,                              -- dead letters: why
-    redriven      INTEGER NOT NULL DEFAULT 0,
     updated_at    INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (provider, status, next_at);
@@ -60,6 +66,17 @@ CREATE TABLE IF NOT EXISTS attempts (
     response_excerpt TEXT NOT NULL,
     PRIMARY KEY (delivery_id, n)
 ) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id   INTEGER NOT NULL,
+    reason        TEXT NOT NULL,
+    last_status   INTEGER,
+    last_response TEXT,
+    created_at    INTEGER NOT NULL,
+    redriven_at   INTEGER                            -- set once; a later failure is a new row
+);
+CREATE INDEX IF NOT EXISTS dead_letters_open ON dead_letters (id) WHERE redriven_at IS NULL;
 
 CREATE TABLE IF NOT EXISTS memory (
     source     TEXT NOT NULL,

@@ -142,3 +142,18 @@ async fn a_value_over_aelysts_limit_is_a_rule_error_naming_the_limit() {
     assert!(trace.deliveries.is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_bare_event_is_the_whole_event_not_a_compile_time_placeholder() {
+    let app = spawn_app(&[(
+        "r.rhai",
+        "let e = event;\nif type_of(e) == \"map\" { send_text(e.text); }",
+    )])
+    .await;
+    accept_all(&app).await;
+    let event_id = accepted_event_id(app.post_jelou(&jelou_message("bare", "whole")).await).await;
+    let trace = app.wait_finished(&event_id).await;
+    assert_eq!(trace.deliveries.len(), 1, "{:#?}", trace.rules);
+    assert_eq!(trace.deliveries[0].params["text"], "whole");
+    app.stop().await;
+}

@@ -1,0 +1,423 @@
+//! The embedded SQLite store. One writer thread owns the write connection and commits in
+//! groups: every job waiting when a transaction starts shares it, so a burst of webhooks
+//! pays for one commit, not one each, and each caller is answered only after the commit.
+//! Reads use their own pooled connections (WAL lets them run beside the writer).
+//! `write.rs` holds what the writer does, `read.rs` the queries.
+
+mod read;
+mod write;
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+
+use anyhow::Context as _;
+use rusqlite::Connection;
+use serde_json::Value;
+use tokio::sync::{oneshot, Notify};
+
+use super::{
+    AttemptOutcome, ClaimedDelivery, DeadLetter, Decision, EventFilter, EventSummary, EventTrace,
+    Inserted, PendingEvent, Redrive, StoreError,
+};
+use crate::config::Synchronous;
+use crate::event::Event;
+
+const SCHEMA: &str = include_str!("../schema.sql");
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// The writer's jobs: everything that changes the database.
+enum Job {
+    Insert {
+        event: Box<Event>,
+        json: String,
+        reply: Reply<Inserted>,
+    },
+    Decide {
+        decision: Decision,
+        reply: Reply<()>,
+    },
+    Claim {
+        provider: String,
+        limit: usize,
+        lease_ms: i64,
+        reply: Reply<Vec<ClaimedDelivery>>,
+    },
+    Finish {
+        outcome: AttemptOutcome,
+        reply: Reply<()>,
+    },
+    Identity {
+        provider: String,
+        phone: String,
+        user_ns: Option<String>,
+        reply: Reply<()>,
+    },
+    Redrive {
+        id: i64,
+        reply: Reply<Redrive>,
+    },
+    Purge {
+        before: i64,
+        reply: Reply<usize>,
+    },
+}
+
+pub struct SqliteStore {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    closed: AtomicBool,
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    /// Wakes the rule workers: new events were committed.
+    pub events_ready: Notify,
+    /// Wakes the executor: deliveries became due or unblocked.
+    pub deliveries_ready: Notify,
+    /// Held for the life of the store: one `serve` per SQLite file. `None` when read-only.
+    _lock: Option<File>,
+}
+
+impl SqliteStore {
+    /// Open (or create) the database, take the process lock, apply the schema, return
+    /// in-flight deliveries left by a crash to `pending`, and start the writer.
+    ///
+    /// # Errors
+    /// `Locked` naming the pid that holds the file; `Unexpected` for I/O and SQLite errors.
+    pub fn open(path: &Path, synchronous: Synchronous) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("Failed to create the folder {}", dir.display()))?;
+        }
+        let lock = take_lock(path)?;
+        let conn = connect(path, synchronous)?;
+        conn.execute_batch(SCHEMA)
+            .context("Failed to apply the database schema")?;
+        conn.execute(
+            "UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE status = 'in_flight'",
+            [],
+        )
+        .context("Failed to release in-flight deliveries")?;
+
+        let (sender, receiver) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || write::writer_loop(conn, receiver))
+            .context("Failed to start the store writer thread")?;
+        Ok(SqliteStore {
+            jobs: Mutex::new(Some(sender)),
+            writer: Mutex::new(Some(handle)),
+            closed: AtomicBool::new(false),
+            path: path.to_path_buf(),
+            readers: Mutex::new(Vec::new()),
+            events_ready: Notify::new(),
+            deliveries_ready: Notify::new(),
+            _lock: Some(lock),
+        })
+    }
+
+    /// Open an existing database for reading only, beside a running `serve`
+    /// (`switchboard fixture`). Writes answer `Unavailable`.
+    ///
+    /// # Errors
+    /// When the file does not exist or is not a Switchboard database.
+    pub fn open_read_only(path: &Path) -> Result<SqliteStore, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Unexpected(anyhow::anyhow!(
+                "no database at {}",
+                path.display()
+            )));
+        }
+        let conn = connect(path, Synchronous::Normal)?;
+        conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+            .with_context(|| format!("{} is not a Switchboard database", path.display()))?;
+        Ok(SqliteStore {
+            jobs: Mutex::new(None),
+            writer: Mutex::new(None),
+            closed: AtomicBool::new(true),
+            path: path.to_path_buf(),
+            readers: Mutex::new(vec![conn]),
+            events_ready: Notify::new(),
+            deliveries_ready: Notify::new(),
+            _lock: None,
+        })
+    }
+
+    /// Stop taking writes: jobs already queued are committed, later ones answer
+    /// `Unavailable`.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.jobs.lock().expect("jobs sender").take();
+        if let Some(handle) = self.writer.lock().expect("writer handle").take() {
+            let _ = handle.join();
+        }
+    }
+
+    pub fn is_available(&self) -> bool {
+        !self.closed.load(Ordering::SeqCst)
+    }
+
+    async fn submit<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let jobs = self.jobs.lock().expect("jobs sender");
+            let sender = jobs
+                .as_ref()
+                .ok_or_else(|| StoreError::Unavailable("the store is shut down".into()))?;
+            sender
+                .send(make(reply))
+                .map_err(|_| StoreError::Unavailable("the store writer has stopped".into()))?;
+        }
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the store writer has stopped".into()))?
+    }
+
+    /// Store an accepted event, or find the first one with the same (source, event.id).
+    ///
+    /// # Errors
+    /// `Unavailable` when the event could not be committed.
+    pub async fn insert_event(&self, event: Event) -> Result<Inserted, StoreError> {
+        let json = serde_json::to_string(&event).context("Failed to serialise the event")?;
+        let result = self
+            .submit(|reply| Job::Insert {
+                event: Box::new(event),
+                json,
+                reply,
+            })
+            .await;
+        if matches!(&result, Ok(inserted) if !inserted.duplicate) {
+            self.events_ready.notify_one();
+        }
+        result
+    }
+
+    /// Store what the rules decided for an event, its deliveries and memory writes, in one
+    /// transaction.
+    pub async fn decide(&self, decision: Decision) -> Result<(), StoreError> {
+        let has_actions = decision.runs.iter().any(|r| !r.actions.is_empty());
+        self.submit(|reply| Job::Decide { decision, reply }).await?;
+        if has_actions {
+            self.deliveries_ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Claim up to `limit` due deliveries of one provider whose key has nothing earlier open.
+    pub async fn claim_deliveries(
+        &self,
+        provider: &str,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let provider = provider.to_string();
+        self.submit(|reply| Job::Claim {
+            provider,
+            limit,
+            lease_ms,
+            reply,
+        })
+        .await
+    }
+
+    /// Record an attempt and what follows it.
+    pub async fn finish_attempt(&self, outcome: AttemptOutcome) -> Result<(), StoreError> {
+        self.submit(|reply| Job::Finish { outcome, reply }).await?;
+        self.deliveries_ready.notify_one();
+        Ok(())
+    }
+
+    /// Remember (`Some`) or forget (`None`) the UChat subscriber of a phone.
+    pub async fn set_identity(
+        &self,
+        provider: &str,
+        phone: &str,
+        user_ns: Option<String>,
+    ) -> Result<(), StoreError> {
+        let (provider, phone) = (provider.to_string(), phone.to_string());
+        self.submit(|reply| Job::Identity {
+            provider,
+            phone,
+            user_ns,
+            reply,
+        })
+        .await
+    }
+
+    /// Send a dead letter's delivery again, from its first attempt, out of order.
+    pub async fn redrive(&self, id: i64) -> Result<Redrive, StoreError> {
+        let result = self.submit(|reply| Job::Redrive { id, reply }).await?;
+        if result == Redrive::Done {
+            self.deliveries_ready.notify_one();
+        }
+        Ok(result)
+    }
+
+    /// Delete finished events (and their rule runs, deliveries and attempts) that finished
+    /// before `before` (unix ms). Dead letters and unfinished work are kept.
+    pub async fn purge_finished(&self, before: i64) -> Result<usize, StoreError> {
+        self.submit(|reply| Job::Purge { before, reply }).await
+    }
+
+    /// Run a read on a pooled read connection, off the async workers.
+    async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read_now(f))
+            .await
+            .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("read task failed: {e}")))?
+    }
+
+    /// Run a read on the calling thread (which may block).
+    pub fn read_now<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> anyhow::Result<T>,
+    ) -> Result<T, StoreError> {
+        let conn = match self.readers.lock().expect("reader pool").pop() {
+            Some(conn) => conn,
+            None => connect(&self.path, Synchronous::Normal)?,
+        };
+        let result = f(&conn);
+        self.readers.lock().expect("reader pool").push(conn);
+        result.map_err(StoreError::from)
+    }
+
+    /// The oldest events whose rules have not run, in acceptance order.
+    pub async fn pending_events(
+        self: &Arc<Self>,
+        limit: usize,
+    ) -> Result<Vec<PendingEvent>, StoreError> {
+        self.read(move |conn| read::pending_events(conn, limit))
+            .await
+    }
+
+    /// The remembered UChat subscriber of a phone.
+    pub async fn identity(
+        self: &Arc<Self>,
+        provider: &str,
+        phone: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let (provider, phone) = (provider.to_string(), phone.to_string());
+        self.read(move |conn| read::identity(conn, &provider, &phone))
+            .await
+    }
+
+    /// Everything that happened to one event.
+    pub async fn event_trace(
+        self: &Arc<Self>,
+        event_id: &str,
+    ) -> Result<Option<EventTrace>, StoreError> {
+        let event_id = event_id.to_string();
+        self.read(move |conn| read::trace(conn, &event_id)).await
+    }
+
+    /// The stored event and its position, for a replay.
+    pub async fn stored_event(
+        self: &Arc<Self>,
+        event_id: &str,
+    ) -> Result<Option<PendingEvent>, StoreError> {
+        let event_id = event_id.to_string();
+        self.read(move |conn| read::stored_event(conn, &event_id))
+            .await
+    }
+
+    /// Events, newest accepted first, filtered and paged.
+    pub async fn list_events(
+        self: &Arc<Self>,
+        filter: EventFilter,
+    ) -> Result<Vec<EventSummary>, StoreError> {
+        self.read(move |conn| read::list_events(conn, &filter))
+            .await
+    }
+
+    /// Dead letters not yet redriven, newest first.
+    pub async fn dead_letters(
+        self: &Arc<Self>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        self.read(move |conn| read::dead_letters(conn, limit)).await
+    }
+
+    /// Every unexpired value a user's rules remembered (blocking; rules run off the async
+    /// threads).
+    pub fn memory_of(
+        &self,
+        source: &str,
+        user_id: &str,
+        now: i64,
+    ) -> Result<serde_json::Map<String, Value>, StoreError> {
+        self.read_now(|conn| read::memory_of(conn, source, user_id, now))
+    }
+
+    /// How many events and deliveries are not finished yet.
+    pub async fn queue_depth(self: &Arc<Self>) -> Result<(i64, i64), StoreError> {
+        self.read(read::queue_depth).await
+    }
+
+    /// Whether the database answers a query.
+    pub async fn ping(self: &Arc<Self>) -> bool {
+        self.is_available()
+            && self
+                .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+                .await
+                .is_ok()
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn take_lock(path: &Path) -> Result<File, StoreError> {
+    let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .with_context(|| format!("Failed to open the lock file {}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).context("Failed to write the lock file")?;
+            file.rewind().context("Failed to write the lock file")?;
+            write!(file, "{}", std::process::id()).context("Failed to write the lock file")?;
+            file.flush().context("Failed to write the lock file")?;
+            Ok(file)
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            Err(StoreError::Locked(if pid.is_empty() {
+                "unknown".into()
+            } else {
+                pid.to_string()
+            }))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Unexpected(
+            anyhow::Error::new(e).context(format!("Failed to lock {}", lock_path.display())),
+        )),
+    }
+}
+
+fn connect(path: &Path, synchronous: Synchronous) -> anyhow::Result<Connection> {
+    let conn = Connection::open(path)
+        .with_context(|| format!("Failed to open the SQLite database {}", path.display()))?;
+    let sync = match synchronous {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 5000; \
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;"
+    ))
+    .context("Failed to configure the SQLite connection")?;
+    Ok(conn)
+}

@@ -1,0 +1,313 @@
+//! The store's queries: pending events, traces, the admin lists, memory and identities.
+
+use anyhow::Context as _;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use serde_json::{Map, Value};
+
+use crate::event::{digits, Event};
+use crate::store::{
+    Attempt, DeadLetter, DeliveryTrace, EventFilter, EventSummary, EventTrace, PendingEvent,
+    RuleRun,
+};
+
+pub(super) fn pending_events(conn: &Connection, limit: usize) -> anyhow::Result<Vec<PendingEvent>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, event FROM events WHERE status = 'received' ORDER BY seq LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, json) = row?;
+        let event: Event = serde_json::from_str(&json)
+            .with_context(|| format!("Failed to read stored event #{seq}"))?;
+        out.push(PendingEvent { seq, event });
+    }
+    Ok(out)
+}
+
+pub(super) fn stored_event(
+    conn: &Connection,
+    event_id: &str,
+) -> anyhow::Result<Option<PendingEvent>> {
+    let row: Option<(i64, String)> = conn
+        .prepare_cached("SELECT seq, event FROM events WHERE event_id = ?1")?
+        .query_row([event_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    row.map(|(seq, json)| {
+        Ok(PendingEvent {
+            seq,
+            event: serde_json::from_str(&json)?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) fn identity(
+    conn: &Connection,
+    provider: &str,
+    phone: &str,
+) -> anyhow::Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT user_ns FROM identities WHERE provider = ?1 AND phone = ?2")?
+        .query_row(params![provider, phone], |row| row.get(0))
+        .optional()?)
+}
+
+pub(super) fn memory_of(
+    conn: &Connection,
+    source: &str,
+    user_id: &str,
+    now: i64,
+) -> anyhow::Result<Map<String, Value>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, value FROM memory WHERE source = ?1 AND user_id = ?2 \
+         AND (expires_at IS NULL OR expires_at > ?3)",
+    )?;
+    let rows = stmt.query_map(params![source, user_id, now], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+    })?;
+    let mut out = Map::new();
+    for row in rows {
+        let (key, value) = row?;
+        out.insert(key, serde_json::from_str(&value)?);
+    }
+    Ok(out)
+}
+
+pub(super) fn queue_depth(conn: &Connection) -> anyhow::Result<(i64, i64)> {
+    let events = conn.query_row(
+        "SELECT count(*) FROM events WHERE status = 'received'",
+        [],
+        |r| r.get(0),
+    )?;
+    let deliveries = conn.query_row(
+        "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'in_flight')",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok((events, deliveries))
+}
+
+pub(super) fn list_events(
+    conn: &Connection,
+    filter: &EventFilter,
+) -> anyhow::Result<Vec<EventSummary>> {
+    let mut sql = String::from(
+        "SELECT seq, event_id, source, kind, received_at, status, event FROM events WHERE 1 = 1",
+    );
+    let mut args: Vec<SqlValue> = Vec::new();
+    if let Some(user) = &filter.user {
+        let phone = digits(user);
+        sql.push_str(" AND (user_id = ? OR user_email = ? OR user_ns = ? OR user_phone = ?)");
+        args.extend([
+            SqlValue::Text(user.clone()),
+            SqlValue::Text(user.clone()),
+            SqlValue::Text(user.clone()),
+            SqlValue::Text(if phone.is_empty() {
+                "\u{0}".into()
+            } else {
+                phone
+            }),
+        ]);
+    }
+    for (column, value) in [
+        ("kind", &filter.kind),
+        ("status", &filter.status),
+        ("source", &filter.source),
+    ] {
+        if let Some(value) = value {
+            sql.push_str(&format!(" AND {column} = ?"));
+            args.push(SqlValue::Text(value.clone()));
+        }
+    }
+    if let Some(since) = filter.since {
+        sql.push_str(" AND received_at >= ?");
+        args.push(SqlValue::Integer(since));
+    }
+    if let Some(until) = filter.until {
+        sql.push_str(" AND received_at < ?");
+        args.push(SqlValue::Integer(until));
+    }
+    if let Some(cursor) = filter.cursor {
+        sql.push_str(" AND seq < ?");
+        args.push(SqlValue::Integer(cursor));
+    }
+    sql.push_str(" ORDER BY seq DESC LIMIT ?");
+    args.push(SqlValue::Integer(filter.limit as i64));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, i64>(4)?,
+            row.get::<_, String>(5)?,
+            row.get::<_, String>(6)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, event_id, source, kind, received_at, status, json) = row?;
+        let event: Event = serde_json::from_str(&json)?;
+        out.push(EventSummary {
+            event_id,
+            source,
+            kind,
+            user: event.user,
+            received_at,
+            status,
+            seq,
+        });
+    }
+    Ok(out)
+}
+
+fn attempts(conn: &Connection, delivery_id: i64) -> anyhow::Result<Vec<Attempt>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT at, status, response_excerpt FROM attempts WHERE delivery_id = ?1 ORDER BY n",
+        )?
+        .query_map([delivery_id], |row| {
+            Ok(Attempt {
+                at: row.get(0)?,
+                status: row.get(1)?,
+                response_excerpt: row.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+pub(super) fn dead_letters(conn: &Connection, limit: usize) -> anyhow::Result<Vec<DeadLetter>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT l.id, e.event_id, d.action, d.provider, d.params, d.request, l.last_status, \
+                l.last_response, l.reason, l.created_at, d.id \
+         FROM dead_letters l JOIN deliveries d ON d.id = l.delivery_id JOIN events e ON e.seq = d.event_seq \
+         WHERE l.redriven_at IS NULL ORDER BY l.id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, String>(4)?,
+            row.get::<_, Option<String>>(5)?,
+            row.get::<_, Option<u16>>(6)?,
+            row.get::<_, Option<String>>(7)?,
+            row.get::<_, String>(8)?,
+            row.get::<_, i64>(9)?,
+            row.get::<_, i64>(10)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (
+            id,
+            event_id,
+            action,
+            provider,
+            params_json,
+            request,
+            last_status,
+            last_response,
+            reason,
+            created_at,
+            delivery_id,
+        ) = row?;
+        out.push(DeadLetter {
+            id,
+            event_id,
+            action,
+            provider,
+            params: serde_json::from_str(&params_json)?,
+            request: request.map(|r| serde_json::from_str(&r)).transpose()?,
+            attempts: attempts(conn, delivery_id)?,
+            last_status,
+            last_response,
+            reason,
+            created_at,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<EventTrace>> {
+    let Some((seq, status, json)) = conn
+        .prepare_cached("SELECT seq, status, event FROM events WHERE event_id = ?1")?
+        .query_row([event_id], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let event: Event = serde_json::from_str(&json)?;
+    let mut rules = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT rule, actions, error FROM rule_runs WHERE event_seq = ?1 AND run_id = '' ORDER BY position",
+    )?;
+    for row in stmt.query_map([seq], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, Option<String>>(2)?,
+        ))
+    })? {
+        let (rule, actions, error) = row?;
+        rules.push(RuleRun {
+            rule,
+            actions: serde_json::from_str(&actions)?,
+            error,
+        });
+    }
+    let mut deliveries = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, run_id, seq, rule, action, provider, params, request, status, reason \
+         FROM deliveries WHERE event_seq = ?1 ORDER BY id",
+    )?;
+    let rows = stmt
+        .query_map([seq], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, String>(6)?,
+                row.get::<_, Option<String>>(7)?,
+                row.get::<_, String>(8)?,
+                row.get::<_, Option<String>>(9)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (id, run_id, dseq, rule, action, provider, params_json, request, status, reason) in rows {
+        deliveries.push(DeliveryTrace {
+            id,
+            run_id,
+            seq: dseq,
+            rule,
+            action,
+            provider,
+            params: serde_json::from_str(&params_json)?,
+            request: request.map(|r| serde_json::from_str(&r)).transpose()?,
+            status,
+            reason,
+            attempts: attempts(conn, id)?,
+        });
+    }
+    Ok(Some(EventTrace {
+        event,
+        status,
+        rules,
+        deliveries,
+    }))
+}
