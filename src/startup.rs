@@ -73,16 +73,18 @@ impl Application {
             .map_err(|e| StartupError::Unexpected(e.into()))?
             .port();
         let settings = Arc::new(settings);
+        let metrics = Arc::new(Metrics::new());
         let runner = RuleRunner {
             engine,
             rules: Arc::new(ArcSwap::from_pointee(rules)),
             env: Arc::new(RuleEnv::from_settings(&settings)),
+            metrics: Some(metrics.clone()),
         };
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             store,
             runner,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
         });
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -94,7 +96,7 @@ impl Application {
                 )
                 .route("/healthz", web::get().to(inbound::healthz))
                 .route("/readyz", web::get().to(inbound::readyz))
-                .route("/metrics", web::get().to(metrics))
+                .route("/metrics", web::get().to(metrics_text))
                 .default_service(web::to(inbound::not_found))
         })
         .disable_signals()
@@ -183,7 +185,7 @@ async fn shutdown_signal() {
     }
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
     if let Ok((events, deliveries)) = state.store.queue_depth().await {
         state.metrics.queue_depth.set(events + deliveries);
     }

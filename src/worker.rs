@@ -11,8 +11,10 @@ use futures_util::StreamExt;
 use rhai::Engine;
 use tokio::sync::watch;
 
-use crate::rules::{RuleEnv, RuleSet};
-use crate::store::{Decision, PendingEvent, Store};
+use crate::event::{now_millis, Event};
+use crate::metrics::Metrics;
+use crate::rules::{RuleEnv, RuleSet, Verdict};
+use crate::store::{Decision, PendingEvent, Store, FIRST_RUN};
 
 /// Events taken per round.
 const BATCH: usize = 512;
@@ -26,37 +28,72 @@ pub struct RuleRunner {
     pub engine: Arc<Engine>,
     pub rules: Arc<ArcSwap<RuleSet>>,
     pub env: Arc<RuleEnv>,
+    /// Where rule timings and outcomes are counted (`None` outside `serve`).
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl RuleRunner {
-    /// Run the current rules on one event, on the blocking pool.
-    pub async fn decide(&self, pending: &PendingEvent) -> anyhow::Result<Decision> {
-        let event = Arc::new(pending.event.clone());
-        let order_key = event
-            .user_key()
-            .unwrap_or_else(|| format!("event:{}", event.event_id));
-        let (engine, rules, env) = (
+    /// Run the current rules on one event, with the user's stored memory, on the blocking
+    /// pool.
+    pub async fn evaluate(&self, store: &Store, event: Event) -> anyhow::Result<Verdict> {
+        let event = Arc::new(event);
+        let (engine, rules, env, store) = (
             self.engine.clone(),
             self.rules.load_full(),
             self.env.clone(),
+            store.clone(),
         );
-        let verdict = tokio::task::spawn_blocking(move || rules.run(&engine, &env, &event)).await?;
-        let actions = verdict.actions().count();
+        let started = std::time::Instant::now();
+        let verdict = tokio::task::spawn_blocking(move || -> anyhow::Result<Verdict> {
+            let memory = match &event.user.id {
+                Some(user_id) => store.memory_of(&event.source, user_id, now_millis())?,
+                None => serde_json::Map::new(),
+            };
+            Ok(rules.run(&engine, &env, &event, memory))
+        })
+        .await??;
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .rule_seconds
+                .observe(started.elapsed().as_secs_f64());
+            for run in &verdict.runs {
+                let outcome = if run.error.is_some() { "error" } else { "ok" };
+                metrics
+                    .rule_runs
+                    .with_label_values(&[&run.rule, outcome])
+                    .inc();
+            }
+        }
+        Ok(verdict)
+    }
+
+    /// The first run of the rules on an accepted event, as a decision to store.
+    pub async fn decide(&self, store: &Store, pending: &PendingEvent) -> anyhow::Result<Decision> {
+        let verdict = self.evaluate(store, pending.event.clone()).await?;
         tracing::info!(
             event_id = %pending.event.event_id,
             source = %pending.event.source,
             kind = pending.event.kind.as_str(),
-            actions,
+            actions = verdict.actions().count(),
             rule_errors = verdict.runs.iter().filter(|r| r.error.is_some()).count(),
             "rules decided"
         );
-        Ok(Decision {
-            event_seq: pending.seq,
-            run_id: crate::store::FIRST_RUN.to_string(),
-            order_key,
-            runs: verdict.runs,
-            memory: Vec::new(),
-        })
+        Ok(decision(pending, FIRST_RUN.to_string(), verdict))
+    }
+}
+
+/// A verdict as a decision to store for `pending`.
+pub fn decision(pending: &PendingEvent, run_id: String, verdict: Verdict) -> Decision {
+    let order_key = pending
+        .event
+        .user_key()
+        .unwrap_or_else(|| format!("event:{}", pending.event.event_id));
+    Decision {
+        event_seq: pending.seq,
+        run_id,
+        order_key,
+        runs: verdict.runs,
+        memory: verdict.memory,
     }
 }
 
@@ -86,7 +123,7 @@ pub async fn run(store: Store, runner: RuleRunner, mut shutdown: watch::Receiver
                 let (store, runner) = (store.clone(), runner.clone());
                 async move {
                     for pending in group {
-                        let stored = match runner.decide(&pending).await {
+                        let stored = match runner.decide(&store, &pending).await {
                             Ok(decision) => store.decide(decision).await.map_err(anyhow::Error::from),
                             Err(e) => Err(e),
                         };

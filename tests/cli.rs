@@ -1170,3 +1170,74 @@ fn serve_with_a_broken_rule_exits_1_and_prints_the_problem() {
         "stderr must hold `rules/20-broken.rhai:2:<col>: <message>`\n{out}"
     );
 }
+
+// ---- memory and opening hours in `test` ----------------------------------------------------
+
+/// A fixture from user 573001112233 at a pinned time, seeding `memory`, expecting `expect`.
+fn timed_fixture(text: &str, received_at: i64, memory: Value, expect: Value) -> String {
+    let mut body = jelou_message(PHONE_DIGITS, text);
+    body["value"]["id"] = json!(format!("m-{received_at}"));
+    serde_json::to_string_pretty(&json!({
+        "source": "jelou", "received_at": received_at, "body": body, "memory": memory, "expect": expect,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn test_keeps_memory_for_the_run_in_fixture_order_honours_ttl_and_writes_nothing() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "rules/10-remember.rhai",
+        r#"
+        let seen = memory_get("seen");
+        if seen != () { send_text("seen " + seen); }
+        memory_set("seen", event.text, 60);
+        "#,
+    );
+    let t = 1_763_770_000_000_i64;
+    let text =
+        |t: &str| json!([{"action": "send_text", "provider": "jelou", "params": {"text": t}}]);
+    // Fixtures run in file-name order within the one run; memory carries over.
+    sandbox.write(
+        "cases/1-seeded.json",
+        &timed_fixture("first", t, json!({"seen": "seed"}), text("seen seed")),
+    );
+    sandbox.write(
+        "cases/2-remembers.json",
+        &timed_fixture("second", t + 30_000, json!({}), text("seen first")),
+    );
+    // 61 s after the last write: the 60-second value has expired.
+    sandbox.write(
+        "cases/3-expired.json",
+        &timed_fixture("third", t + 91_000, json!({}), json!([])),
+    );
+    let out = sandbox.run(&["test", "cases"]);
+    out.assert_code(0);
+    assert_eq!(out.last_stdout_line(), "3 passed, 0 failed", "{out}");
+    assert!(
+        !sandbox.path("data").exists(),
+        "test wrote to the store:\n{out}"
+    );
+}
+
+#[test]
+fn test_pins_within_hours_to_the_fixtures_received_at() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "rules/10-hours.rhai",
+        "if !within_hours(\"mon-fri 09:00-18:00\", \"America/Bogota\") { send_text(\"closed\"); }",
+    );
+    let closed =
+        json!([{"action": "send_text", "provider": "jelou", "params": {"text": "closed"}}]);
+    // Monday 2026-11-23 10:00 in Bogota (15:00 UTC) is open; Saturday 2026-11-28 is not.
+    sandbox.write(
+        "cases/open.json",
+        &timed_fixture("hi", 1_795_446_000_000, json!({}), json!([])),
+    );
+    sandbox.write(
+        "cases/closed.json",
+        &timed_fixture("hi", 1_795_878_000_000, json!({}), closed),
+    );
+    let out = sandbox.run(&["test", "cases"]);
+    assert_eq!(out.last_stdout_line(), "2 passed, 0 failed", "{out}");
+}

@@ -107,12 +107,17 @@ pub fn dry_request(provider: &ProviderSettings, action: &DecidedAction) -> Value
     json!(request)
 }
 
-/// Compiled rules and the config, shared by `replay` and `test`.
+/// One user's memory in a `replay` or `test` run: value and expiry (unix ms).
+type UserMemory = std::collections::BTreeMap<String, (Value, Option<i64>)>;
+
+/// Compiled rules, the config, and the run's in-memory rule memory, shared by `replay` and
+/// `test`. Memory lives only for the run and is never written to the store.
 pub(super) struct Context<'s> {
     settings: &'s Settings,
     engine: rhai::Engine,
     rules: RuleSet,
     env: Arc<RuleEnv>,
+    memory: std::cell::RefCell<HashMap<(String, String), UserMemory>>,
 }
 
 impl<'s> Context<'s> {
@@ -125,6 +130,7 @@ impl<'s> Context<'s> {
                 engine,
                 rules,
                 env: Arc::new(RuleEnv::from_settings(settings)),
+                memory: Default::default(),
             }),
             Err(problems) => {
                 for p in problems {
@@ -150,7 +156,37 @@ impl<'s> Context<'s> {
         fixture: &Fixture,
     ) -> Result<(crate::event::Event, Vec<DecidedAction>, Vec<String>), String> {
         let event = Arc::new(fixture.to_event(self.settings)?);
-        let verdict = self.rules.run(&self.engine, &self.env, &event);
+        let owner = event.user.id.clone().map(|id| (event.source.clone(), id));
+        let mut memory = self.memory.borrow_mut();
+        let snapshot = match &owner {
+            Some(owner) => {
+                let user = memory.entry(owner.clone()).or_default();
+                for (key, value) in &fixture.memory {
+                    user.insert(key.clone(), (value.clone(), None));
+                }
+                user.iter()
+                    .filter(|(_, (_, expires))| expires.is_none_or(|at| at > event.received_at))
+                    .map(|(k, (v, _))| (k.clone(), v.clone()))
+                    .collect()
+            }
+            None if !fixture.memory.is_empty() => {
+                return Err(
+                    "the fixture seeds \"memory\", but its event names no user (event.user.id)"
+                        .into(),
+                )
+            }
+            None => serde_json::Map::new(),
+        };
+        let verdict = self.rules.run(&self.engine, &self.env, &event, snapshot);
+        if let Some(owner) = owner {
+            let user = memory.entry(owner).or_default();
+            for write in &verdict.memory {
+                match &write.value {
+                    Some(v) => user.insert(write.key.clone(), (v.clone(), write.expires_at)),
+                    None => user.remove(&write.key),
+                };
+            }
+        }
         let errors = verdict
             .runs
             .iter()

@@ -14,6 +14,7 @@ use super::ruleset::RuleEnv;
 use crate::actions::{Action, ActionKind, DecidedAction};
 use crate::event::{digits, Event};
 use crate::providers;
+use crate::store::MemoryWrite;
 
 type RhaiResult = Result<(), Box<EvalAltResult>>;
 
@@ -23,9 +24,43 @@ pub(super) struct RunContext {
     pub event: Arc<Event>,
     pub rule: String,
     pub actions: Vec<DecidedAction>,
+    pub memory: Memory,
     pub stopped: bool,
     pub deadline: Instant,
     pub timed_out: bool,
+}
+
+/// The user's memory during one event: what earlier events and earlier rules of this event
+/// stored, plus this rule's writes, which count only if the rule completes.
+#[derive(Debug, Default)]
+pub(super) struct Memory {
+    /// `(source, user id)`; `None` when the event names no user.
+    pub owner: Option<(String, String)>,
+    pub values: Map<String, Value>,
+    /// Writes of rules that completed, in order.
+    pub kept: Vec<MemoryWrite>,
+    /// The running rule's writes.
+    pub pending: Vec<MemoryWrite>,
+}
+
+impl Memory {
+    fn get(&self, key: &str) -> Option<&Value> {
+        match self.pending.iter().rev().find(|w| w.key == key) {
+            Some(write) => write.value.as_ref(),
+            None => self.values.get(key),
+        }
+    }
+
+    /// The running rule completed: its writes count.
+    pub fn keep(&mut self) {
+        for write in self.pending.drain(..) {
+            match &write.value {
+                Some(v) => self.values.insert(write.key.clone(), v.clone()),
+                None => self.values.remove(&write.key),
+            };
+            self.kept.push(write);
+        }
+    }
 }
 
 thread_local! {
@@ -286,6 +321,33 @@ macro_rules! action_fn {
     };
 }
 
+/// `memory_set(key, value[, ttl])`: `()` deletes; any JSON-representable value is kept.
+fn memory_set(key: &str, value: Dynamic, ttl: Option<i64>) -> RhaiResult {
+    if key.is_empty() {
+        return Err(error("memory_set: the key is empty"));
+    }
+    let value = if value.is_unit() {
+        None
+    } else {
+        Some(to_json(&value, "memory_set: the value")?)
+    };
+    with_running(|ctx| {
+        let (source, user_id) = ctx.memory.owner.clone().ok_or_else(|| {
+            error("memory_set: this event names no user (event.user.id is empty), so there is nowhere to remember")
+        })?;
+        let expires_at = ttl.map(|t| ctx.event.received_at + t * 1000);
+        ctx.memory.pending.push(MemoryWrite {
+            source,
+            user_id,
+            key: key.to_string(),
+            value,
+            expires_at,
+        });
+        Ok(())
+    })
+    .unwrap_or_else(|| Err(error("memory can only be used while a rule runs")))
+}
+
 fn ok(action: Action) -> Result<Action, Box<EvalAltResult>> {
     Ok(action)
 }
@@ -338,6 +400,37 @@ pub(super) fn register(engine: &mut Engine) {
         ActionKind::SetConversationStatus,
         [("status", json!("open"))]
     )));
+
+    engine.register_fn(
+        "memory_get",
+        |key: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+            with_running(|ctx| match ctx.memory.get(key) {
+                Some(value) => rhai::serde::to_dynamic(value),
+                None => Ok(Dynamic::UNIT),
+            })
+            .unwrap_or(Ok(Dynamic::UNIT))
+        },
+    );
+    engine.register_fn("memory_set", |key: &str, value: Dynamic| {
+        memory_set(key, value, None)
+    });
+    engine.register_fn("memory_set", |key: &str, value: Dynamic, ttl: i64| {
+        if ttl <= 0 {
+            return Err(error(format!(
+                "memory_set: ttl must be a positive number of seconds, got {ttl}"
+            )));
+        }
+        memory_set(key, value, Some(ttl))
+    });
+    engine.register_fn(
+        "within_hours",
+        |schedule: &str, timezone: &str| -> Result<bool, Box<EvalAltResult>> {
+            let at =
+                with_running(|ctx| ctx.event.received_at).unwrap_or_else(crate::event::now_millis);
+            super::hours::within_hours(schedule, timezone, at)
+                .map_err(|e| error(format!("within_hours: {e}")))
+        },
+    );
 
     engine.register_fn("log", |message: Dynamic| {
         let text = message.to_string();

@@ -4,6 +4,7 @@
 
 mod api;
 mod engine;
+pub mod hours;
 mod ruleset;
 
 pub use engine::{build_engine, Limits, LIMITS};

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use rhai::{Dynamic, Engine, EvalAltResult, ParseError, Scope, AST};
 
-use super::api::{self, RunContext, STOP_MARKER};
+use super::api::{self, Memory, RunContext, STOP_MARKER};
 use super::engine::LIMITS;
 use crate::actions::{ActionFamily, DecidedAction};
 use crate::config::{ProviderSettings, Settings, SourceSettings};
 use crate::event::Event;
-use crate::store::RuleRun;
+use crate::store::{MemoryWrite, RuleRun};
 
 /// What the rules need of the configuration to choose providers.
 #[derive(Debug, Clone)]
@@ -72,6 +72,8 @@ pub struct RuleSet {
 #[derive(Debug, Clone)]
 pub struct Verdict {
     pub runs: Vec<RuleRun>,
+    /// The memory writes of the rules that completed, in order.
+    pub memory: Vec<MemoryWrite>,
 }
 
 impl Verdict {
@@ -176,8 +178,15 @@ impl RuleSet {
             .map(|r| (r.name.as_str(), r.path.as_str()))
     }
 
-    /// Run every rule on `event`. Blocking: call it off the async workers.
-    pub fn run(&self, engine: &Engine, env: &Arc<RuleEnv>, event: &Arc<Event>) -> Verdict {
+    /// Run every rule on `event`, with `memory` as the user's remembered values.
+    /// Blocking: call it off the async workers.
+    pub fn run(
+        &self,
+        engine: &Engine,
+        env: &Arc<RuleEnv>,
+        event: &Arc<Event>,
+        memory: serde_json::Map<String, serde_json::Value>,
+    ) -> Verdict {
         let event_value = match rhai::serde::to_dynamic(event.as_ref()) {
             Ok(value) => value,
             Err(e) => {
@@ -188,11 +197,17 @@ impl RuleSet {
                         actions: Vec::new(),
                         error: Some(format!("the event cannot be given to rules: {e}")),
                     }],
+                    memory: Vec::new(),
                 };
             }
         };
         let mut runs = Vec::with_capacity(self.rules.len());
         let mut seq = 0;
+        let mut memory = Memory {
+            owner: event.user.id.clone().map(|id| (event.source.clone(), id)),
+            values: memory,
+            ..Memory::default()
+        };
         for rule in &self.rules {
             let mut scope = Scope::new();
             scope.push_constant("event", event_value.clone());
@@ -201,12 +216,14 @@ impl RuleSet {
                 event: event.clone(),
                 rule: rule.name.clone(),
                 actions: Vec::new(),
+                memory: std::mem::take(&mut memory),
                 stopped: false,
                 deadline: Instant::now() + Duration::from_millis(LIMITS.wall_clock_ms),
                 timed_out: false,
             };
             let (result, context) =
                 api::with_context(context, || engine.run_ast_with_scope(&mut scope, &rule.ast));
+            memory = context.memory;
             let outcome = match result {
                 Ok(()) => Ok(()),
                 Err(_) if context.stopped => Ok(()),
@@ -214,6 +231,7 @@ impl RuleSet {
             };
             let (actions, error) = match outcome {
                 Ok(()) => {
+                    memory.keep();
                     let mut actions = context.actions;
                     for action in &mut actions {
                         action.seq = seq;
@@ -222,6 +240,7 @@ impl RuleSet {
                     (actions, None)
                 }
                 Err(problem) => {
+                    memory.pending.clear();
                     tracing::warn!(event_id = %event.event_id, rule = %rule.name, "rule failed: {problem}");
                     (Vec::new(), Some(problem.to_string()))
                 }
@@ -235,7 +254,10 @@ impl RuleSet {
                 break;
             }
         }
-        Verdict { runs }
+        Verdict {
+            runs,
+            memory: memory.kept,
+        }
     }
 }
 

@@ -234,6 +234,24 @@ impl TestApp {
         }
     }
 
+    /// Stop the application and start it again on the same config, store and rules, with
+    /// the same mock providers.
+    pub async fn restart(mut self) -> TestApp {
+        let _ = self.stop.send(true);
+        if let Some(running) = self.running.take() {
+            let _ = running.await;
+        }
+        let settings = Settings::load(&self._dir.path().join("switchboard.toml")).unwrap();
+        let app = Application::build(settings)
+            .await
+            .expect("app builds again");
+        self.address = format!("http://127.0.0.1:{}", app.port());
+        self.store = app.store();
+        self.stop = app.stopper();
+        self.running = Some(tokio::spawn(app.run_until_stopped()));
+        self
+    }
+
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         if let Some(running) = self.running.take() {

@@ -157,3 +157,106 @@ async fn a_bare_event_is_the_whole_event_not_a_compile_time_placeholder() {
     assert_eq!(trace.deliveries[0].params["text"], "whole");
     app.stop().await;
 }
+
+const COUNTING_RULE: &str = r#"
+let n = (memory_get("messages") ?? 0) + 1;
+memory_set("messages", n);
+if n == 3 { send_text("third message from " + event.user.id); }
+"#;
+
+#[tokio::test]
+async fn memory_is_kept_per_user_across_events_and_restarts() {
+    let app = spawn_app(&[("count.rhai", COUNTING_RULE)]).await;
+    accept_all(&app).await;
+    let mut other_user = jelou_message("other-1", "hi");
+    other_user["contact"]["id"] = json!("573009999999");
+    for id in ["c-1", "c-2"] {
+        let event_id = accepted_event_id(app.post_jelou(&jelou_message(id, "hi")).await).await;
+        app.wait_finished(&event_id).await;
+    }
+    let other = accepted_event_id(app.post_jelou(&other_user).await).await;
+    assert!(
+        app.wait_finished(&other).await.deliveries.is_empty(),
+        "another user has a count of their own"
+    );
+    let app = app.restart().await;
+    let event_id = accepted_event_id(app.post_jelou(&jelou_message("c-3", "hi")).await).await;
+    let trace = app.wait_finished(&event_id).await;
+    assert_eq!(trace.deliveries.len(), 1, "{:#?}", trace.rules);
+    assert_eq!(
+        trace.deliveries[0].params["text"],
+        "third message from 573001112233"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_rule_that_fails_leaves_no_memory_behind() {
+    let app = spawn_app(&[
+        (
+            "10-fails.rhai",
+            "memory_set(\"flag\", true);\nthrow \"after writing\";",
+        ),
+        (
+            "20-reads.rhai",
+            "if memory_get(\"flag\") == () { send_text(\"no flag\"); }",
+        ),
+    ])
+    .await;
+    accept_all(&app).await;
+    let event_id = accepted_event_id(app.post_jelou(&jelou_message("mem-fail", "hi")).await).await;
+    let trace = app.wait_finished(&event_id).await;
+    assert_eq!(trace.deliveries.len(), 1, "{:#?}", trace.rules);
+    assert_eq!(trace.deliveries[0].params["text"], "no flag");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn memory_values_keep_their_json_types() {
+    let app = spawn_app(&[(
+        "r.rhai",
+        r#"
+        let seen = memory_get("profile");
+        if seen == () {
+            memory_set("profile", #{visits: 1, tags: ["a", "b"], vip: true, score: 1.5, name: "Ana"});
+        } else if type_of(seen.visits) == "i64" && seen.tags[1] == "b" && seen.vip && seen.score == 1.5 {
+            send_text("typed");
+        }
+        "#,
+    )])
+    .await;
+    accept_all(&app).await;
+    for id in ["t-1", "t-2"] {
+        let event_id = accepted_event_id(app.post_jelou(&jelou_message(id, "hi")).await).await;
+        app.wait_finished(&event_id).await;
+    }
+    let event_id = accepted_event_id(app.post_jelou(&jelou_message("t-3", "hi")).await).await;
+    let trace = app.wait_finished(&event_id).await;
+    assert_eq!(trace.deliveries.len(), 1, "{:#?}", trace.rules);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn within_hours_uses_the_events_received_time_and_reports_bad_zones() {
+    let app = spawn_app(&[
+        (
+            "10-always.rhai",
+            "if within_hours(\"mon-sun 00:00-24:00\", \"America/Bogota\") { send_text(\"open\"); }",
+        ),
+        (
+            "20-bad.rhai",
+            "within_hours(\"mon-fri 09:00-18:00\", \"Nowhere/Land\");",
+        ),
+    ])
+    .await;
+    accept_all(&app).await;
+    let event_id = accepted_event_id(app.post_jelou(&jelou_message("hours", "hi")).await).await;
+    let trace = app.wait_finished(&event_id).await;
+    assert_eq!(trace.deliveries[0].params["text"], "open");
+    let error = trace.rules[1].error.as_deref().unwrap();
+    assert!(
+        error.contains("20-bad.rhai:1:") && error.contains("Nowhere/Land"),
+        "{error}"
+    );
+    app.stop().await;
+}

@@ -76,8 +76,8 @@ pub struct SqliteStore {
     pub events_ready: Notify,
     /// Wakes the executor: deliveries became due or unblocked.
     pub deliveries_ready: Notify,
-    /// Held for the life of the store: one `serve` per SQLite file. `None` when read-only.
-    _lock: Option<File>,
+    /// Held until `close`: one `serve` per SQLite file. `None` when read-only.
+    lock: Mutex<Option<File>>,
 }
 
 impl SqliteStore {
@@ -114,7 +114,7 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             events_ready: Notify::new(),
             deliveries_ready: Notify::new(),
-            _lock: Some(lock),
+            lock: Mutex::new(Some(lock)),
         })
     }
 
@@ -141,7 +141,7 @@ impl SqliteStore {
             readers: Mutex::new(vec![conn]),
             events_ready: Notify::new(),
             deliveries_ready: Notify::new(),
-            _lock: None,
+            lock: Mutex::new(None),
         })
     }
 
@@ -153,6 +153,8 @@ impl SqliteStore {
         if let Some(handle) = self.writer.lock().expect("writer handle").take() {
             let _ = handle.join();
         }
+        // Nothing writes any more: another process may take the file.
+        self.lock.lock().expect("lock file").take();
     }
 
     pub fn is_available(&self) -> bool {
