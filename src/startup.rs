@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
-use crate::rules::{build_engine, compile_dir, Problem, RuleEnv};
+use crate::rules::{build_engine, Problem, RuleBook, RuleEnv};
 use crate::store::{self, Store, StoreError};
 use crate::worker::{self, RuleRunner};
 use crate::{executor, inbound};
@@ -45,6 +44,7 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    watcher: crate::rules::watch::RuleWatcher,
     state: web::Data<AppState>,
     stop: watch::Sender<bool>,
 }
@@ -57,8 +57,8 @@ impl Application {
     /// The store is locked or cannot be opened, a rule does not compile, or the address
     /// cannot be bound.
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
-        let engine = Arc::new(build_engine());
-        let rules = compile_dir(&engine, &settings.rules.dir).map_err(StartupError::Rules)?;
+        let book = RuleBook::load(Arc::new(build_engine()), &settings.rules.dir)
+            .map_err(StartupError::Rules)?;
         let store = store::open(&settings.storage).map_err(|e| match e {
             StoreError::Locked(pid) => StartupError::StoreLocked(pid),
             other => StartupError::Unexpected(anyhow::anyhow!(other)),
@@ -75,8 +75,7 @@ impl Application {
         let settings = Arc::new(settings);
         let metrics = Arc::new(Metrics::new());
         let runner = RuleRunner {
-            engine,
-            rules: Arc::new(ArcSwap::from_pointee(rules)),
+            book: Arc::new(book),
             env: Arc::new(RuleEnv::from_settings(&settings)),
             metrics: Some(metrics.clone()),
         };
@@ -97,6 +96,7 @@ impl Application {
                 .route("/healthz", web::get().to(inbound::healthz))
                 .route("/readyz", web::get().to(inbound::readyz))
                 .route("/metrics", web::get().to(metrics_text))
+                .configure(crate::admin::routes)
                 .default_service(web::to(inbound::not_found))
         })
         .disable_signals()
@@ -105,9 +105,11 @@ impl Application {
         .map_err(|e| StartupError::Unexpected(e.into()))?
         .run();
         let (stop, _) = watch::channel(false);
+        let watcher = crate::rules::watch::RuleWatcher::start(state.runner.book.clone());
         Ok(Application {
             port,
             server,
+            watcher,
             state,
             stop,
         })
@@ -134,6 +136,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let Application {
             server,
+            watcher,
             state,
             stop,
             ..
@@ -150,6 +153,7 @@ impl Application {
             stop.subscribe(),
             SHUTDOWN_GRACE,
         ));
+        let watcher = tokio::spawn(watcher.run(stop.subscribe()));
         let handle = server.handle();
         let mut stopped = stop.subscribe();
         let server_task = tokio::spawn(server);
@@ -160,6 +164,7 @@ impl Application {
         handle.stop(true).await;
         let _ = stop.send(true);
         let _ = worker.await;
+        let _ = watcher.await;
         let _ = executor.await;
         let _ = server_task.await;
         store.close();

@@ -6,14 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use futures_util::StreamExt;
-use rhai::Engine;
 use tokio::sync::watch;
 
 use crate::event::{now_millis, Event};
 use crate::metrics::Metrics;
-use crate::rules::{RuleEnv, RuleSet, Verdict};
+use crate::rules::{RuleBook, RuleEnv, Verdict};
 use crate::store::{Decision, PendingEvent, Store, FIRST_RUN};
 
 /// Events taken per round.
@@ -25,8 +23,7 @@ const POLL: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct RuleRunner {
-    pub engine: Arc<Engine>,
-    pub rules: Arc<ArcSwap<RuleSet>>,
+    pub book: Arc<RuleBook>,
     pub env: Arc<RuleEnv>,
     /// Where rule timings and outcomes are counted (`None` outside `serve`).
     pub metrics: Option<Arc<Metrics>>,
@@ -38,8 +35,8 @@ impl RuleRunner {
     pub async fn evaluate(&self, store: &Store, event: Event) -> anyhow::Result<Verdict> {
         let event = Arc::new(event);
         let (engine, rules, env, store) = (
-            self.engine.clone(),
-            self.rules.load_full(),
+            self.book.engine().clone(),
+            self.book.current(),
             self.env.clone(),
             store.clone(),
         );

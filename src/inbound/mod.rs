@@ -206,7 +206,7 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.store.ping().await {
         HttpResponse::Ok()
-            .json(json!({"status": "ready", "rules": state.runner.rules.load().len()}))
+            .json(json!({"status": "ready", "rules": state.runner.book.current().len()}))
     } else {
         Rejection::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -3,9 +3,12 @@
 //! runs them on an event, each rule isolated from the others' failures.
 
 mod api;
+mod book;
 mod engine;
 pub mod hours;
 mod ruleset;
+pub mod watch;
 
+pub use book::{FileState, RuleBook};
 pub use engine::{build_engine, Limits, LIMITS};
-pub use ruleset::{compile_dir, Problem, RuleEnv, RuleSet, Verdict};
+pub use ruleset::{compile, compile_dir, list_rule_files, Problem, RuleEnv, RuleSet, Verdict};

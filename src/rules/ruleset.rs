@@ -138,6 +138,24 @@ pub fn compile_dir(engine: &Engine, dir: &Path) -> Result<RuleSet, Vec<Problem>>
     }
 }
 
+/// The `*.rhai` files directly in `dir`, in byte-wise file-name order.
+///
+/// # Errors
+/// When the folder cannot be read.
+pub fn list_rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
+        .collect();
+    files.sort_by(|a, b| {
+        a.file_name()
+            .map(|n| n.as_encoded_bytes())
+            .cmp(&b.file_name().map(|n| n.as_encoded_bytes()))
+    });
+    Ok(files)
+}
+
 /// Compile one script with `event` declared, so that strict variables can check names.
 pub fn compile(engine: &Engine, source: &str) -> Result<AST, ParseError> {
     // Declared as a variable, not a constant: the optimizer would fold a constant's

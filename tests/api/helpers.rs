@@ -41,7 +41,11 @@ pub struct Options<'a> {
     /// Replaces the generated `[delivery]` table.
     pub delivery: Option<&'a str>,
     pub max_body_bytes: Option<usize>,
+    /// `None`: the default token `ADMIN_TOKEN`; `Some("")` turns the admin API off.
+    pub admin_token: Option<&'a str>,
 }
+
+pub const ADMIN_TOKEN: &str = "admin-test-token";
 
 pub async fn spawn_app(rules: &[(&str, &str)]) -> TestApp {
     spawn_app_with(Options {
@@ -70,6 +74,7 @@ pub async fn spawn_app_with(options: Options<'_>) -> TestApp {
 [server]
 listen = "127.0.0.1:0"
 max_body_bytes = {max_body}
+admin_token = "{admin}"
 
 [storage]
 url = "sqlite://data/switchboard.db"
@@ -124,6 +129,7 @@ message = "jelou"
 {extra}
 "#,
         max_body = options.max_body_bytes.unwrap_or(1_048_576),
+        admin = options.admin_token.unwrap_or(ADMIN_TOKEN),
         jelou = jelou.uri(),
         uchat = uchat.uri(),
         aelyst = aelyst.uri(),
@@ -206,6 +212,30 @@ impl TestApp {
             ],
         )
         .await
+    }
+
+    pub async fn admin_get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("request reaches the app")
+    }
+
+    pub async fn admin_post(&self, path: &str, body: Option<&Value>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.expect("request reaches the app")
+    }
+
+    pub fn rules_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("rules")
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

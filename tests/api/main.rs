@@ -1,6 +1,8 @@
 //! Integration tests: the real application on port 0, wiremock servers for the providers.
 
+mod admin;
 mod delivery;
 mod helpers;
 mod ingest;
+mod reload;
 mod rules;

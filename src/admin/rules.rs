@@ -1,0 +1,90 @@
+//! `GET /admin/rules` (each file's state) and `POST /admin/try` (the console's try-it
+//! panel: the current rules on a pasted payload, as a dry run).
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{authorize, internal};
+use crate::event::Event;
+use crate::fixture::Fixture;
+use crate::inbound::Rejection;
+use crate::rules::Verdict;
+use crate::startup::AppState;
+
+pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(r) = authorize(&request, &state) {
+        return r.response();
+    }
+    HttpResponse::Ok().json(json!({"rules": state.runner.book.states()}))
+}
+
+/// The try-it request: a fixture's fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TryRequest {
+    source: String,
+    body: Value,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    received_at: Option<i64>,
+}
+
+pub async fn try_it(
+    request: HttpRequest,
+    payload: Result<web::Json<TryRequest>, actix_web::Error>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let result = async {
+        authorize(&request, &state)?;
+        let payload = payload
+            .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
+            .into_inner();
+        let fixture = Fixture {
+            source: payload.source,
+            body: payload.body,
+            headers: payload.headers,
+            received_at: payload.received_at,
+            memory: Default::default(),
+            expect: None,
+        };
+        let event = fixture
+            .to_event(&state.settings)
+            .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_payload", e))?;
+        let verdict = state
+            .runner
+            .evaluate(&state.store, event.clone())
+            .await
+            .map_err(internal)?;
+        Ok(HttpResponse::Ok().json(json!({
+            "event": event,
+            "rules": verdict.runs,
+            "actions": describe(&state, &event, &verdict),
+        })))
+    }
+    .await;
+    result.unwrap_or_else(|r: Rejection| r.response())
+}
+
+/// The actions of a verdict as `replay` prints them, requests included (dry run).
+pub fn describe(state: &AppState, event: &Event, verdict: &Verdict) -> Vec<Value> {
+    verdict
+        .actions()
+        .map(|action| {
+            let provider = &state.settings.providers[&action.provider];
+            json!({
+                "event_id": event.event_id,
+                "source": event.source,
+                "rule": action.rule,
+                "seq": action.seq,
+                "action": action.action.as_str(),
+                "provider": action.provider,
+                "params": action.params,
+                "request": crate::cli::replay::dry_request(provider, action),
+            })
+        })
+        .collect()
+}

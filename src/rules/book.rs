@@ -1,0 +1,135 @@
+//! The rule book: the active rule set and the state of every file in the rules folder.
+//! A reload compiles the whole folder; only if every file compiles is the new set swapped
+//! in (atomically: events being handled keep the set they started with). Otherwise the last
+//! good set stays active and the failing files carry their error.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use rhai::Engine;
+use serde::Serialize;
+
+use super::ruleset::{compile_dir, list_rule_files, Problem, RuleSet};
+
+/// One file's state, as `GET /admin/rules` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileState {
+    pub file: String,
+    /// When the version that runs now was loaded (unix ms); `null` if none runs.
+    pub loaded_at: Option<i64>,
+    /// Whether a version of this file runs on events now.
+    pub active: bool,
+    /// `path:line:col: message` of the last failed load, or `null`.
+    pub error: Option<String>,
+}
+
+pub struct RuleBook {
+    engine: Arc<Engine>,
+    dir: PathBuf,
+    active: ArcSwap<RuleSet>,
+    files: Mutex<Vec<FileState>>,
+    /// One reload at a time (the watcher and SIGHUP may both ask).
+    reloading: Mutex<()>,
+}
+
+impl RuleBook {
+    /// Compile the folder for start-up.
+    ///
+    /// # Errors
+    /// Every problem, if any file fails (then `serve` does not start).
+    pub fn load(engine: Arc<Engine>, dir: &Path) -> Result<RuleBook, Vec<Problem>> {
+        let set = compile_dir(&engine, dir)?;
+        let files = states_for_active(&set);
+        Ok(RuleBook {
+            engine,
+            dir: dir.to_path_buf(),
+            active: ArcSwap::from_pointee(set),
+            files: Mutex::new(files),
+            reloading: Mutex::new(()),
+        })
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The set that new events run on.
+    pub fn current(&self) -> Arc<RuleSet> {
+        self.active.load_full()
+    }
+
+    pub fn states(&self) -> Vec<FileState> {
+        self.files.lock().expect("rule states").clone()
+    }
+
+    /// Compile the folder again and swap the new set in if every file compiles.
+    ///
+    /// # Errors
+    /// The problems of a failed reload; the previous set stays active.
+    pub fn reload(&self) -> Result<usize, Vec<Problem>> {
+        let _one_at_a_time = self.reloading.lock().expect("reload lock");
+        match compile_dir(&self.engine, &self.dir) {
+            Ok(set) => {
+                let count = set.len();
+                *self.files.lock().expect("rule states") = states_for_active(&set);
+                self.active.store(Arc::new(set));
+                Ok(count)
+            }
+            Err(problems) => {
+                let current = self.current();
+                let running: BTreeMap<&str, i64> = current
+                    .names()
+                    .map(|(name, _)| (name, current.loaded_at))
+                    .collect();
+                let errors: BTreeMap<String, String> = problems
+                    .iter()
+                    .map(|p| {
+                        let file = Path::new(&p.path)
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| p.path.clone());
+                        (file, p.to_string())
+                    })
+                    .collect();
+                let mut names: Vec<String> = list_rule_files(&self.dir)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect();
+                for name in running.keys() {
+                    if !names.iter().any(|n| n == name) {
+                        names.push((*name).to_string());
+                    }
+                }
+                names.sort();
+                *self.files.lock().expect("rule states") = names
+                    .into_iter()
+                    .map(|file| FileState {
+                        loaded_at: running.get(file.as_str()).copied(),
+                        active: running.contains_key(file.as_str()),
+                        error: errors.get(&file).cloned(),
+                        file,
+                    })
+                    .collect();
+                Err(problems)
+            }
+        }
+    }
+}
+
+fn states_for_active(set: &RuleSet) -> Vec<FileState> {
+    set.names()
+        .map(|(name, _)| FileState {
+            file: name.to_string(),
+            loaded_at: Some(set.loaded_at),
+            active: true,
+            error: None,
+        })
+        .collect()
+}
