@@ -1241,3 +1241,76 @@ fn test_pins_within_hours_to_the_fixtures_received_at() {
     let out = sandbox.run(&["test", "cases"]);
     assert_eq!(out.last_stdout_line(), "2 passed, 0 failed", "{out}");
 }
+
+// ---- check: the static analysis of contract §5.4 -------------------------------------------
+
+#[test]
+fn check_finds_unknown_functions_argument_counts_providers_and_impossible_actions_in_one_run() {
+    let sandbox = Sandbox::new();
+    // Sources here are jelou and crm, both going to the jelou provider; [routing] has tag
+    // and conversation only.
+    sandbox.write(
+        "rules/10-unknown.rhai",
+        "frobnicate(1);\nsend_txt(\"hi\");\n",
+    );
+    sandbox.write("rules/20-args.rhai", "add_tag(\"a\", \"b\");\n");
+    sandbox.write(
+        "rules/30-provider.rhai",
+        "provider(\"nope\").add_tag(\"x\");\n",
+    );
+    sandbox.write(
+        "rules/40-cannot.rhai",
+        "if true {\n    provider(\"jelou\").add_tag(\"x\");\n}\n",
+    );
+    sandbox.write("rules/50-no-route.rhai", "add_label(\"x\");\n");
+    sandbox.write(
+        "rules/60-handle-args.rhai",
+        "provider(\"aelyst\").send_text(\"hi\", \"extra\");\n",
+    );
+    sandbox.write(
+        "rules/70-fine.rhai",
+        "fn helper(x) { x + 1 }\nlet t = event.text.to_lower();\nif t.contains(\"hi\") && \"vip\" in event.tags { add_tag(\"vip\"); }\n\
+         let p = provider(\"uchat\");\np.add_label(\"z\");\nlog(`n = ${helper(1)}`);\nprint(type_of(t));\n\
+         if within_hours(\"mon-fri 09:00-18:00\", \"UTC\") { send_text(\"x\"); }\n\
+         memory_set(\"k\", (memory_get(\"k\") ?? 0) + 1, 60);\nclose_conversation(\"a\", \"b\");\n",
+    );
+    let out = sandbox.run(&["check"]);
+    out.assert_code(1);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let expected = [
+        "rules/10-unknown.rhai:1:1: unknown function frobnicate()",
+        "rules/10-unknown.rhai:2:1: unknown function send_txt(); did you mean send_text?",
+        "rules/20-args.rhai:1:1: add_tag() takes 1 argument(s), not 2",
+        "rules/30-provider.rhai:1:1: provider(\"nope\"): no provider \"nope\" is configured",
+        "rules/40-cannot.rhai:2:23: provider(\"jelou\").add_tag(): jelou providers cannot carry out add_tag",
+        "rules/50-no-route.rhai:1:1: add_label(): no source's provider can carry out add_label, and [routing] has no `label` entry",
+        "rules/60-handle-args.rhai:1:20: send_text() takes 1 argument(s), not 2",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{out}");
+    for (line, want) in lines.iter().zip(expected) {
+        assert!(
+            line.starts_with(want),
+            "expected a line starting\n  {want}\ngot\n  {line}\n{out}"
+        );
+    }
+}
+
+#[test]
+fn check_reports_a_routing_entry_that_cannot_carry_out_the_action() {
+    let sandbox = Sandbox::new();
+    let config = std::fs::read_to_string(sandbox.path(CFG)).unwrap();
+    sandbox.write(
+        CFG,
+        &config.replace("[routing]\n", "[routing]\nmessage = \"uchat\"\n"),
+    );
+    sandbox.write(
+        "rules/10-call.rhai",
+        "send_call_button(\"call us\", \"Call\");\nsend_text(\"fine\");\n",
+    );
+    let out = sandbox.run(&["check"]);
+    out.assert_code(1);
+    assert!(
+        out.stdout.trim() == "rules/10-call.rhai:1:1: send_call_button(): [routing] message = \"uchat\", but uchat providers cannot carry out send_call_button",
+        "{out}"
+    );
+}

@@ -3,6 +3,7 @@
 //! per resource: events (list, trace, replay), dead letters (list, redrive), rules (state,
 //! and the try-it dry run).
 
+mod console;
 mod dead_letters;
 mod events;
 mod rules;
@@ -29,7 +30,8 @@ pub fn routes(config: &mut web::ServiceConfig) {
             web::post().to(dead_letters::redrive),
         )
         .route("/admin/rules", web::get().to(rules::list))
-        .route("/admin/try", web::post().to(rules::try_it));
+        .route("/admin/try", web::post().to(rules::try_it))
+        .route("/console", web::get().to(console::page));
 }
 
 /// Let the request through only with the admin token.

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use super::Exit;
 use crate::config::{ConfigError, ProviderKind, Settings};
-use crate::rules::{build_engine, compile_dir};
+use crate::rules::check::check_rules;
+use crate::rules::{build_engine, list_rule_files};
 
 pub fn run(config: &Path) -> Exit {
     let settings = match Settings::load(config) {
@@ -25,24 +26,22 @@ pub fn run(config: &Path) -> Exit {
         }
     }
     let engine = build_engine();
-    match compile_dir(&engine, &settings.rules.dir) {
-        Ok(rules) => {
-            println!(
-                "ok: {} rule(s) in {}, {} source(s), {} provider(s)",
-                rules.len(),
-                settings.rules.dir.display(),
-                settings.sources.len(),
-                settings.providers.len()
-            );
-            Exit::Success
+    let problems = check_rules(&engine, &settings);
+    if problems.is_empty() {
+        let count = list_rule_files(&settings.rules.dir).map_or(0, |f| f.len());
+        println!(
+            "ok: {count} rule(s) in {}, {} source(s), {} provider(s)",
+            settings.rules.dir.display(),
+            settings.sources.len(),
+            settings.providers.len()
+        );
+        Exit::Success
+    } else {
+        for p in &problems {
+            println!("{p}");
         }
-        Err(problems) => {
-            for p in &problems {
-                println!("{p}");
-            }
-            eprintln!("{} problem(s) found", problems.len());
-            Exit::Problem
-        }
+        eprintln!("{} problem(s) found", problems.len());
+        Exit::Problem
     }
 }
 

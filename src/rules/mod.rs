@@ -4,6 +4,7 @@
 
 mod api;
 mod book;
+pub mod check;
 mod engine;
 pub mod hours;
 mod ruleset;

@@ -1,0 +1,274 @@
+//! `switchboard check`'s rule analysis (contract §5.4), without running anything: syntax
+//! errors; calls to unknown functions; argument counts no signature accepts; a literal
+//! `provider("x")` that is not configured; an action the provider it would go to cannot
+//! carry out (a literal `provider(...)`, or `[routing]`, or — when no configured source's
+//! own provider could — every route). Actions whose provider depends on the event at run
+//! time are not reported.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rhai::{ASTNode, Engine, Expr, Position, Stmt, AST};
+
+use super::ruleset::{compile, list_rule_files, Problem};
+use crate::actions::ActionKind;
+use crate::config::Settings;
+use crate::providers;
+
+/// Rhai's built-in functions that are not registered anywhere (any number of arguments).
+const BUILT_INS: &[&str] = &[
+    "print",
+    "debug",
+    "type_of",
+    "Fn",
+    "call",
+    "curry",
+    "is_shared",
+    "is_def_var",
+    "is_def_fn",
+    "eval",
+];
+
+/// Every function an engine knows, by name, with the argument counts it accepts.
+fn known_functions(engine: &Engine) -> BTreeMap<String, BTreeSet<usize>> {
+    let mut known: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    let handle = std::any::TypeId::of::<super::api::ProviderHandle>();
+    for (name, arity) in engine.collect_fn_metadata(
+        None,
+        // The `provider(...)` handle's methods mirror the plain functions; leave them out
+        // so that `add_tag("a", "b")` is not taken for a method call with a handle.
+        |info| {
+            (info.metadata.param_types.first() != Some(&handle))
+                .then(|| (info.metadata.name.to_string(), info.metadata.num_params))
+        },
+        true,
+    ) {
+        known.entry(name).or_default().insert(arity);
+    }
+    known
+}
+
+/// The action a rule-API function records, by its name.
+fn action_of(name: &str) -> Option<ActionKind> {
+    Some(match name {
+        "set_manual" | "set_auto" => ActionKind::SetUserState,
+        "send_text" => ActionKind::SendText,
+        "send_contact_card" | "send_contacts" => ActionKind::SendContacts,
+        "send_call_button" => ActionKind::SendCallButton,
+        "add_tag" => ActionKind::AddTag,
+        "remove_tag" => ActionKind::RemoveTag,
+        "add_label" => ActionKind::AddLabel,
+        "remove_label" => ActionKind::RemoveLabel,
+        "close_conversation" | "open_conversation" => ActionKind::SetConversationStatus,
+        _ => return None,
+    })
+}
+
+/// Check every rule file in the configured folder; every problem of every file.
+pub fn check_rules(engine: &Engine, settings: &Settings) -> Vec<Problem> {
+    let dir = &settings.rules.dir;
+    let files = match list_rule_files(dir) {
+        Ok(files) => files,
+        Err(e) => {
+            return vec![Problem {
+                path: dir.display().to_string(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read the rules folder: {e}"),
+            }]
+        }
+    };
+    let known = known_functions(engine);
+    let mut problems = Vec::new();
+    for file in files {
+        let path = file.display().to_string();
+        match std::fs::read_to_string(&file) {
+            Err(e) => problems.push(Problem {
+                path,
+                line: 0,
+                column: 0,
+                message: format!("cannot read the file: {e}"),
+            }),
+            Ok(source) => match compile(engine, &source) {
+                Err(e) => problems.push(Problem {
+                    path,
+                    line: e.1.line().unwrap_or(0),
+                    column: e.1.position().unwrap_or(0),
+                    message: e.0.to_string(),
+                }),
+                Ok(ast) => problems.extend(check_ast(&path, &ast, &known, settings)),
+            },
+        }
+    }
+    problems
+}
+
+fn check_ast(
+    path: &str,
+    ast: &AST,
+    known: &BTreeMap<String, BTreeSet<usize>>,
+    settings: &Settings,
+) -> Vec<Problem> {
+    let mut known = known.clone();
+    for f in ast.iter_functions() {
+        known
+            .entry(f.name.to_string())
+            .or_default()
+            .insert(f.params.len());
+    }
+    let mut problems = Vec::new();
+    let mut report = |pos: Position, message: String| {
+        problems.push(Problem {
+            path: path.to_string(),
+            line: pos.line().unwrap_or(0),
+            column: pos.position().unwrap_or(0),
+            message,
+        });
+    };
+    ast.walk(&mut |nodes: &[ASTNode]| {
+        // A call on its own is a statement; inside an expression it is an expression.
+        let call = match nodes.last() {
+            Some(ASTNode::Expr(Expr::FnCall(call, pos))) | Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => {
+                Some((call, pos))
+            }
+            _ => None,
+        };
+        match nodes.last() {
+            _ if call.is_some() => {
+                let (call, pos) = call.expect("matched above");
+                if !call.is_operator_call() && !call.is_qualified() {
+                    let name = call.name.as_str();
+                    if let Some(message) = arity_problem(&known, name, call.args.len(), false) {
+                        report(*pos, message);
+                    } else if name == "provider" {
+                        if let Some(Expr::StringConstant(provider, _)) = call.args.first() {
+                            if !settings.providers.contains_key(provider.as_str()) {
+                                report(
+                                    *pos,
+                                    format!(
+                                        "provider(\"{provider}\"): no provider \"{provider}\" is configured (configured: {})",
+                                        settings.providers.keys().cloned().collect::<Vec<_>>().join(", ")
+                                    ),
+                                );
+                            }
+                        }
+                    } else if let Some(kind) = action_of(name) {
+                        if let Some(message) = route_problem(settings, kind, name) {
+                            report(*pos, message);
+                        }
+                    }
+                }
+            }
+            Some(ASTNode::Expr(Expr::Dot(dot, _, _))) => {
+                if let Expr::MethodCall(method, pos) = &dot.rhs {
+                    let name = method.name.as_str();
+                    // A provider handle's action methods take what the plain function takes.
+                    let problem = if action_of(name).is_some() {
+                        arity_problem(&known, name, method.args.len(), false)
+                    } else {
+                        arity_problem(&known, name, method.args.len() + 1, true)
+                    };
+                    if let Some(message) = problem {
+                        report(*pos, message);
+                    } else if let (Some(kind), Some(provider)) = (action_of(name), literal_provider(&dot.lhs)) {
+                        if let Some(p) = settings.providers.get(provider) {
+                            if !providers::supports(p.kind, kind) {
+                                report(
+                                    *pos,
+                                    format!(
+                                        "provider(\"{provider}\").{name}(): {} providers cannot carry out {}",
+                                        p.kind.as_str(),
+                                        kind.as_str()
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        true
+    });
+    problems
+}
+
+/// `provider("x")` with a literal name: the name.
+fn literal_provider(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::FnCall(call, _) if call.name.as_str() == "provider" => match call.args.first() {
+            Some(Expr::StringConstant(name, _)) => Some(name.as_str()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn arity_problem(
+    known: &BTreeMap<String, BTreeSet<usize>>,
+    name: &str,
+    arity: usize,
+    method: bool,
+) -> Option<String> {
+    if BUILT_INS.contains(&name) {
+        return None;
+    }
+    let shown = |n: usize| if method { n.saturating_sub(1) } else { n };
+    match known.get(name) {
+        None => {
+            let suggestion = known
+                .keys()
+                .filter(|k| k.chars().next().is_some_and(char::is_alphabetic))
+                .map(|k| (strsim::levenshtein(k, name), k))
+                .filter(|(d, _)| *d <= 2)
+                .min()
+                .map(|(_, k)| format!("; did you mean {k}?"))
+                .unwrap_or_default();
+            Some(format!("unknown function {name}(){suggestion}"))
+        }
+        Some(arities) if !arities.contains(&arity) => {
+            let accepted: Vec<String> = arities.iter().map(|n| shown(*n).to_string()).collect();
+            Some(format!(
+                "{name}() takes {} argument(s), not {}",
+                accepted.join(" or "),
+                shown(arity)
+            ))
+        }
+        Some(_) => None,
+    }
+}
+
+/// Where a bare action would go cannot carry it out: `[routing]` names an incapable
+/// provider, or no configured source's event could be carried out at all.
+fn route_problem(settings: &Settings, kind: ActionKind, name: &str) -> Option<String> {
+    let family = kind.family();
+    let routed = settings.routing.get(&family);
+    if let Some(routed) = routed {
+        let provider = &settings.providers[routed];
+        if !providers::supports(provider.kind, kind) {
+            return Some(format!(
+                "{name}(): [routing] {} = \"{routed}\", but {} providers cannot carry out {}",
+                family.as_str(),
+                provider.kind.as_str(),
+                kind.as_str()
+            ));
+        }
+        return None;
+    }
+    if settings.sources.is_empty() {
+        return None;
+    }
+    let any_source_can = settings.sources.values().any(|source| {
+        source
+            .provider
+            .as_ref()
+            .and_then(|p| settings.providers.get(p))
+            .is_some_and(|p| providers::supports(p.kind, kind))
+    });
+    (!any_source_can).then(|| {
+        format!(
+            "{name}(): no source's provider can carry out {}, and [routing] has no `{}` entry",
+            kind.as_str(),
+            family.as_str()
+        )
+    })
+}
