@@ -1314,3 +1314,61 @@ fn check_reports_a_routing_entry_that_cannot_carry_out_the_action() {
         "{out}"
     );
 }
+
+// ---- fixture: from real traffic to a test ---------------------------------------------------
+
+#[test]
+fn fixture_writes_a_stored_event_with_its_actions_as_expect_and_the_case_passes() {
+    let (sb, port) = served_sandbox();
+    sb.write(
+        "rules/10-tag.rhai",
+        "if event.text.contains(\"premium\") { add_tag(\"vip\"); send_text(\"welcome\"); }\n",
+    );
+    sb.write(
+        "cases/crm.json",
+        &crm_fixture("msg_fixture_1", "I want premium"),
+    );
+    let mut server = sb.serve(CFG, "serve.log", port);
+    server.wait_ready();
+    let posted_out = sb.run(&["post", "cases/crm.json"]);
+    let (status, answer) = posted(&posted_out, "cases/crm.json");
+    assert_eq!(status, 202, "{posted_out}");
+    let event_id = answer["event_id"].as_str().unwrap().to_string();
+
+    // The rules ran in the server; wait until the event's decision is stored.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let written = loop {
+        let out = sb.run(&["fixture", &event_id, "--out", "cases/from-traffic.json"]);
+        let text = fs::read_to_string(sb.path("cases/from-traffic.json")).unwrap_or_default();
+        if out.code == Some(0) && text.contains("\"expect\": [\n") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{out}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let fixture: Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(fixture["source"], "crm");
+    assert_eq!(fixture["headers"]["webhook-id"], "msg_fixture_1");
+    assert!(fixture["received_at"].is_i64());
+    assert_eq!(
+        fixture["expect"],
+        json!([
+            {"action": "add_tag", "provider": "uchat", "params": {"name": "vip"}},
+            {"action": "send_text", "provider": "jelou", "params": {"text": "welcome"}}
+        ])
+    );
+    let out = sb.run(&["test", "cases/from-traffic.json"]);
+    out.assert_code(0);
+    assert_eq!(out.last_stdout_line(), "1 passed, 0 failed", "{out}");
+
+    let missing = sb.run(&["fixture", "evt_01NOTTHERE000000000000000"]);
+    missing.assert_code(1);
+    assert!(
+        missing.stderr.contains("no event evt_01NOTTHERE"),
+        "{missing}"
+    );
+}

@@ -2,6 +2,7 @@
 //! diagnostics to stderr. Exit codes: 0 success, 1 a reported problem, 2 usage errors.
 
 pub mod check;
+pub mod fixture;
 pub mod post;
 pub mod replay;
 pub mod serve;
@@ -55,6 +56,14 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Write a stored event as a fixture, with the actions it produced as `expect`.
+    Fixture {
+        /// The event's id (evt_...), as the logs, the admin API and the console show it.
+        event_id: String,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 /// The outcome of a command, as an exit code.
@@ -76,6 +85,9 @@ pub fn run(cli: Cli) -> Exit {
         Command::Test { paths } => with_settings(&cli.config, |s| test::run(s, &paths)),
         Command::Post { url, paths } => {
             with_settings(&cli.config, |s| post::run(s, url.as_deref(), &paths))
+        }
+        Command::Fixture { event_id, out } => {
+            with_settings(&cli.config, |s| fixture::run(s, &event_id, out.as_deref()))
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::config::{StorageSettings, StorageUrl};
 use crate::event::Event;
 use crate::providers::RequestSpec;
 
-pub use sqlite::SqliteStore;
+pub use sqlite::{read_trace, SqliteStore};
 
 /// The first run of an event's rules (replays get `run_<ULID>`).
 pub const FIRST_RUN: &str = "";

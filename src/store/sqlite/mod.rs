@@ -7,6 +7,8 @@
 mod read;
 mod write;
 
+pub use read::trace as read_trace;
+
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};

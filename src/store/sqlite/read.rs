@@ -235,7 +235,8 @@ pub(super) fn dead_letters(conn: &Connection, limit: usize) -> anyhow::Result<Ve
     Ok(out)
 }
 
-pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<EventTrace>> {
+/// Everything that happened to one event.
+pub fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<EventTrace>> {
     let Some((seq, status, json)) = conn
         .prepare_cached("SELECT seq, status, event FROM events WHERE event_id = ?1")?
         .query_row([event_id], |row| {

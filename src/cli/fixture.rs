@@ -1,0 +1,92 @@
+//! `switchboard fixture EVENT_ID [--out FILE]`: a stored event as a fixture file, with the
+//! actions its rules produced as `expect`, so a surprising case becomes a regression test in
+//! one step. Reads the store without locking it, so it works beside a running `serve`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::Exit;
+use crate::config::{Settings, SourceKind, StorageUrl};
+use crate::fixture::{Expected, Fixture};
+use crate::store::SqliteStore;
+
+pub fn run(settings: Settings, event_id: &str, out: Option<&Path>) -> Exit {
+    let StorageUrl::Sqlite(path) = &settings.storage.url else {
+        eprintln!("error: `fixture` reads SQLite stores only in this version");
+        return Exit::Problem;
+    };
+    let store = match SqliteStore::open_read_only(path) {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Problem;
+        }
+    };
+    let trace = match store.read_now(|conn| crate::store::read_trace(conn, event_id)) {
+        Ok(Some(trace)) => trace,
+        Ok(None) => {
+            eprintln!("error: no event {event_id} in {}", path.display());
+            return Exit::Problem;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Problem;
+        }
+    };
+    let event = &trace.event;
+    let mut headers = BTreeMap::new();
+    if event.provider == SourceKind::Generic {
+        // The generic decoder takes the event id from this header.
+        headers.insert("webhook-id".to_string(), event.id.clone());
+    }
+    let fixture = Fixture {
+        source: event.source.clone(),
+        body: event.raw.clone(),
+        headers,
+        received_at: Some(event.received_at),
+        memory: Default::default(),
+        expect: Some(
+            trace
+                .rules
+                .iter()
+                .flat_map(|run| run.actions.iter())
+                .map(|a| Expected {
+                    action: a.action.as_str().to_string(),
+                    provider: a.provider.clone(),
+                    params: serde_json::Value::Object(a.params.clone()),
+                })
+                .collect(),
+        ),
+    };
+    let mut text = serde_json::to_string_pretty(&fixture).expect("a fixture serialises");
+    text.push('\n');
+    for run in trace.rules.iter().filter(|r| r.error.is_some()) {
+        eprintln!(
+            "note: rule {} failed on this event ({}); its actions are not in `expect`",
+            run.rule,
+            run.error.as_deref().unwrap_or_default()
+        );
+    }
+    match out {
+        None => {
+            print!("{text}");
+            Exit::Success
+        }
+        Some(out) => match std::fs::write(out, text) {
+            Ok(()) => {
+                println!("{}", out.display());
+                eprintln!(
+                    "wrote {} with {} expected action(s); run `switchboard test {}` to check it",
+                    out.display(),
+                    fixture.expect.as_ref().map_or(0, Vec::len),
+                    out.display()
+                );
+                Exit::Success
+            }
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", out.display());
+                Exit::Problem
+            }
+        },
+    }
+}
