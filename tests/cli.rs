@@ -1372,3 +1372,25 @@ fn fixture_writes_a_stored_event_with_its_actions_as_expect_and_the_case_passes(
         "{missing}"
     );
 }
+
+#[test]
+fn check_refuses_eval_and_import() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "rules/10-eval.rhai",
+        "let x = 1;\neval(\"send_text(\\\"x\\\")\");\n",
+    );
+    sandbox.write("rules/20-import.rhai", "import \"other\" as o;\n");
+    let out = sandbox.run(&["check"]);
+    out.assert_code(1);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].starts_with("rules/10-eval.rhai:2:1: ") && lines[0].contains("eval"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("rules/20-import.rhai:1:1: ") && lines[1].contains("import"),
+        "{out}"
+    );
+}

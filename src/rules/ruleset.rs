@@ -300,10 +300,18 @@ fn runtime_problem(path: &str, error: &EvalAltResult, timed_out: bool) -> Proble
             "the rule called functions more than {} levels deep and was stopped (endless recursion?)",
             LIMITS.call_depth
         ),
-        EvalAltResult::ErrorDataTooLarge(what, _) => format!(
-            "{what} is over its limit (strings {} bytes, arrays {} items, maps {} keys)",
-            LIMITS.string_bytes, LIMITS.array_items, LIMITS.map_keys
-        ),
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            let what = what.to_lowercase();
+            if what.contains("string") {
+                format!("a string grew past its limit of {} bytes and the rule was stopped", LIMITS.string_bytes)
+            } else if what.contains("array") {
+                format!("an array grew past its limit of {} items and the rule was stopped", LIMITS.array_items)
+            } else if what.contains("map") {
+                format!("a map grew past its limit of {} keys and the rule was stopped", LIMITS.map_keys)
+            } else {
+                format!("{what} is over its limit and the rule was stopped")
+            }
+        }
         EvalAltResult::ErrorRuntime(value, _) => {
             let text = value.to_string();
             if text == STOP_MARKER {

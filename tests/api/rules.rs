@@ -260,3 +260,50 @@ async fn within_hours_uses_the_events_received_time_and_reports_bad_zones() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn hostile_scripts_stop_at_their_limits_and_leave_other_rules_and_events_alone() {
+    let app = spawn_app(&[
+        ("10-loop.rhai", "loop { }"),
+        ("20-recursion.rhai", "fn dive(n) { dive(n + 1) }\ndive(0);"),
+        ("30-string.rhai", "let s = \"x\";\nloop { s += s; }"),
+        ("40-array.rhai", "let a = [];\nloop { a.push(1); }"),
+        ("50-map.rhai", "let m = #{};\nfor i in 0..2000 { m[`k${i}`] = i; }\nlet copy = m;\nsend_text(\"map \" + copy.len());"),
+        ("60-slow.rhai", "let s = \"x\";\ns.pad(60000, 'x');\nloop { let t = s + \"y\"; }"),
+        ("90-ok.rhai", "send_text(\"still here\");"),
+    ])
+    .await;
+    accept_all(&app).await;
+    let event_id = accepted_event_id(app.post_jelou(&jelou_message("hostile-1", "hi")).await).await;
+    let trace = app.wait_finished(&event_id).await;
+    let errors: Vec<String> = trace
+        .rules
+        .iter()
+        .map(|r| r.error.clone().unwrap_or_default())
+        .collect();
+    let expect = [
+        ("10-loop.rhai:1:", "limit of 1000000 operations"),
+        ("20-recursion.rhai:2:1", "more than 32 levels deep"),
+        ("30-string.rhai:2:", "limit of 65536 bytes"),
+        ("40-array.rhai:2:", "limit of 10000 items"),
+        ("50-map.rhai:", "limit of 1000 keys"),
+        ("60-slow.rhai:3:", "limit of 1000 ms"),
+    ];
+    for (error, (place, limit)) in errors.iter().zip(expect) {
+        assert!(
+            error.contains(place) && error.contains(limit),
+            "expected {place} … {limit}, got {error}"
+        );
+    }
+    assert_eq!(errors[6], "", "the last rule ran normally");
+    let texts: Vec<_> = trace
+        .deliveries
+        .iter()
+        .map(|d| d.params["text"].clone())
+        .collect();
+    assert_eq!(texts, vec![json!("still here")]);
+    // The next event is handled as usual.
+    let next = accepted_event_id(app.post_jelou(&jelou_message("hostile-2", "hi")).await).await;
+    assert_eq!(app.wait_finished(&next).await.deliveries.len(), 1);
+    app.stop().await;
+}

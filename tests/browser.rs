@@ -1,0 +1,692 @@
+//! Browser tests of the web console (`GET /console`): a headless Chromium driven through
+//! chromedriver (fantoccini) against the real `Application` on port 0, with a wiremock
+//! server per provider.
+//!
+//! They need Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
+//! `/usr/bin/chromedriver`). Without them the tests print a note and pass, unless `CI` is
+//! set, where they fail. Set `SWITCHBOARD_SCREENSHOTS=<dir>` to save a PNG of each view.
+//! See tests/browser/README.md.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use switchboard::config::Settings;
+use switchboard::inbound::verify::sign_jelou;
+use switchboard::startup::Application;
+use tempfile::TempDir;
+use tokio::sync::watch;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+const ADMIN_TOKEN: &str = "console-test-token";
+const JELOU_SECRET: &str = "jelou-signing-secret";
+/// How long any one expectation may take to come true in the page.
+const WAIT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------
+// The application under test
+// ---------------------------------------------------------------------------------------
+
+struct TestApp {
+    address: String,
+    client: reqwest::Client,
+    jelou: MockServer,
+    _uchat: MockServer,
+    _aelyst: MockServer,
+    dir: TempDir,
+    stop: watch::Sender<bool>,
+    running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+async fn spawn_app(rules: &[(&str, &str)]) -> TestApp {
+    let (jelou, uchat, aelyst) = (
+        MockServer::start().await,
+        MockServer::start().await,
+        MockServer::start().await,
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    for (name, script) in rules {
+        std::fs::write(dir.path().join("rules").join(name), script).unwrap();
+    }
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+admin_token = "{ADMIN_TOKEN}"
+
+[storage]
+url = "sqlite://data/switchboard.db"
+
+[rules]
+dir = "rules"
+
+[delivery]
+max_attempts = 3
+backoff_base_ms = 50
+backoff_max_ms = 200
+timeout_ms = 2000
+max_in_flight = 4
+
+[providers.jelou]
+kind = "jelou"
+base_url = "{jelou}"
+client_id = "jelou-client"
+client_secret = "jelou-client-secret"
+bot_id = "bot-default"
+
+[providers.uchat]
+kind = "uchat"
+base_url = "{uchat}"
+token = "uchat-api-token"
+pause_minutes = 90
+
+[providers.aelyst]
+kind = "aelyst"
+base_url = "{aelyst}"
+token = "aelyst-api-token"
+
+[sources.jelou]
+kind = "jelou"
+secret = "{JELOU_SECRET}"
+
+[routing]
+tag = "uchat"
+label = "uchat"
+conversation = "aelyst"
+state = "jelou"
+message = "jelou"
+"#,
+        jelou = jelou.uri(),
+        uchat = uchat.uri(),
+        aelyst = aelyst.uri(),
+    );
+    let config_path = dir.path().join("switchboard.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let settings = Settings::load(&config_path).expect("test config loads");
+    let app = Application::build(settings).await.expect("app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let stop = app.stopper();
+    let running = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        jelou,
+        _uchat: uchat,
+        _aelyst: aelyst,
+        dir,
+        stop,
+        running: Some(running),
+    }
+}
+
+impl TestApp {
+    fn rules_dir(&self) -> PathBuf {
+        self.dir.path().join("rules")
+    }
+
+    /// POST a Jelou webhook signed like Jelou does; the new `event_id`.
+    async fn post_jelou(&self, body: &Value) -> String {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let response = self
+            .client
+            .post(format!("{}/webhooks/jelou", self.address))
+            .header("Content-Type", "application/json")
+            .header("X-Jelou-Signature", sign_jelou(JELOU_SECRET, &bytes))
+            .body(bytes)
+            .send()
+            .await
+            .expect("the webhook reaches the app");
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap();
+        assert!(status.is_success(), "webhook refused: {status} {answer}");
+        answer["event_id"].as_str().unwrap().to_string()
+    }
+
+    async fn admin_get(&self, path: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("request reaches the app")
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(running) = self.running.take() {
+            let _ = running.await;
+        }
+    }
+}
+
+/// Every call to the Jelou mock answers 200.
+async fn jelou_ok(app: &TestApp) {
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"success": true, "id": "msg-1"})),
+        )
+        .mount(&app.jelou)
+        .await;
+}
+
+/// A Jelou external-support message from WhatsApp user `573001112233`.
+fn jelou_message(id: &str, text: &str) -> Value {
+    json!({
+        "object": "message_event", "event_type": "message", "timestamp": 1763770000000_i64,
+        "project_id": "p1", "room_id": "r1",
+        "contact": {"id": "573001112233", "name": "Ana Soto"},
+        "conversation": {"id": "conv-1"}, "bot": {"id": "bot-from-event"},
+        "value": {"id": id, "type": "text", "content": {"body": text}}
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The browser
+// ---------------------------------------------------------------------------------------
+
+/// The chromedriver child process, in its own process group so that the Chromium it starts
+/// goes with it.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // The group we created for our own child: chromedriver and the browser it started.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A fantoccini session on a headless Chromium. Dropping it ends chromedriver and Chromium.
+struct Browser {
+    client: Client,
+    _driver: Driver,
+    _profile: TempDir,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Start chromedriver and a headless Chromium, or `None` (after saying why) when they are
+/// not installed and `CI` is not set.
+async fn browser(app: &TestApp) -> Option<Browser> {
+    for (path, what, package) in [
+        (CHROMEDRIVER, "chromedriver", "chromium-driver"),
+        (CHROMIUM, "chromium", "chromium"),
+    ] {
+        if !Path::new(path).exists() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{path} is missing: install {package} (apt-get install -y chromium chromium-driver) to run the browser tests"
+            );
+            eprintln!(
+                "skipping browser tests: {what} not found at {path} (apt-get install -y chromium chromium-driver)"
+            );
+            return None;
+        }
+    }
+    let port = free_port();
+    let mut command = Command::new(CHROMEDRIVER);
+    command
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+    }
+    let driver = Driver(command.spawn().expect("chromedriver starts"));
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    eventually("chromedriver to listen", || {
+        let (http, url) = (&http, &url);
+        async move {
+            let status: Value = http
+                .get(format!("{url}/status"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            status["value"]["ready"].as_bool().filter(|ready| *ready)
+        }
+    })
+    .await;
+    let profile = tempfile::tempdir().expect("a profile dir");
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".to_string(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--window-size=1440,1000",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }),
+    );
+    let client = ClientBuilder::native()
+        .capabilities(capabilities)
+        .connect(&url)
+        .await
+        .expect("a headless Chromium session");
+    Some(Browser {
+        client,
+        _driver: driver,
+        _profile: profile,
+        base: app.address.clone(),
+    })
+}
+
+/// Poll `probe` until it gives `Some`, for at most [`WAIT`].
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn css(testid: &str) -> String {
+    format!("[data-testid=\"{testid}\"]")
+}
+
+impl Browser {
+    async fn open_console(&self) {
+        self.client
+            .goto(&format!("{}/console", self.base))
+            .await
+            .expect("the console loads");
+    }
+
+    /// The text of each visible element matching `selector`, read in one go in the page.
+    async fn texts(&self, selector: &str) -> Vec<String> {
+        let found = self
+            .client
+            .execute(
+                "return Array.from(document.querySelectorAll(arguments[0]))
+                    .filter(e => e.getClientRects().length > 0)
+                    .map(e => e.innerText);",
+                vec![json!(selector)],
+            )
+            .await
+            .unwrap_or(Value::Null);
+        found
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|t| t.as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    async fn wait_visible(&self, selector: &str) {
+        eventually(&format!("{selector} to show"), || async {
+            (!self.texts(selector).await.is_empty()).then_some(())
+        })
+        .await;
+    }
+
+    async fn wait_gone(&self, selector: &str) {
+        eventually(&format!("{selector} to go away"), || async {
+            self.texts(selector).await.is_empty().then_some(())
+        })
+        .await;
+    }
+
+    /// Wait until a visible element matching `selector` contains `needle`; its whole text.
+    async fn wait_text(&self, selector: &str, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let texts = self.texts(selector).await;
+            if let Some(hit) = texts.iter().find(|t| t.contains(needle)) {
+                return hit.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {WAIT:?} waiting for {selector} to contain {needle:?}; it shows {texts:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Click the first element matching `selector`, waiting for it to be there and clickable.
+    async fn click(&self, selector: &str) {
+        eventually(&format!("{selector} to be clickable"), || async {
+            let element = self.client.find(Locator::Css(selector)).await.ok()?;
+            element.click().await.ok()
+        })
+        .await;
+    }
+
+    /// Replace the value of a field with `text`, typed as keys.
+    async fn type_into(&self, selector: &str, text: &str) {
+        let element = eventually(&format!("{selector} to type into"), || async {
+            self.client.find(Locator::Css(selector)).await.ok()
+        })
+        .await;
+        element.clear().await.expect("the field clears");
+        element.send_keys(text).await.expect("the field takes keys");
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .expect("the script runs")
+    }
+
+    async fn log_in(&self) {
+        self.open_console().await;
+        self.type_into(&css("login-token"), ADMIN_TOKEN).await;
+        self.click(&css("login-submit")).await;
+        self.wait_visible(&css("view-events")).await;
+    }
+
+    /// With `SWITCHBOARD_SCREENSHOTS=<dir>`, save what the page looks like as `<dir>/<name>.png`.
+    async fn screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os("SWITCHBOARD_SCREENSHOTS") else {
+            return;
+        };
+        let png = self.client.screenshot().await.expect("a screenshot");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn close(self) {
+        let Browser { client, .. } = self;
+        let _ = client.close().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn log_in_see_a_new_event_arrive_and_read_its_trace() {
+    let app = spawn_app(&[("10-hello.rhai", r#"send_text("hello " + event.text);"#)]).await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+
+    // A wrong token is refused on the login form.
+    browser.open_console().await;
+    browser.wait_visible(&css("login-form")).await;
+    browser
+        .type_into(&css("login-token"), "not-the-token")
+        .await;
+    browser.click(&css("login-submit")).await;
+    browser.wait_text(&css("login-error"), "refused").await;
+    assert!(browser.texts(&css("app")).await.is_empty());
+
+    browser.type_into(&css("login-token"), ADMIN_TOKEN).await;
+    browser.click(&css("login-submit")).await;
+    browser.wait_visible(&css("events-empty")).await;
+    assert_eq!(
+        browser
+            .js("return sessionStorage.length > 0 && localStorage.length === 0")
+            .await,
+        json!(true),
+        "the token is kept for the tab only"
+    );
+
+    // An event posted while the page is open shows up without a reload.
+    browser
+        .js("window.__sameDocument = true; return null")
+        .await;
+    let event_id = app.post_jelou(&jelou_message("console-1", "hola")).await;
+    let row = format!("[data-testid=\"event-row\"][data-event-id=\"{event_id}\"]");
+    let text = browser.wait_text(&row, "jelou").await;
+    assert!(text.contains("message.received"), "{text}");
+    assert!(text.contains("Ana Soto"), "{text}");
+    assert_eq!(
+        browser.js("return window.__sameDocument === true").await,
+        json!(true),
+        "the list refreshed itself, the page did not reload"
+    );
+    browser
+        .wait_text(&format!("{row}[data-status=\"done\"]"), "done")
+        .await;
+    browser.screenshot("events").await;
+
+    // Its trace: what was received, the rule's action, the delivery and its attempt.
+    browser
+        .click(&format!("{row} [data-testid=\"event-open\"]"))
+        .await;
+    browser.wait_text(&css("trace-event-id"), &event_id).await;
+    let received = browser.wait_text(&css("trace-received"), "jelou").await;
+    assert!(
+        received.contains("message.received") && received.contains("hola"),
+        "{received}"
+    );
+    let rule = browser.wait_text(&css("trace-rule"), "10-hello.rhai").await;
+    assert!(
+        rule.contains("send_text") && rule.contains("hello hola"),
+        "{rule}"
+    );
+    browser.wait_text(&css("trace-status"), "done").await;
+    browser.wait_text(&css("delivery-status"), "done").await;
+    let attempt = browser.wait_text(&css("delivery-attempt"), "200").await;
+    assert!(
+        attempt.contains("success"),
+        "the response excerpt: {attempt}"
+    );
+    let request = browser.wait_text(&css("delivery-request"), "POST").await;
+    assert!(
+        request.contains("/v1/bots/bot-from-event/messages"),
+        "{request}"
+    );
+    // The payload is there, folded.
+    browser
+        .click(&format!("{} summary", css("trace-payload")))
+        .await;
+    browser.wait_text(&css("trace-payload"), "console-1").await;
+    browser.screenshot("trace").await;
+
+    // The dry run shows what a replay would do, and sends nothing.
+    browser.click(&css("replay-dry-run")).await;
+    browser.wait_text(&css("dry-run-result"), "send_text").await;
+    assert_eq!(app.jelou.received_requests().await.unwrap().len(), 1);
+
+    // Log out: back to the login form, the token forgotten.
+    browser.click(&css("logout")).await;
+    browser.wait_visible(&css("login-form")).await;
+    assert_eq!(browser.js("return sessionStorage.length").await, json!(0));
+
+    // A token the server refuses later (401) sends the page back to the login form.
+    browser
+        .js("sessionStorage.setItem('switchboard.console.token', 'stale'); location.reload(); return null")
+        .await;
+    browser.wait_text(&css("login-message"), "401").await;
+    assert!(browser.texts(&css("app")).await.is_empty());
+
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn redriving_a_dead_letter_removes_it_and_the_event_is_done() {
+    let app = spawn_app(&[("10-text.rhai", r#"send_text("hi");"#)]).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad user"})))
+        .up_to_n_times(1)
+        .mount(&app.jelou)
+        .await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let event_id = app.post_jelou(&jelou_message("console-dead", "hi")).await;
+    eventually("the event to fail", || async {
+        let trace = app.admin_get(&format!("/admin/events/{event_id}")).await;
+        (trace["status"] == "failed").then_some(())
+    })
+    .await;
+
+    browser.log_in().await;
+    browser.click(&css("tab-dead-letters")).await;
+    let card = format!("[data-testid=\"dead-letter\"][data-event-id=\"{event_id}\"]");
+    let text = browser.wait_text(&card, "send_text").await;
+    assert!(text.contains("final_status"), "the reason: {text}");
+    assert!(text.contains("400"), "the last status: {text}");
+    assert!(text.contains("bad user"), "the last response: {text}");
+    assert!(
+        text.contains("/v1/bots/bot-from-event/messages"),
+        "the request: {text}"
+    );
+    browser.screenshot("dead-letters").await;
+
+    browser
+        .click(&format!("{card} [data-testid=\"dead-letter-redrive\"]"))
+        .await;
+    browser.wait_gone(&card).await;
+    browser
+        .wait_text(&css("dead-letters-note"), "redriven")
+        .await;
+    browser.wait_visible(&css("dead-letters-empty")).await;
+
+    // The event is done now: its row in the list says so, and its trace shows both attempts.
+    browser.click(&css("tab-events")).await;
+    let row = format!("[data-testid=\"event-row\"][data-event-id=\"{event_id}\"]");
+    browser
+        .wait_text(&format!("{row}[data-status=\"done\"]"), "done")
+        .await;
+    browser
+        .click(&format!("{row} [data-testid=\"event-open\"]"))
+        .await;
+    browser.wait_text(&css("trace-status"), "done").await;
+    browser.wait_text(&css("delivery-attempt"), "400").await;
+    browser.wait_text(&css("delivery-attempt"), "200").await;
+    assert_eq!(browser.texts(&css("delivery-attempt")).await.len(), 2);
+    browser.screenshot("trace-after-redrive").await;
+
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_try_it_panel_shows_the_actions_their_requests_and_rule_errors() {
+    let app = spawn_app(&[
+        ("10-text.rhai", r#"send_text("echo: " + event.text);"#),
+        ("20-bad.rhai", r#"throw "nope";"#),
+    ])
+    .await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    browser.log_in().await;
+    browser.click(&css("tab-try")).await;
+    browser.wait_visible(&css("try-form")).await;
+    browser.type_into(&css("try-source"), "jelou").await;
+
+    browser.type_into(&css("try-payload"), "{not json").await;
+    browser.click(&css("try-run")).await;
+    browser.wait_text(&css("try-error"), "not valid JSON").await;
+
+    let payload = serde_json::to_string_pretty(&jelou_message("try-1", "precio")).unwrap();
+    browser.type_into(&css("try-payload"), &payload).await;
+    browser.click(&css("try-run")).await;
+    browser.wait_text(&css("action-name"), "send_text").await;
+    let request = browser.wait_text(&css("action-request"), "POST").await;
+    assert!(
+        request.contains("/v1/bots/bot-from-event/messages"),
+        "{request}"
+    );
+    assert!(
+        request.contains("echo: precio"),
+        "the request body: {request}"
+    );
+    let url = browser.texts(&css("action-request-url")).await;
+    assert!(url[0].starts_with(&app.jelou.uri()), "{url:?}");
+    browser
+        .wait_text(&css("try-rule-error"), "20-bad.rhai:1:1: nope")
+        .await;
+    assert!(browser.texts(&css("try-error")).await.is_empty());
+    browser.screenshot("try-it").await;
+
+    // An unknown source is the server's 400, shown as such.
+    browser.type_into(&css("try-source"), "nowhere").await;
+    browser.click(&css("try-run")).await;
+    browser.wait_text(&css("try-error"), "400").await;
+
+    assert!(
+        app.jelou.received_requests().await.unwrap().is_empty(),
+        "try-it sends nothing"
+    );
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_rules_tab_shows_each_file_and_a_broken_save() {
+    let app = spawn_app(&[
+        ("10-a.rhai", r#"send_text("a");"#),
+        ("20-b.rhai", "let x = 1;"),
+    ])
+    .await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    browser.log_in().await;
+    browser.click(&css("tab-rules")).await;
+    let file = |name: &str| format!("[data-testid=\"rule-file\"][data-file=\"{name}\"]");
+    browser.wait_text(&file("10-a.rhai"), "active").await;
+    browser.wait_text(&file("20-b.rhai"), "active").await;
+    assert!(browser.texts(&css("rule-error-text")).await.is_empty());
+
+    // A broken save: the server reloads by itself, the page refreshes by itself.
+    std::fs::write(app.rules_dir().join("10-a.rhai"), "send_text(\"oops\";\n").unwrap();
+    std::fs::write(app.rules_dir().join("30-c.rhai"), r#"send_text("c");"#).unwrap();
+    let error = browser
+        .wait_text(
+            &format!("{} {}", file("10-a.rhai"), css("rule-error-text")),
+            "10-a.rhai:1:",
+        )
+        .await;
+    assert!(!error.trim().is_empty());
+    let broken = browser.texts(&file("10-a.rhai")).await.join(" ");
+    assert!(
+        broken.contains("active") && !broken.contains("inactive"),
+        "the previous version still runs: {broken}"
+    );
+    browser.wait_text(&file("30-c.rhai"), "inactive").await;
+    browser.screenshot("rules").await;
+
+    browser.close().await;
+    app.stop().await;
+}
