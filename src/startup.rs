@@ -150,8 +150,14 @@ impl Application {
         let executor = tokio::spawn(executor::run(
             store.clone(),
             state.settings.clone(),
+            state.metrics.clone(),
             stop.subscribe(),
             SHUTDOWN_GRACE,
+        ));
+        let retention = tokio::spawn(crate::store::retention::run(
+            store.clone(),
+            state.settings.storage.retention_days,
+            stop.subscribe(),
         ));
         let watcher = tokio::spawn(watcher.run(stop.subscribe()));
         let handle = server.handle();
@@ -166,6 +172,7 @@ impl Application {
         let _ = worker.await;
         let _ = watcher.await;
         let _ = executor.await;
+        let _ = retention.await;
         let _ = server_task.await;
         store.close();
         tracing::info!("stopped");

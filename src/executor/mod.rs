@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::config::{DeliverySettings, Settings};
 use crate::event::now_millis;
+use crate::metrics::Metrics;
 use crate::store::{AttemptOutcome, Next, Store};
 use attempt::{AttemptResult, Identities, ProviderClient};
 
@@ -46,6 +47,7 @@ pub fn clients(settings: &Settings) -> anyhow::Result<HashMap<String, ProviderCl
 pub async fn run(
     store: Store,
     settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) -> anyhow::Result<()> {
@@ -86,9 +88,14 @@ pub async fn run(
             };
             for delivery_row in claimed {
                 lane.in_flight.fetch_add(1, Ordering::SeqCst);
-                let (store, lane, settings) = (store.clone(), lane.clone(), delivery.clone());
+                let (store, lane, settings, metrics) = (
+                    store.clone(),
+                    lane.clone(),
+                    delivery.clone(),
+                    metrics.clone(),
+                );
                 tasks.spawn(async move {
-                    carry_out(&store, &lane.client, &settings, delivery_row).await;
+                    carry_out(&store, &lane.client, &settings, &metrics, delivery_row).await;
                     lane.in_flight.fetch_sub(1, Ordering::SeqCst);
                     store.deliveries_ready.notify_one();
                 });
@@ -113,10 +120,18 @@ async fn carry_out(
     store: &Store,
     client: &ProviderClient,
     delivery: &DeliverySettings,
+    metrics: &Metrics,
     claimed: crate::store::ClaimedDelivery,
 ) {
     let action = &claimed.action;
+    let started = std::time::Instant::now();
     let report = attempt::attempt(client, action, &Identities::Store(store)).await;
+    if report.attempt.is_some() {
+        metrics
+            .provider_request_seconds
+            .with_label_values(&[&action.provider])
+            .observe(started.elapsed().as_secs_f64());
+    }
     let attempts = claimed.attempts + u32::from(report.attempt.is_some());
     let next = match report.result {
         AttemptResult::Success => Next::Done,
@@ -131,6 +146,15 @@ async fn carry_out(
             }
         }
     };
+    let outcome = match &next {
+        Next::Done => "success",
+        Next::Retry { .. } => "retry",
+        Next::Dead { .. } => "dead",
+    };
+    metrics
+        .deliveries
+        .with_label_values(&[&action.provider, action.action.as_str(), outcome])
+        .inc();
     let status = report
         .attempt
         .as_ref()

@@ -3,6 +3,7 @@
 //! restart resumes where a crash left off. `sqlite` is the embedded back end; the types
 //! here are what the rest of the program sees.
 
+pub mod retention;
 mod sqlite;
 
 use serde::{Deserialize, Serialize};

@@ -363,3 +363,87 @@ async fn try_it_runs_the_current_rules_on_a_pasted_payload_without_sending() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn retention_purges_finished_events_but_keeps_dead_letters_and_unfinished_work() {
+    let app = spawn_app_with(Options {
+        rules: &[("r.rhai", "send_text(event.text);")],
+        delivery: Some("max_attempts = 5\nbackoff_base_ms = 60000\nbackoff_max_ms = 60000\ntimeout_ms = 2000\nmax_in_flight = 4"),
+        ..Options::default()
+    })
+    .await;
+    Mock::given(wiremock::matchers::body_partial_json(json!({"text": "ok"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .mount(&app.jelou)
+        .await;
+    Mock::given(wiremock::matchers::body_partial_json(
+        json!({"text": "dead"}),
+    ))
+    .respond_with(ResponseTemplate::new(404))
+    .mount(&app.jelou)
+    .await;
+    Mock::given(wiremock::matchers::body_partial_json(
+        json!({"text": "later"}),
+    ))
+    .respond_with(ResponseTemplate::new(503))
+    .mount(&app.jelou)
+    .await;
+    let mut ids = Vec::new();
+    for (i, text) in ["ok", "dead", "later"].iter().enumerate() {
+        let mut body = jelou_message(&format!("ret-{i}"), text);
+        body["contact"]["id"] = json!(format!("5730011122{i:02}"));
+        ids.push(accepted_event_id(app.post_jelou(&body).await).await);
+    }
+    app.wait_finished(&ids[0]).await;
+    app.wait_finished(&ids[1]).await;
+    // The third waits a minute for its retry: still unfinished.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let purged = switchboard::store::retention::purge_expired(&app.store, 0)
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    assert!(
+        app.store.event_trace(&ids[0]).await.unwrap().is_none(),
+        "the finished event is gone"
+    );
+    assert!(
+        app.store.event_trace(&ids[1]).await.unwrap().is_some(),
+        "its dead letter keeps it"
+    );
+    assert!(
+        app.store.event_trace(&ids[2]).await.unwrap().is_some(),
+        "unfinished work is kept"
+    );
+    assert_eq!(
+        switchboard::store::retention::purge_expired(&app.store, 30)
+            .await
+            .unwrap(),
+        0
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_rule_runs_and_deliveries_and_time_them() {
+    let app = spawn_app(&[
+        ("10-ok.rhai", "send_text(\"hi\");"),
+        ("20-bad.rhai", "throw \"x\";"),
+    ])
+    .await;
+    ok_everywhere(&app).await;
+    let event_id = accepted_event_id(app.post_jelou(&jelou_message("metrics-2", "hi")).await).await;
+    app.wait_finished(&event_id).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for needle in [
+        "switchboard_rule_runs_total{outcome=\"ok\",rule=\"10-ok.rhai\"} 1",
+        "switchboard_rule_runs_total{outcome=\"error\",rule=\"20-bad.rhai\"} 1",
+        "switchboard_deliveries_total{action=\"send_text\",outcome=\"success\",provider=\"jelou\"} 1",
+        "switchboard_provider_request_seconds_count{provider=\"jelou\"} 1",
+        "switchboard_rule_seconds_count 1",
+        "switchboard_ingest_seconds_count 1",
+        "switchboard_queue_depth 0",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    app.stop().await;
+}
