@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 
+use super::limits::RateLimits;
 use crate::actions::DecidedAction;
 use crate::config::{DeliverySettings, ProviderSettings};
 use crate::event::now_millis;
@@ -19,6 +20,7 @@ pub struct ProviderClient {
     pub settings: ProviderSettings,
     http: reqwest::Client,
     authorization: String,
+    limits: RateLimits,
 }
 
 impl ProviderClient {
@@ -33,6 +35,7 @@ impl ProviderClient {
             .build()?;
         Ok(ProviderClient {
             authorization: providers::authorization(&settings),
+            limits: RateLimits::for_provider(&settings),
             settings,
             http,
         })
@@ -136,11 +139,24 @@ async fn send(client: &ProviderClient, request: &RequestSpec) -> Answer {
             .header(CONTENT_TYPE, "application/json")
             .body(serde_json::to_vec(&request.body).unwrap_or_default());
     }
+    client.limits.acquire(&request.method, &request.url).await;
     let started = std::time::Instant::now();
     let answer = match builder.send().await {
         Ok(response) => {
             let status = response.status().as_u16();
             let retry_after = retry_after(response.headers());
+            let exhausted = response
+                .headers()
+                .get("x-ratelimit-remaining")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim() == "0");
+            if exhausted {
+                client.limits.pause(
+                    &request.method,
+                    &request.url,
+                    retry_after.unwrap_or(Duration::from_secs(1)),
+                );
+            }
             match response.bytes().await {
                 Ok(body) => Answer {
                     status: Some(status),

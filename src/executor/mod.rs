@@ -4,6 +4,7 @@
 //! delivery is claimable only when nothing earlier of its key is still open.
 
 pub mod attempt;
+pub mod limits;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

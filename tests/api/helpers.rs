@@ -41,6 +41,8 @@ pub struct Options<'a> {
     /// Replaces the generated `[delivery]` table.
     pub delivery: Option<&'a str>,
     pub max_body_bytes: Option<usize>,
+    /// Extra keys for the `[providers.jelou]` table.
+    pub jelou_extra: &'a str,
     /// `None`: the default token `ADMIN_TOKEN`; `Some("")` turns the admin API off.
     pub admin_token: Option<&'a str>,
 }
@@ -91,6 +93,7 @@ base_url = "{jelou}"
 client_id = "jelou-client"
 client_secret = "jelou-client-secret"
 bot_id = "bot-default"
+{jelou_extra}
 
 [providers.uchat]
 kind = "uchat"
@@ -130,6 +133,7 @@ message = "jelou"
 "#,
         max_body = options.max_body_bytes.unwrap_or(1_048_576),
         admin = options.admin_token.unwrap_or(ADMIN_TOKEN),
+        jelou_extra = options.jelou_extra,
         jelou = jelou.uri(),
         uchat = uchat.uri(),
         aelyst = aelyst.uri(),

@@ -2,6 +2,7 @@
 
 mod admin;
 mod delivery;
+mod delivery_policy;
 mod helpers;
 mod ingest;
 mod reload;
