@@ -29,6 +29,8 @@ impl RuleWatcher {
         let (changes, changed) = mpsc::unbounded_channel();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             let relevant = match &event {
+                // Reading the files (the reload itself does) changes nothing.
+                Ok(event) if event.kind.is_access() => false,
                 Ok(event) => {
                     event.paths.is_empty()
                         || event

@@ -142,3 +142,22 @@ async fn emptying_the_folder_is_a_valid_empty_rule_set() {
     assert!(app.wait_finished(&event_id).await.deliveries.is_empty());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_reload_does_not_set_off_another_reload() {
+    let app = spawn_app(&[("10-r.rhai", "send_text(\"v1\");")]).await;
+    ok_everywhere(&app).await;
+    std::fs::write(app.rules_dir().join("10-r.rhai"), "send_text(\"v2\");").unwrap();
+    wait_for_text(&app, "v2", Duration::from_secs(2)).await;
+    let loaded = |rules: &Value| rules["rules"][0]["loaded_at"].as_i64().unwrap();
+    let first: Value = app.admin_get("/admin/rules").await.json().await.unwrap();
+    // Reading the rules during a reload must not count as a change: the set stays put.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let later: Value = app.admin_get("/admin/rules").await.json().await.unwrap();
+    assert_eq!(
+        loaded(&first),
+        loaded(&later),
+        "the rules were reloaded again with no change"
+    );
+    app.stop().await;
+}
