@@ -23,12 +23,13 @@ use tokio::sync::watch;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+/// Debian's `chromium-driver` and `chromium`; `CHROMEDRIVER` and `CHROMIUM` override them.
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const ADMIN_TOKEN: &str = "console-test-token";
 const JELOU_SECRET: &str = "jelou-signing-secret";
 /// How long any one expectation may take to come true in the page.
-const WAIT: Duration = Duration::from_secs(10);
+const WAIT: Duration = Duration::from_secs(15);
 
 // ---------------------------------------------------------------------------------------
 // The application under test
@@ -229,28 +230,41 @@ fn free_port() -> u16 {
 /// Start chromedriver and a headless Chromium, or `None` (after saying why) when they are
 /// not installed and `CI` is not set.
 async fn browser(app: &TestApp) -> Option<Browser> {
+    let tool =
+        |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.to_string());
+    let (chromedriver, chromium) = (
+        tool("CHROMEDRIVER", CHROMEDRIVER),
+        tool("CHROMIUM", CHROMIUM),
+    );
     for (path, what, package) in [
-        (CHROMEDRIVER, "chromedriver", "chromium-driver"),
-        (CHROMIUM, "chromium", "chromium"),
+        (&chromedriver, "chromedriver", "chromium-driver"),
+        (&chromium, "chromium", "chromium"),
     ] {
         if !Path::new(path).exists() {
             assert!(
                 std::env::var_os("CI").is_none(),
                 "{path} is missing: install {package} (apt-get install -y chromium chromium-driver) to run the browser tests"
             );
-            eprintln!(
-                "skipping browser tests: {what} not found at {path} (apt-get install -y chromium chromium-driver)"
-            );
+            // Straight to stderr, past the test harness's capture, and once per run.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipping browser tests: {what} not found at {path} (apt-get install -y chromium chromium-driver)"
+                );
+            });
             return None;
         }
     }
     let port = free_port();
-    let mut command = Command::new(CHROMEDRIVER);
+    let mut command = Command::new(&chromedriver);
     command
         .arg(format!("--port={port}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt;
         command.process_group(0);
@@ -278,7 +292,7 @@ async fn browser(app: &TestApp) -> Option<Browser> {
     capabilities.insert(
         "goog:chromeOptions".to_string(),
         json!({
-            "binary": CHROMIUM,
+            "binary": chromium,
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -426,7 +440,16 @@ impl Browser {
         std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).unwrap();
     }
 
+    /// The page reports its own bugs (uncaught errors) in a banner; there must be none.
+    async fn assert_no_bugs(&self) {
+        let bugs = self
+            .js("const e = document.querySelector('[data-testid=\"global-error\"]'); return e ? e.textContent : null")
+            .await;
+        assert_eq!(bugs, json!(""), "the console hit a bug");
+    }
+
     async fn close(self) {
+        self.assert_no_bugs().await;
         let Browser { client, .. } = self;
         let _ = client.close().await;
     }
@@ -523,6 +546,7 @@ async fn log_in_see_a_new_event_arrive_and_read_its_trace() {
     browser.wait_text(&css("dry-run-result"), "send_text").await;
     assert_eq!(app.jelou.received_requests().await.unwrap().len(), 1);
 
+    browser.assert_no_bugs().await;
     // Log out: back to the login form, the token forgotten.
     browser.click(&css("logout")).await;
     browser.wait_visible(&css("login-form")).await;
