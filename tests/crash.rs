@@ -28,7 +28,7 @@ impl Respond for Counter {
         }
         ResponseTemplate::new(200)
             .set_body_json(json!({"success": true}))
-            .set_delay(Duration::from_millis(40))
+            .set_delay(Duration::from_millis(10))
     }
 }
 
