@@ -59,7 +59,7 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Application, StartupError> {
         let book = RuleBook::load(Arc::new(build_engine()), &settings.rules.dir)
             .map_err(StartupError::Rules)?;
-        let store = store::open(&settings.storage).map_err(|e| match e {
+        let store = store::open(&settings.storage).await.map_err(|e| match e {
             StoreError::Locked(pid) => StartupError::StoreLocked(pid),
             other => StartupError::Unexpected(anyhow::anyhow!(other)),
         })?;

@@ -21,6 +21,9 @@ const BATCH: usize = 512;
 /// than 8 in `examples/e2e.rs` (the store writer is the busiest thread either way).
 const PARALLEL_KEYS: usize = 8;
 const POLL: Duration = Duration::from_millis(500);
+/// How long a claimed event is this instance's (PostgreSQL): long enough for its rules
+/// (1 s each at most) and the store round trips; after a crash another instance takes it.
+const LEASE_MS: i64 = 60_000;
 
 #[derive(Clone)]
 pub struct RuleRunner {
@@ -35,21 +38,22 @@ impl RuleRunner {
     /// pool.
     pub async fn evaluate(&self, store: &Store, event: Event) -> anyhow::Result<Verdict> {
         let event = Arc::new(event);
-        let (engine, rules, env, store) = (
+        let (engine, rules, env) = (
             self.book.engine().clone(),
             self.book.current(),
             self.env.clone(),
-            store.clone(),
         );
         let started = std::time::Instant::now();
-        let verdict = tokio::task::spawn_blocking(move || -> anyhow::Result<Verdict> {
-            let memory = match &event.user.id {
-                Some(user_id) => store.memory_of(&event.source, user_id, now_millis())?,
-                None => serde_json::Map::new(),
-            };
-            Ok(rules.run(&engine, &env, &event, memory))
-        })
-        .await??;
+        let memory = match &event.user.id {
+            Some(user_id) => {
+                store
+                    .memory_of(&event.source, user_id, now_millis())
+                    .await?
+            }
+            None => serde_json::Map::new(),
+        };
+        let verdict =
+            tokio::task::spawn_blocking(move || rules.run(&engine, &env, &event, memory)).await?;
         if let Some(metrics) = &self.metrics {
             metrics
                 .rule_seconds
@@ -100,7 +104,7 @@ pub async fn run(store: Store, runner: RuleRunner, mut shutdown: watch::Receiver
         if *shutdown.borrow() {
             return;
         }
-        let pending = match store.pending_events(BATCH).await {
+        let pending = match store.claim_events(BATCH, LEASE_MS).await {
             Ok(pending) => pending,
             Err(e) => {
                 tracing::warn!("could not read pending events: {e}");

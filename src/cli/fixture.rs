@@ -8,24 +8,20 @@ use std::path::Path;
 use super::Exit;
 use crate::config::{Settings, SourceKind, StorageUrl};
 use crate::fixture::{Expected, Fixture};
-use crate::store::SqliteStore;
 
 pub fn run(settings: Settings, event_id: &str, out: Option<&Path>) -> Exit {
-    let StorageUrl::Sqlite(path) = &settings.storage.url else {
-        eprintln!("error: `fixture` reads SQLite stores only in this version");
-        return Exit::Problem;
+    let where_ = match &settings.storage.url {
+        StorageUrl::Sqlite(path) => path.display().to_string(),
+        StorageUrl::Postgres(_) => "the PostgreSQL store".to_string(),
     };
-    let store = match SqliteStore::open_read_only(path) {
-        Ok(store) => store,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::Problem;
-        }
-    };
-    let trace = match store.read_now(|conn| crate::store::read_trace(conn, event_id)) {
+    let found = super::runtime().block_on(async {
+        let store = crate::store::open_for_reading(&settings.storage).await?;
+        store.event_trace(event_id).await
+    });
+    let trace = match found {
         Ok(Some(trace)) => trace,
         Ok(None) => {
-            eprintln!("error: no event {event_id} in {}", path.display());
+            eprintln!("error: no event {event_id} in {where_}");
             return Exit::Problem;
         }
         Err(e) => {

@@ -24,6 +24,11 @@ pub struct ProviderClient {
 }
 
 impl ProviderClient {
+    /// Keep this provider's rate limits in `store` when several instances share it.
+    pub fn share_limits_through(&mut self, store: Store) {
+        self.limits.share_through(store);
+    }
+
     /// # Errors
     /// When the TLS back end cannot be set up.
     pub fn new(settings: ProviderSettings, delivery: &DeliverySettings) -> anyhow::Result<Self> {
@@ -151,11 +156,14 @@ async fn send(client: &ProviderClient, request: &RequestSpec) -> Answer {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.trim() == "0");
             if exhausted {
-                client.limits.pause(
-                    &request.method,
-                    &request.url,
-                    retry_after.unwrap_or(Duration::from_secs(1)),
-                );
+                client
+                    .limits
+                    .pause(
+                        &request.method,
+                        &request.url,
+                        retry_after.unwrap_or(Duration::from_secs(1)),
+                    )
+                    .await;
             }
             match response.bytes().await {
                 Ok(body) => Answer {

@@ -13,14 +13,23 @@ use std::time::{Duration, Instant};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::config::{ProviderKind, ProviderSettings};
+use crate::event::now_millis;
+use crate::store::Store;
 
 /// Aelyst's published limit: 5 requests per second per method and path.
 pub const AELYST_PER_SECOND: u32 = 5;
 
 pub struct RateLimits {
+    provider: String,
     per_path: bool,
+    /// The spacing between requests of one key, when limited.
+    period: Option<Duration>,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     paused: Mutex<HashMap<String, Instant>>,
+    /// With PostgreSQL, the slots live in the database so that the limit holds across
+    /// every instance together; the in-process limiter is then only the fallback when the
+    /// database cannot be asked.
+    shared: Option<Store>,
 }
 
 impl RateLimits {
@@ -29,19 +38,35 @@ impl RateLimits {
         let rate = provider
             .rate_per_second
             .or((provider.kind == ProviderKind::Aelyst).then_some(AELYST_PER_SECOND));
-        let limiter = rate.and_then(NonZeroU32::new).map(|rate| {
-            // A millisecond of margin so that a window closed at both ends still holds N.
-            let period = Duration::from_secs(1) / rate.get() + Duration::from_millis(1);
+        // A millisecond of margin so that a window closed at both ends still holds N.
+        let period = rate
+            .and_then(NonZeroU32::new)
+            .map(|rate| Duration::from_secs(1) / rate.get() + Duration::from_millis(1));
+        let limiter = period.map(|period| {
             let quota = Quota::with_period(period)
                 .expect("a positive period")
                 .allow_burst(NonZeroU32::MIN);
             DefaultKeyedRateLimiter::keyed(quota)
         });
         RateLimits {
+            provider: provider.name.clone(),
             per_path,
+            period,
             limiter,
             paused: Mutex::new(HashMap::new()),
+            shared: None,
         }
+    }
+
+    /// Keep the limits in a store that several instances share (used when it is one).
+    pub fn share_through(&mut self, store: Store) {
+        if store.is_shared() {
+            self.shared = Some(store);
+        }
+    }
+
+    fn shared_key(&self, key: &str) -> String {
+        format!("{}\u{1f}{key}", self.provider)
     }
 
     fn key(&self, method: &str, url: &str) -> String {
@@ -60,13 +85,42 @@ impl RateLimits {
         if let Some(until) = paused_until {
             tokio::time::sleep_until(until.into()).await;
         }
+        if let (Some(store), Some(period)) = (&self.shared, self.period) {
+            match store
+                .rate_slot(&self.shared_key(&key), period.as_millis() as i64)
+                .await
+            {
+                Ok(Some(slot)) => {
+                    let wait = slot - now_millis();
+                    if wait > 0 {
+                        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                    }
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(provider = %self.provider, "shared rate limit unavailable, limiting locally: {e}")
+                }
+            }
+        }
         if let Some(limiter) = &self.limiter {
             limiter.until_key_ready(&key).await;
         }
     }
 
-    /// The provider said this key has no requests left: hold it for `wait`.
-    pub fn pause(&self, method: &str, url: &str, wait: Duration) {
+    /// The provider said this key has no requests left: hold it for `wait`, here and (with
+    /// a shared store) in every instance.
+    pub async fn pause(&self, method: &str, url: &str, wait: Duration) {
+        // Shared only where requests already consult the shared slots (limited providers).
+        if let (Some(store), Some(_)) = (&self.shared, self.period) {
+            let key = self.shared_key(&self.key(method, url));
+            if let Err(e) = store
+                .pause_rate(&key, now_millis() + wait.as_millis() as i64)
+                .await
+            {
+                tracing::warn!(provider = %self.provider, "could not share a rate-limit pause: {e}");
+            }
+        }
         let until = Instant::now() + wait;
         let mut paused = self.paused.lock().expect("pauses");
         paused.retain(|_, at| *at > Instant::now());

@@ -55,7 +55,8 @@ pub async fn run(
     let lanes: Arc<HashMap<String, Arc<Lane>>> = Arc::new(
         clients(&settings)?
             .into_iter()
-            .map(|(name, client)| {
+            .map(|(name, mut client)| {
+                client.share_limits_through(store.clone());
                 (
                     name,
                     Arc::new(Lane {

@@ -3,18 +3,23 @@
 //! restart resumes where a crash left off. `sqlite` is the embedded back end; the types
 //! here are what the rest of the program sees.
 
+mod postgres;
 pub mod retention;
 mod sqlite;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
+use tokio::sync::Notify;
 
 use crate::actions::DecidedAction;
 use crate::config::{StorageSettings, StorageUrl};
 use crate::event::Event;
 use crate::providers::RequestSpec;
 
-pub use sqlite::{read_trace, SqliteStore};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
 
 /// The first run of an event's rules (replays get `run_<ULID>`).
 pub const FIRST_RUN: &str = "";
@@ -213,22 +218,225 @@ pub struct DeliveryTrace {
 }
 
 /// The store the program uses.
-pub type Store = std::sync::Arc<SqliteStore>;
+pub type Store = Arc<Storage>;
+
+/// The configured back end behind one interface, and the wake-ups of the local workers.
+pub struct Storage {
+    backend: Backend,
+    /// Wakes the rule workers: new events were committed.
+    pub events_ready: Notify,
+    /// Wakes the executor: deliveries became due or unblocked.
+    pub deliveries_ready: Notify,
+}
+
+enum Backend {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PostgresStore>),
+}
 
 /// Open the configured store, creating it and its schema as needed.
 ///
 /// # Errors
 /// `Locked` when another `serve` holds the SQLite file; `Unexpected` when it cannot be
-/// opened or created.
-pub fn open(settings: &StorageSettings) -> Result<Store, StoreError> {
-    match &settings.url {
-        StorageUrl::Sqlite(path) => Ok(std::sync::Arc::new(SqliteStore::open(
-            path,
-            settings.synchronous,
-        )?)),
-        StorageUrl::Postgres(_) => Err(StoreError::Unexpected(anyhow::anyhow!(
-            "PostgreSQL storage is not available in this build yet; use sqlite://PATH"
-        ))),
+/// opened, created or reached.
+pub async fn open(settings: &StorageSettings) -> Result<Store, StoreError> {
+    let backend = match &settings.url {
+        StorageUrl::Sqlite(path) => {
+            Backend::Sqlite(Arc::new(SqliteStore::open(path, settings.synchronous)?))
+        }
+        StorageUrl::Postgres(url) => Backend::Postgres(Arc::new(PostgresStore::open(url).await?)),
+    };
+    Ok(Arc::new(Storage::new(backend)))
+}
+
+/// Open the configured store only to read it, beside a running `serve` (`switchboard fixture`).
+///
+/// # Errors
+/// As `open`.
+pub async fn open_for_reading(settings: &StorageSettings) -> Result<Store, StoreError> {
+    let backend = match &settings.url {
+        StorageUrl::Sqlite(path) => Backend::Sqlite(Arc::new(SqliteStore::open_read_only(path)?)),
+        StorageUrl::Postgres(url) => Backend::Postgres(Arc::new(PostgresStore::open(url).await?)),
+    };
+    Ok(Arc::new(Storage::new(backend)))
+}
+
+/// Calls the same method on whichever back end is configured.
+macro_rules! delegate {
+    ($self:ident, $store:ident => $call:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($store) => $call,
+            Backend::Postgres($store) => $call,
+        }
+    };
+}
+
+impl Storage {
+    fn new(backend: Backend) -> Storage {
+        Storage {
+            backend,
+            events_ready: Notify::new(),
+            deliveries_ready: Notify::new(),
+        }
+    }
+
+    /// Whether several `serve` processes may share this store (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Stop taking writes (and, for SQLite, release the file for another process).
+    pub fn close(&self) {
+        delegate!(self, s => s.close())
+    }
+
+    pub fn is_available(&self) -> bool {
+        delegate!(self, s => s.is_available())
+    }
+
+    /// Whether the database answers a query.
+    pub async fn ping(&self) -> bool {
+        delegate!(self, s => s.ping().await)
+    }
+
+    /// Store an accepted event, or find the first one with the same (source, event.id).
+    ///
+    /// # Errors
+    /// `Unavailable` when the event could not be committed.
+    pub async fn insert_event(&self, event: Event) -> Result<Inserted, StoreError> {
+        let result = delegate!(self, s => s.insert_event(event).await);
+        if matches!(&result, Ok(inserted) if !inserted.duplicate) {
+            self.events_ready.notify_one();
+        }
+        result
+    }
+
+    /// Events whose rules have not run, in acceptance order, claimed for this process.
+    /// With PostgreSQL each is leased (other instances skip it) and only the oldest waiting
+    /// event of each user key is returned, so a key's events are decided one at a time.
+    pub async fn claim_events(
+        &self,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<PendingEvent>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.pending_events(limit).await,
+            Backend::Postgres(s) => s.claim_events(limit, lease_ms).await,
+        }
+    }
+
+    /// Store what the rules decided for an event, its deliveries and memory writes, in one
+    /// transaction.
+    pub async fn decide(&self, decision: Decision) -> Result<(), StoreError> {
+        let has_actions = decision.runs.iter().any(|r| !r.actions.is_empty());
+        delegate!(self, s => s.decide(decision).await)?;
+        if has_actions {
+            self.deliveries_ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Claim up to `limit` due deliveries of one provider whose key has nothing earlier open.
+    pub async fn claim_deliveries(
+        &self,
+        provider: &str,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        delegate!(self, s => s.claim_deliveries(provider, limit, lease_ms).await)
+    }
+
+    /// Record an attempt and what follows it.
+    pub async fn finish_attempt(&self, outcome: AttemptOutcome) -> Result<(), StoreError> {
+        delegate!(self, s => s.finish_attempt(outcome).await)?;
+        self.deliveries_ready.notify_one();
+        Ok(())
+    }
+
+    /// Remember (`Some`) or forget (`None`) the UChat subscriber of a phone.
+    pub async fn set_identity(
+        &self,
+        provider: &str,
+        phone: &str,
+        user_ns: Option<String>,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.set_identity(provider, phone, user_ns).await)
+    }
+
+    /// The remembered UChat subscriber of a phone.
+    pub async fn identity(
+        &self,
+        provider: &str,
+        phone: &str,
+    ) -> Result<Option<String>, StoreError> {
+        delegate!(self, s => s.identity(provider, phone).await)
+    }
+
+    /// Send a dead letter's delivery again, from its first attempt, out of order.
+    pub async fn redrive(&self, id: i64) -> Result<Redrive, StoreError> {
+        let result = delegate!(self, s => s.redrive(id).await)?;
+        if result == Redrive::Done {
+            self.deliveries_ready.notify_one();
+        }
+        Ok(result)
+    }
+
+    /// Delete finished events that finished before `before` (unix ms), one batch.
+    pub async fn purge_finished(&self, before: i64) -> Result<usize, StoreError> {
+        delegate!(self, s => s.purge_finished(before).await)
+    }
+
+    /// Everything that happened to one event.
+    pub async fn event_trace(&self, event_id: &str) -> Result<Option<EventTrace>, StoreError> {
+        delegate!(self, s => s.event_trace(event_id).await)
+    }
+
+    /// The stored event and its position, for a replay.
+    pub async fn stored_event(&self, event_id: &str) -> Result<Option<PendingEvent>, StoreError> {
+        delegate!(self, s => s.stored_event(event_id).await)
+    }
+
+    /// Events, newest accepted first, filtered and paged.
+    pub async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
+        delegate!(self, s => s.list_events(filter).await)
+    }
+
+    /// Dead letters not yet redriven, newest first.
+    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        delegate!(self, s => s.dead_letters(limit).await)
+    }
+
+    /// Every unexpired value a user's rules remembered.
+    pub async fn memory_of(
+        &self,
+        source: &str,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Map<String, Value>, StoreError> {
+        delegate!(self, s => s.memory_of(source, user_id, now).await)
+    }
+
+    /// How many events and deliveries are not finished yet.
+    pub async fn queue_depth(&self) -> Result<(i64, i64), StoreError> {
+        delegate!(self, s => s.queue_depth().await)
+    }
+
+    /// A shared rate-limit slot (PostgreSQL): the unix ms at which a request under `key`
+    /// may go out, at most one per `period_ms` across every instance; `None` when the limit
+    /// is kept in this process (SQLite, one instance).
+    pub async fn rate_slot(&self, key: &str, period_ms: i64) -> Result<Option<i64>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(s) => s.rate_slot(key, period_ms).await.map(Some),
+        }
+    }
+
+    /// Hold a shared rate-limit key until `until` (unix ms), for every instance.
+    pub async fn pause_rate(&self, key: &str, until: i64) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(s) => s.pause_rate(key, until).await,
+        }
     }
 }
 

@@ -139,6 +139,13 @@ message = "jelou"
         aelyst = aelyst.uri(),
         extra = options.extra_config,
     );
+    let config = match fresh_postgres_database().await {
+        Some(url) => config.replace(
+            "url = \"sqlite://data/switchboard.db\"",
+            &format!("url = \"{url}\""),
+        ),
+        None => config,
+    };
     let config_path = dir.path().join("switchboard.toml");
     std::fs::write(&config_path, config).unwrap();
     let settings = Settings::load(&config_path).expect("test config loads");
@@ -286,10 +293,35 @@ impl TestApp {
         self
     }
 
+    /// A second application on the same config (and so the same PostgreSQL database), with
+    /// its own port: another instance.
+    pub async fn second_instance(&self) -> (String, Store, watch::Sender<bool>) {
+        let settings = Settings::load(&self._dir.path().join("switchboard.toml")).unwrap();
+        let app = Application::build(settings)
+            .await
+            .expect("a second instance builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (store, stop) = (app.store(), app.stopper());
+        tokio::spawn(app.run_until_stopped());
+        (address, store, stop)
+    }
+
+    /// The config's storage URL.
+    pub fn storage_url(&self) -> String {
+        let text = std::fs::read_to_string(self._dir.path().join("switchboard.toml")).unwrap();
+        let line = text.lines().find(|l| l.starts_with("url = ")).unwrap();
+        line.trim_start_matches("url = ")
+            .trim_matches('"')
+            .to_string()
+    }
+
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         if let Some(running) = self.running.take() {
             let _ = running.await;
+        }
+        if crate::POSTGRES {
+            drop_postgres_database(&self.storage_url()).await;
         }
     }
 }
@@ -328,4 +360,41 @@ pub fn uchat_message(id: &str, text: &str) -> Value {
         "meta": {"user_ns": "f123u456", "agent_id": 0, "flow_ns": "f123", "team_id": 1},
         "message": {"_id": id, "mid": "m-1", "type": "in", "msg_type": "text", "sender_id": "s-1", "text": text}
     })
+}
+
+/// With the PostgreSQL suite: a new, empty database on the test server, as a URL.
+pub async fn fresh_postgres_database() -> Option<String> {
+    if !crate::POSTGRES {
+        return None;
+    }
+    let base = std::env::var("SWITCHBOARD_TEST_POSTGRES_URL")
+        .expect("the PostgreSQL suite needs SWITCHBOARD_TEST_POSTGRES_URL");
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .expect("the test PostgreSQL server answers");
+    tokio::spawn(connection);
+    let name = format!("sb_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("a test database can be created");
+    // Same server and credentials, the new database.
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("a postgres:// URL with a database");
+    Some(format!("{prefix}/{name}"))
+}
+
+/// Remove a test database (connections still open are ended).
+async fn drop_postgres_database(url: &str) {
+    let base = std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").unwrap_or_default();
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    if let Ok((client, connection)) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
+        tokio::spawn(connection);
+        let _ = client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await;
+    }
 }

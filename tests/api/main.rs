@@ -1,4 +1,7 @@
-//! Integration tests: the real application on port 0, wiremock servers for the providers.
+//! Integration tests: the real application on port 0, wiremock servers for the providers,
+//! on the embedded SQLite store (`tests/api_postgres.rs` runs them on PostgreSQL).
+
+pub const POSTGRES: bool = false;
 
 mod admin;
 mod delivery;

@@ -7,8 +7,6 @@
 mod read;
 mod write;
 
-pub use read::trace as read_trace;
-
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -18,7 +16,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use anyhow::Context as _;
 use rusqlite::Connection;
 use serde_json::Value;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 
 use super::{
     AttemptOutcome, ClaimedDelivery, DeadLetter, Decision, EventFilter, EventSummary, EventTrace,
@@ -74,10 +72,6 @@ pub struct SqliteStore {
     closed: AtomicBool,
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
-    /// Wakes the rule workers: new events were committed.
-    pub events_ready: Notify,
-    /// Wakes the executor: deliveries became due or unblocked.
-    pub deliveries_ready: Notify,
     /// Held until `close`: one `serve` per SQLite file. `None` when read-only.
     lock: Mutex<Option<File>>,
 }
@@ -114,8 +108,6 @@ impl SqliteStore {
             closed: AtomicBool::new(false),
             path: path.to_path_buf(),
             readers: Mutex::new(Vec::new()),
-            events_ready: Notify::new(),
-            deliveries_ready: Notify::new(),
             lock: Mutex::new(Some(lock)),
         })
     }
@@ -141,8 +133,6 @@ impl SqliteStore {
             closed: AtomicBool::new(true),
             path: path.to_path_buf(),
             readers: Mutex::new(vec![conn]),
-            events_ready: Notify::new(),
-            deliveries_ready: Notify::new(),
             lock: Mutex::new(None),
         })
     }
@@ -185,28 +175,18 @@ impl SqliteStore {
     /// `Unavailable` when the event could not be committed.
     pub async fn insert_event(&self, event: Event) -> Result<Inserted, StoreError> {
         let json = serde_json::to_string(&event).context("Failed to serialise the event")?;
-        let result = self
-            .submit(|reply| Job::Insert {
-                event: Box::new(event),
-                json,
-                reply,
-            })
-            .await;
-        if matches!(&result, Ok(inserted) if !inserted.duplicate) {
-            self.events_ready.notify_one();
-        }
-        result
+        self.submit(|reply| Job::Insert {
+            event: Box::new(event),
+            json,
+            reply,
+        })
+        .await
     }
 
     /// Store what the rules decided for an event, its deliveries and memory writes, in one
     /// transaction.
     pub async fn decide(&self, decision: Decision) -> Result<(), StoreError> {
-        let has_actions = decision.runs.iter().any(|r| !r.actions.is_empty());
-        self.submit(|reply| Job::Decide { decision, reply }).await?;
-        if has_actions {
-            self.deliveries_ready.notify_one();
-        }
-        Ok(())
+        self.submit(|reply| Job::Decide { decision, reply }).await
     }
 
     /// Claim up to `limit` due deliveries of one provider whose key has nothing earlier open.
@@ -228,9 +208,7 @@ impl SqliteStore {
 
     /// Record an attempt and what follows it.
     pub async fn finish_attempt(&self, outcome: AttemptOutcome) -> Result<(), StoreError> {
-        self.submit(|reply| Job::Finish { outcome, reply }).await?;
-        self.deliveries_ready.notify_one();
-        Ok(())
+        self.submit(|reply| Job::Finish { outcome, reply }).await
     }
 
     /// Remember (`Some`) or forget (`None`) the UChat subscriber of a phone.
@@ -252,11 +230,7 @@ impl SqliteStore {
 
     /// Send a dead letter's delivery again, from its first attempt, out of order.
     pub async fn redrive(&self, id: i64) -> Result<Redrive, StoreError> {
-        let result = self.submit(|reply| Job::Redrive { id, reply }).await?;
-        if result == Redrive::Done {
-            self.deliveries_ready.notify_one();
-        }
-        Ok(result)
+        self.submit(|reply| Job::Redrive { id, reply }).await
     }
 
     /// Delete finished events (and their rule runs, deliveries and attempts) that finished
@@ -346,15 +320,16 @@ impl SqliteStore {
         self.read(move |conn| read::dead_letters(conn, limit)).await
     }
 
-    /// Every unexpired value a user's rules remembered (blocking; rules run off the async
-    /// threads).
-    pub fn memory_of(
-        &self,
+    /// Every unexpired value a user's rules remembered.
+    pub async fn memory_of(
+        self: &Arc<Self>,
         source: &str,
         user_id: &str,
         now: i64,
     ) -> Result<serde_json::Map<String, Value>, StoreError> {
-        self.read_now(|conn| read::memory_of(conn, source, user_id, now))
+        let (source, user_id) = (source.to_string(), user_id.to_string());
+        self.read(move |conn| read::memory_of(conn, &source, &user_id, now))
+            .await
     }
 
     /// How many events and deliveries are not finished yet.

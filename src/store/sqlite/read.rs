@@ -235,8 +235,7 @@ pub(super) fn dead_letters(conn: &Connection, limit: usize) -> anyhow::Result<Ve
     Ok(out)
 }
 
-/// Everything that happened to one event.
-pub fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<EventTrace>> {
+pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<EventTrace>> {
     let Some((seq, status, json)) = conn
         .prepare_cached("SELECT seq, status, event FROM events WHERE event_id = ?1")?
         .query_row([event_id], |row| {
