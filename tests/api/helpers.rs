@@ -295,6 +295,7 @@ impl TestApp {
 
     /// A second application on the same config (and so the same PostgreSQL database), with
     /// its own port: another instance.
+    #[allow(dead_code)] // only the PostgreSQL suite runs several instances
     pub async fn second_instance(&self) -> (String, Store, watch::Sender<bool>) {
         let settings = Settings::load(&self._dir.path().join("switchboard.toml")).unwrap();
         let app = Application::build(settings)
