@@ -73,18 +73,6 @@ pub async fn try_it(
 pub fn describe(state: &AppState, event: &Event, verdict: &Verdict) -> Vec<Value> {
     verdict
         .actions()
-        .map(|action| {
-            let provider = &state.settings.providers[&action.provider];
-            json!({
-                "event_id": event.event_id,
-                "source": event.source,
-                "rule": action.rule,
-                "seq": action.seq,
-                "action": action.action.as_str(),
-                "provider": action.provider,
-                "params": action.params,
-                "request": crate::cli::replay::dry_request(provider, action),
-            })
-        })
+        .map(|action| crate::cli::replay::action_line(&state.settings, event, action))
         .collect()
 }

@@ -55,17 +55,7 @@ pub fn run(settings: Settings, paths: &[PathBuf], send: bool) -> Exit {
             exit = Exit::Problem;
         }
         for action in &actions {
-            let provider = &settings.providers[&action.provider];
-            let mut line = json!({
-                "event_id": event.event_id,
-                "source": event.source,
-                "rule": action.rule,
-                "seq": action.seq,
-                "action": action.action.as_str(),
-                "provider": action.provider,
-                "params": action.params,
-                "request": dry_request(provider, action),
-            });
+            let mut line = action_line(&settings, &event, action);
             if let Some(clients) = &clients {
                 let report = rt.block_on(attempt::attempt(
                     &clients[&action.provider],
@@ -92,6 +82,24 @@ pub fn run(settings: Settings, paths: &[PathBuf], send: bool) -> Exit {
         }
     }
     exit
+}
+
+/// One action as `replay` prints it (contract §6.3), with its dry-run request.
+pub fn action_line(
+    settings: &Settings,
+    event: &crate::event::Event,
+    action: &DecidedAction,
+) -> Value {
+    json!({
+        "event_id": event.event_id,
+        "source": event.source,
+        "rule": action.rule,
+        "seq": action.seq,
+        "action": action.action.as_str(),
+        "provider": action.provider,
+        "params": action.params,
+        "request": dry_request(&settings.providers[&action.provider], action),
+    })
 }
 
 /// The request as a dry run shows it: looked-up values as placeholders, and `null` with a

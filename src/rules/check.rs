@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rhai::{ASTNode, Engine, Expr, Position, Stmt, AST};
 
-use super::ruleset::{compile, list_rule_files, Problem};
+use super::ruleset::{compile_file, list_rule_files, Problem};
 use crate::actions::ActionKind;
 use crate::config::Settings;
 use crate::providers;
@@ -80,23 +80,14 @@ pub fn check_rules(engine: &Engine, settings: &Settings) -> Vec<Problem> {
     let known = known_functions(engine);
     let mut problems = Vec::new();
     for file in files {
-        let path = file.display().to_string();
-        match std::fs::read_to_string(&file) {
-            Err(e) => problems.push(Problem {
-                path,
-                line: 0,
-                column: 0,
-                message: format!("cannot read the file: {e}"),
-            }),
-            Ok(source) => match compile(engine, &source) {
-                Err(e) => problems.push(Problem {
-                    path,
-                    line: e.1.line().unwrap_or(0),
-                    column: e.1.position().unwrap_or(0),
-                    message: e.0.to_string(),
-                }),
-                Ok(ast) => problems.extend(check_ast(&path, &ast, &known, settings)),
-            },
+        match compile_file(engine, &file) {
+            Err(problem) => problems.push(problem),
+            Ok(ast) => problems.extend(check_ast(
+                &file.display().to_string(),
+                &ast,
+                &known,
+                settings,
+            )),
         }
     }
     problems

@@ -88,7 +88,7 @@ impl Verdict {
 /// # Errors
 /// Every file's problems (not only the first file's), or the folder's if it cannot be read.
 pub fn compile_dir(engine: &Engine, dir: &Path) -> Result<RuleSet, Vec<Problem>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
+    let files = list_rule_files(dir).map_err(|e| {
         vec![Problem {
             path: dir.display().to_string(),
             line: 0,
@@ -96,36 +96,20 @@ pub fn compile_dir(engine: &Engine, dir: &Path) -> Result<RuleSet, Vec<Problem>>
             message: format!("cannot read the rules folder: {e}"),
         }]
     })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "rhai"))
-        .collect();
-    files.sort_by(|a, b| {
-        a.file_name()
-            .map(|n| n.as_encoded_bytes())
-            .cmp(&b.file_name().map(|n| n.as_encoded_bytes()))
-    });
-
     let mut rules = Vec::new();
     let mut problems = Vec::new();
     for file in files {
-        let path = file.display().to_string();
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        match std::fs::read_to_string(&file) {
-            Err(e) => problems.push(Problem {
-                path,
-                line: 0,
-                column: 0,
-                message: format!("cannot read the file: {e}"),
+        match compile_file(engine, &file) {
+            Ok(ast) => rules.push(CompiledRule {
+                name,
+                path: file.display().to_string(),
+                ast,
             }),
-            Ok(source) => match compile(engine, &source) {
-                Ok(ast) => rules.push(CompiledRule { name, path, ast }),
-                Err(e) => problems.push(parse_problem(&path, &e)),
-            },
+            Err(problem) => problems.push(problem),
         }
     }
     if problems.is_empty() {
@@ -163,6 +147,21 @@ pub fn compile(engine: &Engine, source: &str) -> Result<AST, ParseError> {
     let mut scope = Scope::new();
     scope.push("event", Dynamic::UNIT);
     engine.compile_with_scope(&scope, source)
+}
+
+/// Read and compile one rule file.
+///
+/// # Errors
+/// The file cannot be read, or does not compile: the problem, with its place.
+pub fn compile_file(engine: &Engine, file: &Path) -> Result<AST, Problem> {
+    let path = file.display().to_string();
+    let source = std::fs::read_to_string(file).map_err(|e| Problem {
+        path: path.clone(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read the file: {e}"),
+    })?;
+    compile(engine, &source).map_err(|e| parse_problem(&path, &e))
 }
 
 fn parse_problem(path: &str, e: &ParseError) -> Problem {

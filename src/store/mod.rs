@@ -440,6 +440,19 @@ impl Storage {
     }
 }
 
+/// An event's status once none of its deliveries is open (`docs/design.md`): `done` when
+/// nothing failed, `failed` when something failed and nothing succeeded, else `partial`.
+pub fn final_status(done: i64, dead: i64, rule_errors: i64) -> &'static str {
+    let failures = dead + rule_errors;
+    if failures == 0 {
+        "done"
+    } else if done == 0 {
+        "failed"
+    } else {
+        "partial"
+    }
+}
+
 /// At most this many characters of a provider's answer are kept with an attempt.
 pub const RESPONSE_EXCERPT_CHARS: usize = 2048;
 

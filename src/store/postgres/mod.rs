@@ -832,14 +832,7 @@ async fn settle_event(
     if open > 0 {
         return Ok(());
     }
-    let failures = dead + i64::from(rule_errors);
-    let status = if failures == 0 {
-        "done"
-    } else if done == 0 {
-        "failed"
-    } else {
-        "partial"
-    };
+    let status = crate::store::final_status(done, dead, i64::from(rule_errors));
     tx.execute(
         "UPDATE events SET status = $1, finished_at = $2 WHERE seq = $3",
         &[&status, &now, &event_seq],

@@ -395,14 +395,7 @@ fn settle_event(conn: &Connection, event_seq: i64, now: i64) -> anyhow::Result<(
     let rule_errors: i64 = conn
         .prepare_cached("SELECT rule_errors FROM events WHERE seq = ?1")?
         .query_row([event_seq], |row| row.get(0))?;
-    let failures = dead + rule_errors;
-    let status = if failures == 0 {
-        "done"
-    } else if done == 0 {
-        "failed"
-    } else {
-        "partial"
-    };
+    let status = crate::store::final_status(done, dead, rule_errors);
     conn.prepare_cached("UPDATE events SET status = ?1, finished_at = ?2 WHERE seq = ?3")?
         .execute(params![status, now, event_seq])?;
     Ok(())
