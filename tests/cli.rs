@@ -1394,3 +1394,73 @@ fn check_refuses_eval_and_import() {
         "{out}"
     );
 }
+
+// ---- serve: reload on SIGHUP, JSON logs ------------------------------------------------------
+
+/// Wait until the server's log contains `needle`.
+fn wait_for_log(server: &Server, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = server.log();
+        if log.contains(needle) {
+            return log;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {needle:?} in the log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_reloads_the_rules_on_sighup() {
+    let (sb, port) = served_sandbox();
+    let mut server = sb.serve(CFG, "serve.log", port);
+    server.wait_ready();
+    let pid = server.child.id().to_string();
+    let status = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    assert!(status.success());
+    let log = wait_for_log(&server, "rules reloaded after SIGHUP");
+    assert!(log.contains("1 rule(s)"), "{log}");
+    assert_eq!(
+        http_status(port, "/readyz"),
+        Some(200),
+        "still serving after the reload"
+    );
+}
+
+#[test]
+fn json_logs_carry_the_event_id_and_never_a_secret() {
+    let (sb, port) = served_sandbox();
+    let config = fs::read_to_string(sb.path(CFG)).unwrap();
+    sb.write(CFG, &format!("{config}\n[logging]\nformat = \"json\"\n"));
+    sb.write("rules/20-send.rhai", "send_text(\"hello\");\n");
+    sb.write("cases/jelou.json", &jelou_fixture("hello there", None));
+    let mut server = sb.serve(CFG, "serve.log", port);
+    server.wait_ready();
+    let posted_out = sb.run(&["post", "cases/jelou.json"]);
+    let (_, answer) = posted(&posted_out, "cases/jelou.json");
+    let event_id = answer["event_id"].as_str().unwrap().to_string();
+    // The delivery fails (nothing listens at the provider's address): that is logged too.
+    let log = wait_for_log(&server, "delivery failed");
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let about_event: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["event_id"] == event_id.as_str())
+        .collect();
+    assert!(
+        about_event.len() >= 2,
+        "rules decided and the delivery, with the event id:\n{log}"
+    );
+    // The source's signing secret, and the provider's Basic credentials (base64 of id:secret).
+    for secret in ["jelou-secret", "aWQ6c2VjcmV0"] {
+        assert!(
+            !log.contains(secret),
+            "a secret ({secret}) reached the log:\n{log}"
+        );
+    }
+}
