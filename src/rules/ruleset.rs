@@ -66,6 +66,25 @@ struct CompiledRule {
 pub struct RuleSet {
     rules: Vec<CompiledRule>,
     pub loaded_at: i64,
+    /// Whether any rule calls `memory_get` or `memory_set`: if none does, the user's memory
+    /// need not be read for each event.
+    uses_memory: bool,
+}
+
+/// Whether a script calls one of the memory functions.
+fn calls_memory(ast: &AST) -> bool {
+    let mut found = false;
+    ast.walk(&mut |nodes: &[rhai::ASTNode]| {
+        let name = match nodes.last() {
+            Some(rhai::ASTNode::Expr(rhai::Expr::FnCall(call, _)))
+            | Some(rhai::ASTNode::Stmt(rhai::Stmt::FnCall(call, _))) => Some(call.name.as_str()),
+            Some(rhai::ASTNode::Expr(rhai::Expr::MethodCall(call, _))) => Some(call.name.as_str()),
+            _ => None,
+        };
+        found |= matches!(name, Some("memory_get" | "memory_set"));
+        !found
+    });
+    found
 }
 
 /// The result of running every rule on one event.
@@ -113,9 +132,11 @@ pub fn compile_dir(engine: &Engine, dir: &Path) -> Result<RuleSet, Vec<Problem>>
         }
     }
     if problems.is_empty() {
+        let uses_memory = rules.iter().any(|r| calls_memory(&r.ast));
         Ok(RuleSet {
             rules,
             loaded_at: crate::event::now_millis(),
+            uses_memory,
         })
     } else {
         Err(problems)
@@ -178,7 +199,12 @@ impl RuleSet {
         RuleSet {
             rules: Vec::new(),
             loaded_at: crate::event::now_millis(),
+            uses_memory: false,
         }
+    }
+
+    pub fn uses_memory(&self) -> bool {
+        self.uses_memory
     }
 
     pub fn len(&self) -> usize {

@@ -26,6 +26,8 @@ use crate::config::Synchronous;
 use crate::event::Event;
 
 const SCHEMA: &str = include_str!("../schema.sql");
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -70,6 +72,8 @@ pub struct SqliteStore {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     closed: AtomicBool,
+    /// Tells the checkpoint thread to finish.
+    checkpoints_stop: Arc<AtomicBool>,
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     /// Held until `close`: one `serve` per SQLite file. `None` when read-only.
@@ -97,6 +101,26 @@ impl SqliteStore {
         )
         .context("Failed to release in-flight deliveries")?;
 
+        // Checkpoints copy the WAL back into the database file. Left automatic, SQLite runs
+        // them inside a commit, on the writer thread, and every webhook waiting for that
+        // commit waits for the checkpoint's fsync too. A thread of their own runs them
+        // passively (never blocking the writer) instead.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .context("Failed to configure checkpoints")?;
+        let checkpointer = connect(path, synchronous)?;
+        let closed_flag = Arc::new(AtomicBool::new(false));
+        let checkpoint_closed = closed_flag.clone();
+        std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || {
+                while !checkpoint_closed.load(Ordering::SeqCst) {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    if let Err(e) = checkpointer.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                        tracing::warn!("SQLite checkpoint failed: {e}");
+                    }
+                }
+            })
+            .context("Failed to start the checkpoint thread")?;
         let (sender, receiver) = mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
@@ -106,6 +130,7 @@ impl SqliteStore {
             jobs: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(handle)),
             closed: AtomicBool::new(false),
+            checkpoints_stop: closed_flag,
             path: path.to_path_buf(),
             readers: Mutex::new(Vec::new()),
             lock: Mutex::new(Some(lock)),
@@ -131,6 +156,7 @@ impl SqliteStore {
             jobs: Mutex::new(None),
             writer: Mutex::new(None),
             closed: AtomicBool::new(true),
+            checkpoints_stop: Arc::new(AtomicBool::new(true)),
             path: path.to_path_buf(),
             readers: Mutex::new(vec![conn]),
             lock: Mutex::new(None),
@@ -141,6 +167,7 @@ impl SqliteStore {
     /// `Unavailable`.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
+        self.checkpoints_stop.store(true, Ordering::SeqCst);
         self.jobs.lock().expect("jobs sender").take();
         if let Some(handle) = self.writer.lock().expect("writer handle").take() {
             let _ = handle.join();
