@@ -7,18 +7,6 @@ use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
 
-async fn ok_everywhere(app: &TestApp) {
-    for server in [&app.jelou, &app.uchat, &app.aelyst] {
-        Mock::given(any())
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"success": true, "data": [{"user_ns": "n"}]})),
-            )
-            .mount(server)
-            .await;
-    }
-}
-
 #[tokio::test]
 async fn admin_routes_need_the_token_and_are_off_without_one() {
     let app = spawn_app(&[]).await;
@@ -166,7 +154,7 @@ async fn an_events_trace_shows_payload_rules_and_every_attempt() {
         ("20-bad.rhai", "throw \"nope\";"),
     ])
     .await;
-    ok_everywhere(&app).await;
+    app.providers_accept_everything().await;
     let event_id = accepted_event_id(app.post_jelou(&jelou_message("trace-1", "hola")).await).await;
     app.wait_finished(&event_id).await;
     let trace: Value = app
@@ -207,7 +195,7 @@ async fn an_events_trace_shows_payload_rules_and_every_attempt() {
 #[tokio::test]
 async fn replaying_an_event_runs_the_current_rules_and_a_dry_run_only_shows_them() {
     let app = spawn_app(&[("10-text.rhai", "send_text(\"again\");")]).await;
-    ok_everywhere(&app).await;
+    app.providers_accept_everything().await;
     let event_id = accepted_event_id(app.post_jelou(&jelou_message("replay-1", "hi")).await).await;
     app.wait_finished(&event_id).await;
     assert_eq!(app.jelou.received_requests().await.unwrap().len(), 1);
@@ -430,7 +418,7 @@ async fn metrics_count_rule_runs_and_deliveries_and_time_them() {
         ("20-bad.rhai", "throw \"x\";"),
     ])
     .await;
-    ok_everywhere(&app).await;
+    app.providers_accept_everything().await;
     let event_id = accepted_event_id(app.post_jelou(&jelou_message("metrics-2", "hi")).await).await;
     app.wait_finished(&event_id).await;
     let text = app.get("/metrics").await.text().await.unwrap();

@@ -168,6 +168,20 @@ message = "jelou"
 }
 
 impl TestApp {
+    /// Every provider answers 200 with a body each platform reads as success (a UChat
+    /// lookup finds one subscriber).
+    pub async fn providers_accept_everything(&self) {
+        for server in [&self.jelou, &self.uchat, &self.aelyst] {
+            wiremock::Mock::given(wiremock::matchers::any())
+                .respond_with(
+                    wiremock::ResponseTemplate::new(200)
+                        .set_body_json(json!({"success": true, "data": [{"user_ns": "n"}]})),
+                )
+                .mount(server)
+                .await;
+        }
+    }
+
     pub async fn post_raw(
         &self,
         source: &str,

@@ -3,22 +3,8 @@
 //! other rules still run; `stop()` keeps the current rule's actions and skips the rest.
 
 use serde_json::json;
-use wiremock::matchers::any;
-use wiremock::{Mock, ResponseTemplate};
 
 use crate::helpers::*;
-
-async fn accept_all(app: &TestApp) {
-    for server in [&app.jelou, &app.uchat, &app.aelyst] {
-        Mock::given(any())
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"success": true, "data": [{"user_ns": "n"}]})),
-            )
-            .mount(server)
-            .await;
-    }
-}
 
 #[tokio::test]
 async fn a_throwing_rule_and_an_endless_loop_do_not_stop_the_other_rules() {
@@ -32,7 +18,7 @@ async fn a_throwing_rule_and_an_endless_loop_do_not_stop_the_other_rules() {
         ("40-ok.rhai", "send_text(\"last\");"),
     ])
     .await;
-    accept_all(&app).await;
+    app.providers_accept_everything().await;
     let event_id = accepted_event_id(app.post_jelou(&jelou_message("iso", "hi")).await).await;
     let trace = app.wait_finished(&event_id).await;
     assert_eq!(
@@ -68,7 +54,7 @@ async fn stop_keeps_the_current_rules_actions_and_skips_later_rules() {
         ("20-skipped.rhai", "send_text(\"skipped\");"),
     ])
     .await;
-    accept_all(&app).await;
+    app.providers_accept_everything().await;
     let event_id = accepted_event_id(app.post_jelou(&jelou_message("stop", "hi")).await).await;
     let trace = app.wait_finished(&event_id).await;
     assert_eq!(trace.status, "done");
@@ -89,7 +75,7 @@ async fn an_action_the_chosen_provider_cannot_carry_out_is_a_rule_error() {
         ("30-ok.rhai", "send_text(\"ok\");"),
     ])
     .await;
-    accept_all(&app).await;
+    app.providers_accept_everything().await;
     let event_id = accepted_event_id(app.post_jelou(&jelou_message("cannot", "hi")).await).await;
     let trace = app.wait_finished(&event_id).await;
     let bad = trace.rules[0].error.as_deref().unwrap();
@@ -120,7 +106,7 @@ async fn rules_see_the_canonical_event() {
         "#,
     )])
     .await;
-    accept_all(&app).await;
+    app.providers_accept_everything().await;
     let event_id = accepted_event_id(app.post_jelou(&jelou_message("fields", "ping")).await).await;
     let trace = app.wait_finished(&event_id).await;
     assert_eq!(trace.deliveries.len(), 1, "{:#?}", trace.rules);
@@ -150,7 +136,7 @@ async fn a_bare_event_is_the_whole_event_not_a_compile_time_placeholder() {
         "let e = event;\nif type_of(e) == \"map\" { send_text(e.text); }",
     )])
     .await;
-    accept_all(&app).await;
+    app.providers_accept_everything().await;
     let event_id = accepted_event_id(app.post_jelou(&jelou_message("bare", "whole")).await).await;
     let trace = app.wait_finished(&event_id).await;
     assert_eq!(trace.deliveries.len(), 1, "{:#?}", trace.rules);
@@ -167,7 +153,7 @@ if n == 3 { send_text("third message from " + event.user.id); }
 #[tokio::test]
 async fn memory_is_kept_per_user_across_events_and_restarts() {
     let app = spawn_app(&[("count.rhai", COUNTING_RULE)]).await;
-    accept_all(&app).await;
+    app.providers_accept_everything().await;
     let mut other_user = jelou_message("other-1", "hi");
     other_user["contact"]["id"] = json!("573009999999");
     for id in ["c-1", "c-2"] {
@@ -203,7 +189,7 @@ async fn a_rule_that_fails_leaves_no_memory_behind() {
         ),
     ])
     .await;
-    accept_all(&app).await;
+    app.providers_accept_everything().await;
     let event_id = accepted_event_id(app.post_jelou(&jelou_message("mem-fail", "hi")).await).await;
     let trace = app.wait_finished(&event_id).await;
     assert_eq!(trace.deliveries.len(), 1, "{:#?}", trace.rules);
@@ -225,7 +211,7 @@ async fn memory_values_keep_their_json_types() {
         "#,
     )])
     .await;
-    accept_all(&app).await;
+    app.providers_accept_everything().await;
     for id in ["t-1", "t-2"] {
         let event_id = accepted_event_id(app.post_jelou(&jelou_message(id, "hi")).await).await;
         app.wait_finished(&event_id).await;
@@ -249,7 +235,7 @@ async fn within_hours_uses_the_events_received_time_and_reports_bad_zones() {
         ),
     ])
     .await;
-    accept_all(&app).await;
+    app.providers_accept_everything().await;
     let event_id = accepted_event_id(app.post_jelou(&jelou_message("hours", "hi")).await).await;
     let trace = app.wait_finished(&event_id).await;
     assert_eq!(trace.deliveries[0].params["text"], "open");
@@ -273,7 +259,7 @@ async fn hostile_scripts_stop_at_their_limits_and_leave_other_rules_and_events_a
         ("90-ok.rhai", "send_text(\"still here\");"),
     ])
     .await;
-    accept_all(&app).await;
+    app.providers_accept_everything().await;
     let event_id = accepted_event_id(app.post_jelou(&jelou_message("hostile-1", "hi")).await).await;
     let trace = app.wait_finished(&event_id).await;
     let errors: Vec<String> = trace
