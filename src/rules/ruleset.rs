@@ -195,14 +195,6 @@ fn parse_problem(path: &str, e: &ParseError) -> Problem {
 }
 
 impl RuleSet {
-    pub fn empty() -> RuleSet {
-        RuleSet {
-            rules: Vec::new(),
-            loaded_at: crate::event::now_millis(),
-            uses_memory: false,
-        }
-    }
-
     pub fn uses_memory(&self) -> bool {
         self.uses_memory
     }
