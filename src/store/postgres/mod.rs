@@ -28,6 +28,17 @@ const MIGRATION_LOCK: i64 = 0x5357_4954_4348; // "SWITCH"
 const MAX_BATCH: usize = 1000;
 const PURGE_BATCH: i64 = 500;
 
+/// An event's final status once none of its deliveries is open, in one statement: the
+/// same rule as `store::final_status` (done / failed / partial), for the event of delivery
+/// `$1`, at time `$2`. Does nothing while a delivery of the event is still open.
+const SETTLE_BY_DELIVERY: &str = "UPDATE events e SET finished_at = $2, \
+     status = CASE WHEN c.dead + e.rule_errors = 0 THEN 'done' WHEN c.done = 0 THEN 'failed' ELSE 'partial' END \
+     FROM (SELECT count(*) FILTER (WHERE status IN ('pending', 'in_flight')) AS open, \
+                  count(*) FILTER (WHERE status = 'done') AS done, \
+                  count(*) FILTER (WHERE status = 'dead') AS dead \
+           FROM deliveries WHERE event_seq = (SELECT event_seq FROM deliveries WHERE id = $1)) c \
+     WHERE e.seq = (SELECT event_seq FROM deliveries WHERE id = $1) AND c.open = 0";
+
 struct InsertJob {
     event: Event,
     json: String,
@@ -142,29 +153,25 @@ impl PostgresStore {
         limit: usize,
         lease_ms: i64,
     ) -> Result<Vec<PendingEvent>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(unavailable)?;
+        let client = self.client().await?;
         let now = now_millis();
-        let rows = tx
+        // One statement: pick each key's oldest waiting event that nobody holds, lock it
+        // (skipping rows another instance is claiming right now), and lease it.
+        let rows = client
             .query(
                 "WITH heads AS (SELECT DISTINCT ON (order_key) seq FROM events \
-                                WHERE status = 'received' ORDER BY order_key, seq) \
-                 SELECT e.seq, e.event FROM events e JOIN heads h ON h.seq = e.seq \
-                 WHERE e.lease_until IS NULL OR e.lease_until < $1 \
-                 ORDER BY e.seq LIMIT $2 FOR UPDATE OF e SKIP LOCKED",
-                &[&now, &(limit as i64)],
+                                WHERE status = 'received' ORDER BY order_key, seq), \
+                      picked AS (SELECT e.seq FROM events e JOIN heads h ON h.seq = e.seq \
+                                 WHERE e.lease_until IS NULL OR e.lease_until < $1 \
+                                 ORDER BY e.seq LIMIT $2 FOR UPDATE OF e SKIP LOCKED) \
+                 UPDATE events e SET lease_owner = $3, lease_until = $4 FROM picked \
+                 WHERE e.seq = picked.seq RETURNING e.seq, e.event",
+                &[&now, &(limit as i64), &self.instance, &(now + lease_ms)],
             )
             .await
             .map_err(unavailable)?;
-        let seqs: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
-        tx.execute(
-            "UPDATE events SET lease_owner = $1, lease_until = $2 WHERE seq = ANY($3)",
-            &[&self.instance, &(now + lease_ms), &seqs],
-        )
-        .await
-        .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
-        rows.iter()
+        let mut pending = rows
+            .iter()
             .map(|row| {
                 Ok(PendingEvent {
                     seq: row.get(0),
@@ -172,7 +179,10 @@ impl PostgresStore {
                         .context("Failed to read a stored event")?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // RETURNING comes in no particular order; acceptance order matters.
+        pending.sort_by_key(|p| p.seq);
+        Ok(pending)
     }
 
     pub async fn decide(&self, decision: Decision) -> Result<(), StoreError> {
@@ -198,64 +208,97 @@ impl PostgresStore {
             // Another instance (or an earlier try of ours) decided it already.
             return Ok(());
         }
-        let mut errors = 0i32;
-        let mut deliveries = 0;
-        for (position, run) in decision.runs.iter().enumerate() {
-            errors += i32::from(run.error.is_some());
-            tx.execute(
+        let (run_stmt, delivery_stmt, memory_put, memory_delete) = tokio::try_join!(
+            tx.prepare_cached(
                 "INSERT INTO rule_runs (event_seq, run_id, position, rule, actions, error) VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &decision.event_seq,
-                    &decision.run_id,
-                    &(position as i32),
-                    &run.rule,
-                    &serde_json::to_string(&run.actions).context("actions")?,
-                    &run.error,
-                ],
-            )
-            .await
-            .map_err(unavailable)?;
+            ),
+            tx.prepare_cached(
+                "INSERT INTO deliveries (event_seq, run_id, seq, order_key, rule, action, provider, params, \
+                 target, status, next_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $10)",
+            ),
+            tx.prepare_cached(
+                "INSERT INTO memory (source, user_id, key, value, expires_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (source, user_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+            ),
+            tx.prepare_cached("DELETE FROM memory WHERE source = $1 AND user_id = $2 AND key = $3"),
+        )
+        .map_err(unavailable)?;
+        // Everything serialised first, then every statement sent as one pipeline.
+        let mut runs = Vec::new();
+        let mut rows = Vec::new();
+        for (position, run) in decision.runs.iter().enumerate() {
+            runs.push((
+                position as i32,
+                run,
+                serde_json::to_string(&run.actions).context("actions")?,
+            ));
             for action in &run.actions {
-                deliveries += 1;
-                tx.execute(
-                    "INSERT INTO deliveries (event_seq, run_id, seq, order_key, rule, action, provider, params, \
-                     target, status, next_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $10)",
-                    &[
-                        &decision.event_seq,
-                        &decision.run_id,
-                        &(action.seq as i32),
-                        &decision.order_key,
-                        &action.rule,
-                        &action.action.as_str(),
-                        &action.provider,
-                        &serde_json::to_string(&action.params).context("params")?,
-                        &serde_json::to_string(&action.target).context("target")?,
-                        &now,
-                    ],
-                )
-                .await
-                .map_err(unavailable)?;
+                rows.push((
+                    action,
+                    action.seq as i32,
+                    action.action.as_str(),
+                    serde_json::to_string(&action.params).context("params")?,
+                    serde_json::to_string(&action.target).context("target")?,
+                ));
             }
         }
-        for write in &decision.memory {
-            match &write.value {
-                Some(value) => tx
-                    .execute(
-                        "INSERT INTO memory (source, user_id, key, value, expires_at) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (source, user_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-                        &[&write.source, &write.user_id, &write.key, &serde_json::to_string(value).context("memory")?, &write.expires_at],
-                    )
-                    .await
-                    .map_err(unavailable)?,
-                None => tx
-                    .execute(
-                        "DELETE FROM memory WHERE source = $1 AND user_id = $2 AND key = $3",
-                        &[&write.source, &write.user_id, &write.key],
-                    )
-                    .await
-                    .map_err(unavailable)?,
-            };
+        let memory_values = decision
+            .memory
+            .iter()
+            .map(|w| w.value.as_ref().map(serde_json::to_string).transpose())
+            .collect::<Result<Vec<_>, _>>()
+            .context("memory")?;
+        let errors = decision.runs.iter().filter(|r| r.error.is_some()).count() as i32;
+        let deliveries = rows.len();
+        let mut writes = Vec::new();
+        for (position, run, actions) in &runs {
+            let params: Vec<&(dyn ToSql + Sync)> = vec![
+                &decision.event_seq,
+                &decision.run_id,
+                position,
+                &run.rule,
+                actions,
+                &run.error,
+            ];
+            writes.push(tx.execute_raw(&run_stmt, params));
         }
+        for (action, seq, name, params, target) in &rows {
+            let values: Vec<&(dyn ToSql + Sync)> = vec![
+                &decision.event_seq,
+                &decision.run_id,
+                seq,
+                &decision.order_key,
+                &action.rule,
+                name,
+                &action.provider,
+                params,
+                target,
+                &now,
+            ];
+            writes.push(tx.execute_raw(&delivery_stmt, values));
+        }
+        for (write, value) in decision.memory.iter().zip(&memory_values) {
+            let (statement, values): (_, Vec<&(dyn ToSql + Sync)>) = match value {
+                Some(value) => (
+                    &memory_put,
+                    vec![
+                        &write.source,
+                        &write.user_id,
+                        &write.key,
+                        value,
+                        &write.expires_at,
+                    ],
+                ),
+                None => (
+                    &memory_delete,
+                    vec![&write.source, &write.user_id, &write.key],
+                ),
+            };
+            writes.push(tx.execute_raw(statement, values));
+        }
+        futures_util::future::try_join_all(writes)
+            .await
+            .map_err(unavailable)?;
         let rule_errors = if first_run {
             errors
         } else {
@@ -294,20 +337,23 @@ impl PostgresStore {
         limit: usize,
         lease_ms: i64,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(unavailable)?;
+        let client = self.client().await?;
         let now = now_millis();
-        // Pending and due, or in flight at an instance whose lease ran out (it crashed).
-        let rows = tx
+        // Pending and due, or in flight at an instance whose lease ran out (it crashed);
+        // claimable only when nothing earlier of the same key is open, in any instance.
+        let rows = client
             .query(
-                "SELECT d.id, e.event_id, d.seq, d.rule, d.action, d.provider, d.params, d.target, d.attempts \
-                 FROM deliveries d JOIN events e ON e.seq = d.event_seq \
-                 WHERE d.provider = $1 \
-                   AND ((d.status = 'pending' AND d.next_at <= $2) OR (d.status = 'in_flight' AND d.lease_until < $2)) \
-                   AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.order_key = d.order_key \
-                                   AND x.id < d.id AND x.status IN ('pending', 'in_flight')) \
-                 ORDER BY d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED",
-                &[&provider, &now, &(limit as i64)],
+                "WITH picked AS (SELECT d.id FROM deliveries d \
+                     WHERE d.provider = $1 \
+                       AND ((d.status = 'pending' AND d.next_at <= $2) \
+                            OR (d.status = 'in_flight' AND d.lease_until < $2)) \
+                       AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.order_key = d.order_key \
+                                       AND x.id < d.id AND x.status IN ('pending', 'in_flight')) \
+                     ORDER BY d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED) \
+                 UPDATE deliveries d SET status = 'in_flight', lease_owner = $4, lease_until = $5, updated_at = $2 \
+                 FROM picked, events e WHERE d.id = picked.id AND e.seq = d.event_seq \
+                 RETURNING d.id, e.event_id, d.seq, d.rule, d.action, d.provider, d.params, d.target, d.attempts",
+                &[&provider, &now, &(limit as i64), &self.instance, &(now + lease_ms)],
             )
             .await
             .map_err(unavailable)?;
@@ -331,14 +377,7 @@ impl PostgresStore {
                 attempts: row.get::<_, i32>(8) as u32,
             });
         }
-        let ids: Vec<i64> = claimed.iter().map(|d| d.id).collect();
-        tx.execute(
-            "UPDATE deliveries SET status = 'in_flight', lease_owner = $1, lease_until = $2, updated_at = $3 WHERE id = ANY($4)",
-            &[&self.instance, &(now + lease_ms), &now, &ids],
-        )
-        .await
-        .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
+        claimed.sort_by_key(|d| d.id);
         Ok(claimed)
     }
 
@@ -346,25 +385,6 @@ impl PostgresStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(unavailable)?;
         let now = now_millis();
-        let row = tx
-            .query_one(
-                "SELECT event_seq, attempts FROM deliveries WHERE id = $1 FOR UPDATE",
-                &[&outcome.delivery_id],
-            )
-            .await
-            .map_err(unavailable)?;
-        let (event_seq, attempts): (i64, i32) = (row.get(0), row.get(1));
-        let mut attempts_after = attempts;
-        if let Some(attempt) = &outcome.attempt {
-            attempts_after += 1;
-            tx.execute(
-                "INSERT INTO attempts (delivery_id, n, at, status, response_excerpt) \
-                 VALUES ($1, (SELECT coalesce(max(n), 0) + 1 FROM attempts WHERE delivery_id = $1), $2, $3, $4)",
-                &[&outcome.delivery_id, &attempt.at, &attempt.status.map(i32::from), &attempt.response_excerpt],
-            )
-            .await
-            .map_err(unavailable)?;
-        }
         let (status, next_at, reason) = match &outcome.next {
             Next::Done => ("done", now, None),
             Next::Retry { next_at } => ("pending", *next_at, None),
@@ -377,39 +397,87 @@ impl PostgresStore {
             .transpose()
             .context("request")?;
         let has_attempt = outcome.attempt.is_some();
-        tx.execute(
-            "UPDATE deliveries SET status = $1, attempts = $2, next_at = $3, lease_until = NULL, lease_owner = NULL, \
-             request = coalesce($4, request), \
-             last_status = CASE WHEN $5 THEN $6 ELSE last_status END, \
-             last_response = CASE WHEN $5 THEN $7 ELSE last_response END, \
-             reason = $8, updated_at = $9 WHERE id = $10",
-            &[
-                &status,
-                &attempts_after,
-                &next_at,
-                &request,
-                &has_attempt,
-                &outcome.attempt.as_ref().and_then(|a| a.status).map(i32::from),
-                &outcome.attempt.as_ref().map(|a| a.response_excerpt.as_str()),
-                &reason,
-                &now,
-                &outcome.delivery_id,
-            ],
-        )
-        .await
-        .map_err(unavailable)?;
-        if let Some(reason) = reason {
-            tx.execute(
+        let (add_attempt, update, add_dead, settle) = tokio::try_join!(
+            tx.prepare_cached(
+                "INSERT INTO attempts (delivery_id, n, at, status, response_excerpt) \
+                 VALUES ($1, (SELECT coalesce(max(n), 0) + 1 FROM attempts WHERE delivery_id = $1), $2, $3, $4)",
+            ),
+            tx.prepare_cached(
+                "UPDATE deliveries SET status = $1, attempts = attempts + $2, next_at = $3, \
+                 lease_until = NULL, lease_owner = NULL, request = coalesce($4, request), \
+                 last_status = CASE WHEN $5 THEN $6 ELSE last_status END, \
+                 last_response = CASE WHEN $5 THEN $7 ELSE last_response END, \
+                 reason = $8, updated_at = $9 WHERE id = $10",
+            ),
+            tx.prepare_cached(
                 "INSERT INTO dead_letters (delivery_id, reason, last_status, last_response, created_at) \
                  SELECT id, $2, last_status, last_response, $3 FROM deliveries WHERE id = $1",
-                &[&outcome.delivery_id, &reason, &now],
-            )
-            .await
+            ),
+            tx.prepare_cached(SETTLE_BY_DELIVERY),
+        )
+        .map_err(unavailable)?;
+        // One pipeline: each statement is sent without waiting for the one before, and the
+        // server runs them in order.
+        let attempt_status = outcome
+            .attempt
+            .as_ref()
+            .and_then(|a| a.status)
+            .map(i32::from);
+        let attempt_excerpt = outcome
+            .attempt
+            .as_ref()
+            .map(|a| a.response_excerpt.as_str());
+        let increment = i32::from(has_attempt);
+        let insert_attempt = async {
+            match &outcome.attempt {
+                Some(a) => tx
+                    .execute(
+                        &add_attempt,
+                        &[
+                            &outcome.delivery_id,
+                            &a.at,
+                            &attempt_status,
+                            &a.response_excerpt,
+                        ],
+                    )
+                    .await
+                    .map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        let update_params: [&(dyn ToSql + Sync); 10] = [
+            &status,
+            &increment,
+            &next_at,
+            &request,
+            &has_attempt,
+            &attempt_status,
+            &attempt_excerpt,
+            &reason,
+            &now,
+            &outcome.delivery_id,
+        ];
+        let update_delivery = tx.execute(&update, &update_params);
+        let dead_letter = async {
+            match reason {
+                Some(reason) => tx
+                    .execute(&add_dead, &[&outcome.delivery_id, &reason, &now])
+                    .await
+                    .map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        let settle_event = async {
+            if status == "pending" {
+                Ok(())
+            } else {
+                tx.execute(&settle, &[&outcome.delivery_id, &now])
+                    .await
+                    .map(|_| ())
+            }
+        };
+        tokio::try_join!(insert_attempt, update_delivery, dead_letter, settle_event)
             .map_err(unavailable)?;
-        }
-        if status != "pending" {
-            settle_event(&tx, event_seq, now).await?;
-        }
         tx.commit().await.map_err(unavailable)
     }
 
