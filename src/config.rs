@@ -708,6 +708,30 @@ mod tests {
     }
 
     #[test]
+    fn routing_or_a_source_naming_an_unknown_provider_is_rejected_with_its_name() {
+        let provider =
+            "[providers.j]\nkind = \"jelou\"\nclient_id = \"i\"\nclient_secret = \"s\"\n";
+        let routing = format!("{provider}[routing]\ntag = \"nowhere\"\n");
+        let err = Settings::parse(&routing, Path::new("x.toml"), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("routing.tag") && err.contains("\"nowhere\""),
+            "{err}"
+        );
+        let source = format!(
+            "{provider}[sources.a]\nkind = \"jelou\"\nsecret = \"s\"\nprovider = \"elsewhere\"\n"
+        );
+        let err = Settings::parse(&source, Path::new("x.toml"), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sources.a.provider") && err.contains("\"elsewhere\""),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_source_defaults_to_the_one_provider_of_its_kind() {
         let text = "[providers.j]\nkind = \"jelou\"\nclient_id = \"i\"\nclient_secret = \"s\"\n[sources.a]\nkind = \"jelou\"\nsecret = \"s\"\n";
         let settings = Settings::parse(text, Path::new("x.toml"), &env).unwrap();

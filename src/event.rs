@@ -102,6 +102,13 @@ impl Event {
         Some(format!("{}\u{1f}{who}", self.source))
     }
 
+    /// The key that orders this event's work: its user key, or, for an event that names no
+    /// user, a key of its own (its actions still go out in order; it waits for no one).
+    pub fn order_key(&self) -> String {
+        self.user_key()
+            .unwrap_or_else(|| format!("event:{}", self.event_id))
+    }
+
     /// The digits of the user's phone, if any.
     pub fn phone_digits(&self) -> Option<String> {
         self.user

@@ -36,24 +36,28 @@ pub struct RuleRunner {
 impl RuleRunner {
     /// Run the current rules on one event, with the user's stored memory, on the blocking
     /// pool.
-    pub async fn evaluate(&self, store: &Store, event: Event) -> anyhow::Result<Verdict> {
-        let event = Arc::new(event);
+    pub async fn evaluate(&self, store: &Store, event: Arc<Event>) -> anyhow::Result<Verdict> {
         let (engine, rules, env) = (
             self.book.engine().clone(),
             self.book.current(),
             self.env.clone(),
         );
         let started = std::time::Instant::now();
+        // Only read what some rule can ask for.
         let memory = match &event.user.id {
-            Some(user_id) => {
+            Some(user_id) if rules.uses_memory() => {
                 store
                     .memory_of(&event.source, user_id, now_millis())
                     .await?
             }
-            None => serde_json::Map::new(),
+            _ => serde_json::Map::new(),
         };
-        let verdict =
-            tokio::task::spawn_blocking(move || rules.run(&engine, &env, &event, memory)).await?;
+        let verdict = if rules.is_empty() {
+            // Nothing to run: no hop to the blocking pool.
+            rules.run(&engine, &env, &event, memory)
+        } else {
+            tokio::task::spawn_blocking(move || rules.run(&engine, &env, &event, memory)).await?
+        };
         if let Some(metrics) = &self.metrics {
             metrics
                 .rule_seconds
@@ -70,30 +74,31 @@ impl RuleRunner {
     }
 
     /// The first run of the rules on an accepted event, as a decision to store.
-    pub async fn decide(&self, store: &Store, pending: &PendingEvent) -> anyhow::Result<Decision> {
-        let verdict = self.evaluate(store, pending.event.clone()).await?;
+    pub async fn decide(
+        &self,
+        store: &Store,
+        seq: i64,
+        event: Arc<Event>,
+    ) -> anyhow::Result<Decision> {
+        let verdict = self.evaluate(store, event.clone()).await?;
         tracing::info!(
-            event_id = %pending.event.event_id,
-            source = %pending.event.source,
-            kind = pending.event.kind.as_str(),
+            event_id = %event.event_id,
+            source = %event.source,
+            kind = event.kind.as_str(),
             actions = verdict.actions().count(),
             rule_errors = verdict.runs.iter().filter(|r| r.error.is_some()).count(),
             "rules decided"
         );
-        Ok(decision(pending, FIRST_RUN.to_string(), verdict))
+        Ok(decision(seq, &event, FIRST_RUN.to_string(), verdict))
     }
 }
 
-/// A verdict as a decision to store for `pending`.
-pub fn decision(pending: &PendingEvent, run_id: String, verdict: Verdict) -> Decision {
-    let order_key = pending
-        .event
-        .user_key()
-        .unwrap_or_else(|| format!("event:{}", pending.event.event_id));
+/// A verdict as a decision to store for the event at position `seq`.
+pub fn decision(seq: i64, event: &Event, run_id: String, verdict: Verdict) -> Decision {
     Decision {
-        event_seq: pending.seq,
+        event_seq: seq,
         run_id,
-        order_key,
+        order_key: event.order_key(),
         runs: verdict.runs,
         memory: verdict.memory,
     }
@@ -124,14 +129,15 @@ pub async fn run(store: Store, runner: RuleRunner, mut shutdown: watch::Receiver
             .for_each_concurrent(PARALLEL_KEYS, |group| {
                 let (store, runner) = (store.clone(), runner.clone());
                 async move {
-                    for pending in group {
-                        let stored = match runner.decide(&store, &pending).await {
+                    for PendingEvent { seq, event } in group {
+                        let event = Arc::new(event);
+                        let stored = match runner.decide(&store, seq, event.clone()).await {
                             Ok(decision) => store.decide(decision).await.map_err(anyhow::Error::from),
                             Err(e) => Err(e),
                         };
                         if let Err(e) = stored {
                             // Left `received`: the next round tries again, still in order.
-                            tracing::error!(event_id = %pending.event.event_id, "could not store the rules' decision: {e:#}");
+                            tracing::error!(event_id = %event.event_id, "could not store the rules' decision: {e:#}");
                             tokio::time::sleep(POLL).await;
                             break;
                         }

@@ -163,7 +163,7 @@ pub async fn replay(
             .ok_or_else(|| event_not_found(&event_id))?;
         let verdict = state
             .runner
-            .evaluate(&state.store, stored.event.clone())
+            .evaluate(&state.store, std::sync::Arc::new(stored.event.clone()))
             .await
             .map_err(internal)?;
         if dry_run {
@@ -172,7 +172,7 @@ pub async fn replay(
         }
         let run_id = format!("run_{}", ulid::Ulid::new());
         tracing::info!(event_id = %stored.event.event_id, run_id = %run_id, actions = verdict.actions().count(), "operator replay");
-        let decision = crate::worker::decision(&stored, run_id.clone(), verdict);
+        let decision = crate::worker::decision(stored.seq, &stored.event, run_id.clone(), verdict);
         state.store.decide(decision).await.map_err(internal)?;
         Ok(HttpResponse::Accepted().json(json!({"run_id": run_id})))
     }

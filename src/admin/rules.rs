@@ -56,7 +56,7 @@ pub async fn try_it(
             .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_payload", e))?;
         let verdict = state
             .runner
-            .evaluate(&state.store, event.clone())
+            .evaluate(&state.store, std::sync::Arc::new(event.clone()))
             .await
             .map_err(internal)?;
         Ok(HttpResponse::Ok().json(json!({

@@ -85,7 +85,7 @@ impl RuleBook {
                 let current = self.current();
                 let running: BTreeMap<&str, i64> = current
                     .names()
-                    .map(|(name, _)| (name, current.loaded_at))
+                    .map(|name| (name, current.loaded_at))
                     .collect();
                 let errors: BTreeMap<String, String> = problems
                     .iter()
@@ -125,7 +125,7 @@ impl RuleBook {
 
 fn states_for_active(set: &RuleSet) -> Vec<FileState> {
     set.names()
-        .map(|(name, _)| FileState {
+        .map(|name| FileState {
             file: name.to_string(),
             loaded_at: Some(set.loaded_at),
             active: true,

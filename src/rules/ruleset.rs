@@ -207,10 +207,9 @@ impl RuleSet {
         self.rules.is_empty()
     }
 
-    pub fn names(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.rules
-            .iter()
-            .map(|r| (r.name.as_str(), r.path.as_str()))
+    /// The rule files' names, in the order they run.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.name.as_str())
     }
 
     /// Run every rule on `event`, with `memory` as the user's remembered values.
@@ -351,5 +350,30 @@ fn runtime_problem(path: &str, error: &EvalAltResult, timed_out: bool) -> Proble
         line: position.line().unwrap_or(0),
         column: position.position().unwrap_or(0),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rule_set_knows_whether_any_rule_uses_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = crate::rules::build_engine();
+        std::fs::write(dir.path().join("10-a.rhai"), "send_text(\"x\");").unwrap();
+        assert!(!compile_dir(&engine, dir.path()).unwrap().uses_memory());
+        std::fs::write(
+            dir.path().join("20-b.rhai"),
+            "if event.text != \"\" { let n = memory_get(\"n\") ?? 0; }",
+        )
+        .unwrap();
+        assert!(compile_dir(&engine, dir.path()).unwrap().uses_memory());
+        std::fs::write(
+            dir.path().join("20-b.rhai"),
+            "fn f() { memory_set(\"k\", 1); }\nf();",
+        )
+        .unwrap();
+        assert!(compile_dir(&engine, dir.path()).unwrap().uses_memory());
     }
 }

@@ -440,18 +440,33 @@ impl Storage {
     }
 }
 
-/// An event's status once none of its deliveries is open (`docs/design.md`): `done` when
-/// nothing failed, `failed` when something failed and nothing succeeded, else `partial`.
-pub fn final_status(done: i64, dead: i64, rule_errors: i64) -> &'static str {
-    let failures = dead + rule_errors;
-    if failures == 0 {
-        "done"
-    } else if done == 0 {
-        "failed"
-    } else {
-        "partial"
-    }
+/// Gives an event its final status once none of its deliveries is open (`docs/design.md`):
+/// `done` when nothing failed, `failed` when something failed (a dead delivery or a rule
+/// error) and nothing succeeded, else `partial`. `$1` names the event's `seq`, `$2` is the
+/// time. One statement, the same for SQLite and PostgreSQL, so the rule lives in one place.
+macro_rules! settle_sql {
+    ($event_seq:literal) => {
+        concat!(
+            "UPDATE events SET finished_at = $2, status = CASE \
+               WHEN c.dead + events.rule_errors = 0 THEN 'done' \
+               WHEN c.done = 0 THEN 'failed' ELSE 'partial' END \
+             FROM (SELECT count(*) FILTER (WHERE status IN ('pending', 'in_flight')) AS open, \
+                          count(*) FILTER (WHERE status = 'done') AS done, \
+                          count(*) FILTER (WHERE status = 'dead') AS dead \
+                   FROM deliveries WHERE event_seq = ",
+            $event_seq,
+            ") AS c WHERE events.seq = ",
+            $event_seq,
+            " AND c.open = 0"
+        )
+    };
 }
+
+/// Settle the event whose `seq` is `$1`.
+pub(crate) const SETTLE_EVENT: &str = settle_sql!("$1");
+/// Settle the event of the delivery whose id is `$1`.
+pub(crate) const SETTLE_EVENT_OF_DELIVERY: &str =
+    settle_sql!("(SELECT event_seq FROM deliveries WHERE id = $1)");
 
 /// At most this many characters of a provider's answer are kept with an attempt.
 pub const RESPONSE_EXCERPT_CHARS: usize = 2048;

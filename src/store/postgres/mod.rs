@@ -13,7 +13,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::NoTls;
 
 use super::{
     Attempt, AttemptOutcome, ClaimedDelivery, DeadLetter, Decision, DeliveryTrace, EventFilter,
@@ -27,17 +27,6 @@ const SCHEMA: &str = include_str!("schema.sql");
 const MIGRATION_LOCK: i64 = 0x5357_4954_4348; // "SWITCH"
 const MAX_BATCH: usize = 1000;
 const PURGE_BATCH: i64 = 500;
-
-/// An event's final status once none of its deliveries is open, in one statement: the
-/// same rule as `store::final_status` (done / failed / partial), for the event of delivery
-/// `$1`, at time `$2`. Does nothing while a delivery of the event is still open.
-const SETTLE_BY_DELIVERY: &str = "UPDATE events e SET finished_at = $2, \
-     status = CASE WHEN c.dead + e.rule_errors = 0 THEN 'done' WHEN c.done = 0 THEN 'failed' ELSE 'partial' END \
-     FROM (SELECT count(*) FILTER (WHERE status IN ('pending', 'in_flight')) AS open, \
-                  count(*) FILTER (WHERE status = 'done') AS done, \
-                  count(*) FILTER (WHERE status = 'dead') AS dead \
-           FROM deliveries WHERE event_seq = (SELECT event_seq FROM deliveries WHERE id = $1)) c \
-     WHERE e.seq = (SELECT event_seq FROM deliveries WHERE id = $1) AND c.open = 0";
 
 struct InsertJob {
     event: Event,
@@ -326,7 +315,9 @@ impl PostgresStore {
             )
             .await
             .map_err(unavailable)?;
-            settle_event(&tx, decision.event_seq, now).await?;
+            tx.execute(super::SETTLE_EVENT, &[&decision.event_seq, &now])
+                .await
+                .map_err(unavailable)?;
         }
         tx.commit().await.map_err(unavailable)
     }
@@ -413,7 +404,7 @@ impl PostgresStore {
                 "INSERT INTO dead_letters (delivery_id, reason, last_status, last_response, created_at) \
                  SELECT id, $2, last_status, last_response, $3 FROM deliveries WHERE id = $1",
             ),
-            tx.prepare_cached(SETTLE_BY_DELIVERY),
+            tx.prepare_cached(super::SETTLE_EVENT_OF_DELIVERY),
         )
         .map_err(unavailable)?;
         // One pipeline: each statement is sent without waiting for the one before, and the
@@ -880,36 +871,6 @@ async fn attempts(
         .collect())
 }
 
-async fn settle_event(
-    tx: &deadpool_postgres::Transaction<'_>,
-    event_seq: i64,
-    now: i64,
-) -> Result<(), StoreError> {
-    let row: Row = tx
-        .query_one(
-            "SELECT count(*) FILTER (WHERE status IN ('pending', 'in_flight')), \
-                    count(*) FILTER (WHERE status = 'done'), count(*) FILTER (WHERE status = 'dead'), \
-                    (SELECT rule_errors FROM events WHERE seq = $1) \
-             FROM deliveries WHERE event_seq = $1",
-            &[&event_seq],
-        )
-        .await
-        .map_err(unavailable)?;
-    let (open, done, dead, rule_errors): (i64, i64, i64, i32) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
-    if open > 0 {
-        return Ok(());
-    }
-    let status = crate::store::final_status(done, dead, i64::from(rule_errors));
-    tx.execute(
-        "UPDATE events SET status = $1, finished_at = $2 WHERE seq = $3",
-        &[&status, &now, &event_seq],
-    )
-    .await
-    .map_err(unavailable)?;
-    Ok(())
-}
-
 /// Group commit for inserts: every event waiting is inserted with one statement.
 async fn insert_loop(pool: Pool, mut jobs: mpsc::UnboundedReceiver<InsertJob>) {
     while let Some(first) = jobs.recv().await {
@@ -946,13 +907,7 @@ async fn insert_batch(pool: &Pool, batch: &[InsertJob]) -> anyhow::Result<Vec<In
     let sources = column(&|j| Some(j.event.source.clone()));
     let dedupe = column(&|j| Some(j.event.id.clone()));
     let user_keys = column(&|j| j.event.user_key());
-    let order_keys = column(&|j| {
-        Some(
-            j.event
-                .user_key()
-                .unwrap_or_else(|| format!("event:{}", j.event.event_id)),
-        )
-    });
+    let order_keys = column(&|j| Some(j.event.order_key()));
     let user_ids = column(&|j| j.event.user.id.clone());
     let phones = column(&|j| j.event.phone_digits());
     let emails = column(&|j| j.event.user.email.clone());

@@ -36,6 +36,9 @@ enum Job {
     Insert {
         event: Box<Event>,
         json: String,
+        /// Derived on the caller's thread: the writer thread is the one to spare.
+        user_key: Option<String>,
+        phone: Option<String>,
         reply: Reply<Inserted>,
     },
     Decide {
@@ -202,9 +205,12 @@ impl SqliteStore {
     /// `Unavailable` when the event could not be committed.
     pub async fn insert_event(&self, event: Event) -> Result<Inserted, StoreError> {
         let json = serde_json::to_string(&event).context("Failed to serialise the event")?;
+        let (user_key, phone) = (event.user_key(), event.phone_digits());
         self.submit(|reply| Job::Insert {
             event: Box::new(event),
             json,
+            user_key,
+            phone,
             reply,
         })
         .await

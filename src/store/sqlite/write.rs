@@ -5,7 +5,7 @@
 use std::sync::mpsc;
 
 use anyhow::Context as _;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{named_params, params, Connection, OptionalExtension};
 
 use super::{Job, Reply};
 use crate::actions::{ActionKind, DecidedAction};
@@ -95,7 +95,16 @@ fn in_savepoint<T>(
 fn apply(conn: &mut Connection, job: Job, now: i64) -> Completion {
     match job {
         // One statement, atomic on its own: no savepoint needed on the hot path.
-        Job::Insert { event, json, reply } => answer(reply, insert(conn, &event, &json)),
+        Job::Insert {
+            event,
+            json,
+            user_key,
+            phone,
+            reply,
+        } => answer(
+            reply,
+            insert(conn, &event, &json, user_key.as_deref(), phone.as_deref()),
+        ),
         Job::Decide { decision, reply } => {
             answer(reply, in_savepoint(conn, |tx| decide(tx, &decision, now)))
         }
@@ -125,7 +134,14 @@ fn apply(conn: &mut Connection, job: Job, now: i64) -> Completion {
     }
 }
 
-fn insert(conn: &Connection, event: &Event, json: &str) -> anyhow::Result<Inserted> {
+/// The event's row; `user_key` and `phone` come derived from the caller.
+fn insert(
+    conn: &Connection,
+    event: &Event,
+    json: &str,
+    user_key: Option<&str>,
+    phone: Option<&str>,
+) -> anyhow::Result<Inserted> {
     let changed = conn
         .prepare_cached(
             "INSERT INTO events (event_id, source, dedupe_id, user_key, user_id, user_phone, user_email, \
@@ -137,9 +153,9 @@ fn insert(conn: &Connection, event: &Event, json: &str) -> anyhow::Result<Insert
             event.event_id,
             event.source,
             event.id,
-            event.user_key(),
+            user_key,
             event.user.id,
-            event.phone_digits(),
+            phone,
             event.user.email,
             event.user.ns,
             event.kind.as_str(),
@@ -380,24 +396,9 @@ fn finish_attempt(conn: &Connection, outcome: &AttemptOutcome, now: i64) -> anyh
 
 /// When an event's last delivery is finished, give the event its final status.
 fn settle_event(conn: &Connection, event_seq: i64, now: i64) -> anyhow::Result<()> {
-    let (open, done, dead): (i64, i64, i64) = conn
-        .prepare_cached(
-            "SELECT coalesce(sum(status IN ('pending', 'in_flight')), 0), \
-                    coalesce(sum(status = 'done'), 0), coalesce(sum(status = 'dead'), 0) \
-             FROM deliveries WHERE event_seq = ?1",
-        )?
-        .query_row([event_seq], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })?;
-    if open > 0 {
-        return Ok(());
-    }
-    let rule_errors: i64 = conn
-        .prepare_cached("SELECT rule_errors FROM events WHERE seq = ?1")?
-        .query_row([event_seq], |row| row.get(0))?;
-    let status = crate::store::final_status(done, dead, rule_errors);
-    conn.prepare_cached("UPDATE events SET status = ?1, finished_at = ?2 WHERE seq = ?3")?
-        .execute(params![status, now, event_seq])?;
+    // Bound by name: SQLite numbers `$N` parameters in order of appearance, not by N.
+    conn.prepare_cached(crate::store::SETTLE_EVENT)?
+        .execute(named_params! {"$1": event_seq, "$2": now})?;
     Ok(())
 }
 
