@@ -19,5 +19,6 @@ pub mod providers;
 pub mod rules;
 pub mod startup;
 pub mod store;
+pub mod supervisor;
 pub mod telemetry;
 pub mod worker;

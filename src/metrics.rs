@@ -15,6 +15,8 @@ pub struct Metrics {
     pub ingest_seconds: Histogram,
     pub rule_seconds: Histogram,
     pub provider_request_seconds: HistogramVec,
+    pub task_restarts: IntCounterVec,
+    pub outcome_write_failures: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -56,6 +58,16 @@ impl Metrics {
             "Delivery attempts by provider, action and outcome (success, retry, dead).",
             &["provider", "action", "outcome"],
         );
+        let task_restarts = counter(
+            "switchboard_task_restarts_total",
+            "Background tasks (rules, executor, retention, rule watcher) restarted after they stopped or panicked.",
+            &["task"],
+        );
+        let outcome_write_failures = counter(
+            "switchboard_outcome_write_failures_total",
+            "Failed writes of a delivery's outcome, by provider (each is tried again; after the last try the delivery's lease returns it to the queue).",
+            &["provider"],
+        );
         let queue_depth = IntGauge::new(
             "switchboard_queue_depth",
             "Events waiting for rules plus deliveries not yet finished.",
@@ -93,6 +105,8 @@ impl Metrics {
             ingest_seconds,
             rule_seconds,
             provider_request_seconds,
+            task_restarts,
+            outcome_write_failures,
         }
     }
 

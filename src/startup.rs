@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::rules::{build_engine, Problem, RuleBook, RuleEnv};
 use crate::store::{self, Store, StoreError};
+use crate::supervisor::{supervise, Tasks};
 use crate::worker::{self, RuleRunner};
 use crate::{executor, inbound};
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub store: Store,
     pub runner: RuleRunner,
     pub metrics: Arc<Metrics>,
+    /// The supervised background tasks, and which of them run.
+    pub tasks: Arc<Tasks>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +87,7 @@ impl Application {
             store,
             runner,
             metrics,
+            tasks: Arc::new(Tasks::default()),
         });
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -123,6 +127,11 @@ impl Application {
         self.state.store.clone()
     }
 
+    /// The supervised background tasks (tests stop one to see it restarted).
+    pub fn tasks(&self) -> Arc<Tasks> {
+        self.state.tasks.clone()
+    }
+
     /// A handle that stops the application as SIGTERM would.
     pub fn stopper(&self) -> watch::Sender<bool> {
         self.stop.clone()
@@ -142,24 +151,89 @@ impl Application {
             ..
         } = self;
         let store = state.store.clone();
-        let worker = tokio::spawn(worker::run(
-            store.clone(),
-            state.runner.clone(),
-            stop.subscribe(),
-        ));
-        let executor = tokio::spawn(executor::run(
-            store.clone(),
-            state.settings.clone(),
-            state.metrics.clone(),
-            stop.subscribe(),
-            SHUTDOWN_GRACE,
-        ));
-        let retention = tokio::spawn(crate::store::retention::run(
-            store.clone(),
-            state.settings.storage.retention_days,
-            stop.subscribe(),
-        ));
-        let watcher = tokio::spawn(watcher.run(stop.subscribe()));
+        let (tasks, metrics) = (state.tasks.clone(), state.metrics.clone());
+        let worker = {
+            let (store, runner, stop) = (store.clone(), state.runner.clone(), stop.subscribe());
+            supervise(
+                "rules",
+                tasks.clone(),
+                metrics.clone(),
+                stop.clone(),
+                move || {
+                    let (store, runner, stop) = (store.clone(), runner.clone(), stop.clone());
+                    Box::pin(worker::run(store, runner, stop)) as Task
+                },
+            )
+        };
+        let executor = {
+            let (store, settings, metrics, stop) = (
+                store.clone(),
+                state.settings.clone(),
+                state.metrics.clone(),
+                stop.subscribe(),
+            );
+            supervise(
+                "executor",
+                tasks.clone(),
+                metrics.clone(),
+                stop.clone(),
+                move || {
+                    let (store, settings, metrics, stop) = (
+                        store.clone(),
+                        settings.clone(),
+                        metrics.clone(),
+                        stop.clone(),
+                    );
+                    Box::pin(async move {
+                        if let Err(e) =
+                            executor::run(store, settings, metrics, stop, SHUTDOWN_GRACE).await
+                        {
+                            tracing::error!("the executor stopped: {e:#}");
+                        }
+                    }) as Task
+                },
+            )
+        };
+        let retention = {
+            let (store, days, stop) = (
+                store.clone(),
+                state.settings.storage.retention_days,
+                stop.subscribe(),
+            );
+            supervise(
+                "retention",
+                tasks.clone(),
+                metrics.clone(),
+                stop.clone(),
+                move || {
+                    Box::pin(crate::store::retention::run(
+                        store.clone(),
+                        days,
+                        stop.clone(),
+                    )) as Task
+                },
+            )
+        };
+        let watcher = {
+            let (book, stop) = (state.runner.book.clone(), stop.subscribe());
+            // The first run uses the watcher started in `build` (it already saw any change
+            // since); a restart starts a new one.
+            let first = std::sync::Mutex::new(Some(watcher));
+            supervise(
+                "rule-watcher",
+                tasks.clone(),
+                metrics.clone(),
+                stop.clone(),
+                move || {
+                    let watcher = first
+                        .lock()
+                        .expect("first watcher")
+                        .take()
+                        .unwrap_or_else(|| crate::rules::watch::RuleWatcher::start(book.clone()));
+                    Box::pin(watcher.run(stop.clone())) as Task
+                },
+            )
+        };
         let handle = server.handle();
         let mut stopped = stop.subscribe();
         let server_task = tokio::spawn(server);
@@ -179,6 +253,8 @@ impl Application {
         Ok(())
     }
 }
+
+type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

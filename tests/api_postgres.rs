@@ -10,6 +10,9 @@ pub const POSTGRES: bool = true;
 #[path = "api/admin.rs"]
 mod admin;
 #[cfg(postgres_tests)]
+#[path = "api/backlog.rs"]
+mod backlog;
+#[cfg(postgres_tests)]
 #[path = "api/delivery.rs"]
 mod delivery;
 #[cfg(postgres_tests)]

@@ -29,7 +29,15 @@ pub fn run(settings: Settings, event_id: &str, out: Option<&Path>) -> Exit {
             return Exit::Problem;
         }
     };
-    let event = &trace.event;
+    let Some(event) = &trace.event else {
+        eprintln!(
+            "error: event {event_id} cannot be read back from {where_} (status {}, reason {}): \
+             there is no body to write as a fixture",
+            trace.status,
+            trace.reason.as_deref().unwrap_or("none")
+        );
+        return Exit::Problem;
+    };
     let mut headers = BTreeMap::new();
     if event.provider == SourceKind::Generic {
         // The generic decoder takes the event id from this header.

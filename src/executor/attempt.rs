@@ -40,7 +40,10 @@ impl ProviderClient {
             .build()?;
         Ok(ProviderClient {
             authorization: providers::authorization(&settings),
-            limits: RateLimits::for_provider(&settings),
+            limits: RateLimits::for_provider(
+                &settings,
+                Duration::from_millis(delivery.backoff_max_ms),
+            ),
             settings,
             http,
         })
@@ -215,11 +218,15 @@ fn describe_send_error(e: &reqwest::Error) -> String {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date.
+/// `Retry-After` as seconds (fractions allowed) or an HTTP date. Callers cap it at
+/// `backoff_max_ms`; a value too large for a `Duration` reads as the largest one.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if let Ok(seconds) = value.parse::<f64>() {
+        if !seconds.is_finite() || seconds < 0.0 {
+            return None;
+        }
+        return Some(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(
@@ -322,7 +329,11 @@ pub fn backoff(
         .min(delivery.backoff_max_ms);
     let jittered = (raw as f64 * rand::thread_rng().gen_range(0.5..=1.0)) as u64;
     let floor = retry_after
-        .map(|d| (d.as_millis() as u64).min(delivery.backoff_max_ms))
+        .map(|d| {
+            u64::try_from(d.as_millis())
+                .unwrap_or(u64::MAX)
+                .min(delivery.backoff_max_ms)
+        })
         .unwrap_or(0);
     Duration::from_millis(jittered.max(floor))
 }

@@ -3,7 +3,8 @@
 //! others (no limit unless `rate_per_second` is set). A `governor` limiter with a burst of
 //! one spaces requests at least 1/N s apart, which keeps every one-second window at N or
 //! fewer (a bigger burst would not). An answer with `X-RateLimit-Remaining: 0` pauses that
-//! key until its `Retry-After`, or one second.
+//! key until its `Retry-After`, or one second, never longer than `backoff_max_ms`: a
+//! provider's answer can slow us down but cannot stop us.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -26,6 +27,8 @@ pub struct RateLimits {
     period: Option<Duration>,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     paused: Mutex<HashMap<String, Instant>>,
+    /// The longest pause an answer can ask for (`backoff_max_ms`).
+    max_pause: Duration,
     /// With PostgreSQL, the slots live in the database so that the limit holds across
     /// every instance together; the in-process limiter is then only the fallback when the
     /// database cannot be asked.
@@ -33,7 +36,7 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
-    pub fn for_provider(provider: &ProviderSettings) -> RateLimits {
+    pub fn for_provider(provider: &ProviderSettings, max_pause: Duration) -> RateLimits {
         let per_path = provider.kind == ProviderKind::Aelyst;
         let rate = provider
             .rate_per_second
@@ -54,6 +57,7 @@ impl RateLimits {
             period,
             limiter,
             paused: Mutex::new(HashMap::new()),
+            max_pause,
             shared: None,
         }
     }
@@ -111,17 +115,26 @@ impl RateLimits {
     /// The provider said this key has no requests left: hold it for `wait`, here and (with
     /// a shared store) in every instance.
     pub async fn pause(&self, method: &str, url: &str, wait: Duration) {
+        let wait = wait.min(self.max_pause);
+        if wait < Duration::from_secs(1) {
+            tracing::debug!(provider = %self.provider, wait_ms = wait.as_millis() as u64, "provider asked for a pause");
+        } else {
+            tracing::warn!(provider = %self.provider, key = %self.key(method, url), wait_ms = wait.as_millis() as u64,
+                "provider has no requests left (X-RateLimit-Remaining: 0): pausing");
+        }
         // Shared only where requests already consult the shared slots (limited providers).
         if let (Some(store), Some(_)) = (&self.shared, self.period) {
             let key = self.shared_key(&self.key(method, url));
             if let Err(e) = store
-                .pause_rate(&key, now_millis() + wait.as_millis() as i64)
+                .pause_rate(&key, now_millis().saturating_add(millis(wait)))
                 .await
             {
                 tracing::warn!(provider = %self.provider, "could not share a rate-limit pause: {e}");
             }
         }
-        let until = Instant::now() + wait;
+        let now = Instant::now();
+        // `wait` is capped above; the checked sum keeps even a far-off deadline from panicking.
+        let until = now.checked_add(wait).unwrap_or(now);
         let mut paused = self.paused.lock().expect("pauses");
         paused.retain(|_, at| *at > Instant::now());
         let entry = paused.entry(self.key(method, url)).or_insert(until);
@@ -129,4 +142,9 @@ impl RateLimits {
             *entry = until;
         }
     }
+}
+
+/// A duration in whole milliseconds, saturating.
+pub fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

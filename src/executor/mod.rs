@@ -7,11 +7,10 @@ pub mod attempt;
 pub mod limits;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use crate::config::{DeliverySettings, Settings};
 use crate::event::now_millis;
@@ -22,9 +21,15 @@ use attempt::{AttemptResult, Identities, ProviderClient};
 /// How often the executor looks for due retries when nothing wakes it.
 const POLL: Duration = Duration::from_millis(250);
 
+/// How often an outcome that could not be recorded is tried again, and the first wait.
+const OUTCOME_TRIES: u32 = 6;
+const OUTCOME_RETRY_FIRST: Duration = Duration::from_millis(100);
+
 struct Lane {
     client: ProviderClient,
-    in_flight: AtomicUsize,
+    /// One permit per request in flight (`max_in_flight`). A permit is returned when its
+    /// task ends, however it ends (a panic included), so a slot can never leak.
+    slots: Arc<Semaphore>,
 }
 
 /// Build one client per configured provider.
@@ -61,7 +66,7 @@ pub async fn run(
                     name,
                     Arc::new(Lane {
                         client,
-                        in_flight: AtomicUsize::new(0),
+                        slots: Arc::new(Semaphore::new(settings.delivery.max_in_flight)),
                     }),
                 )
             })
@@ -75,12 +80,13 @@ pub async fn run(
             break;
         }
         for (name, lane) in lanes.iter() {
-            let free = delivery
-                .max_in_flight
-                .saturating_sub(lane.in_flight.load(Ordering::SeqCst));
+            let free = lane.slots.available_permits();
             if free == 0 {
                 continue;
             }
+            let Ok(mut permits) = lane.slots.clone().try_acquire_many_owned(free as u32) else {
+                continue;
+            };
             let claimed = match store.claim_deliveries(name, free, lease_ms).await {
                 Ok(claimed) => claimed,
                 Err(e) => {
@@ -89,7 +95,9 @@ pub async fn run(
                 }
             };
             for delivery_row in claimed {
-                lane.in_flight.fetch_add(1, Ordering::SeqCst);
+                let Some(permit) = permits.split(1) else {
+                    break;
+                };
                 let (store, lane, settings, metrics) = (
                     store.clone(),
                     lane.clone(),
@@ -98,12 +106,20 @@ pub async fn run(
                 );
                 tasks.spawn(async move {
                     carry_out(&store, &lane.client, &settings, &metrics, delivery_row).await;
-                    lane.in_flight.fetch_sub(1, Ordering::SeqCst);
+                    drop(permit);
                     store.deliveries_ready.notify_one();
                 });
             }
+            // Permits not used by this claim go back now.
+            drop(permits);
         }
-        while tasks.try_join_next().is_some() {}
+        while let Some(done) = tasks.try_join_next() {
+            if let Err(e) = done {
+                if e.is_panic() {
+                    tracing::error!("a delivery task panicked; its delivery returns to the queue when its lease ends: {e}");
+                }
+            }
+        }
         tokio::select! {
             // New or unblocked deliveries.
             _ = store.deliveries_ready.notified() => {}
@@ -144,7 +160,7 @@ async fn carry_out(
         AttemptResult::Retry => {
             let wait = attempt::backoff(delivery, attempts, report.retry_after);
             Next::Retry {
-                next_at: now_millis() + wait.as_millis() as i64,
+                next_at: now_millis().saturating_add(limits::millis(wait)),
             }
         }
     };
@@ -189,7 +205,39 @@ async fn carry_out(
         attempt: report.attempt,
         next,
     };
-    if let Err(e) = store.finish_attempt(outcome).await {
-        tracing::error!(event_id = %claimed.event_id, "could not record a delivery's outcome: {e}");
+    record_outcome(store, metrics, &claimed.event_id, &action.provider, outcome).await;
+}
+
+/// Record an outcome, trying again a few times over a few seconds. If it still cannot be
+/// written, the delivery stays in flight until its lease ends and is then sent again (at
+/// least once): it never blocks its user's later deliveries for good.
+async fn record_outcome(
+    store: &Store,
+    metrics: &Metrics,
+    event_id: &str,
+    provider: &str,
+    outcome: AttemptOutcome,
+) {
+    let mut wait = OUTCOME_RETRY_FIRST;
+    for tries in 1..=OUTCOME_TRIES {
+        let written = store.finish_attempt(outcome.clone()).await;
+        if written.is_err() {
+            metrics
+                .outcome_write_failures
+                .with_label_values(&[provider])
+                .inc();
+        }
+        match written {
+            Ok(()) => return,
+            Err(e) if tries < OUTCOME_TRIES => {
+                tracing::warn!(%event_id, delivery = outcome.delivery_id, "could not record a delivery's outcome (try {tries} of {OUTCOME_TRIES}); trying again: {e}");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => tracing::error!(
+                %event_id, delivery = outcome.delivery_id,
+                "could not record a delivery's outcome; it will be sent again when its lease ends: {e}"
+            ),
+        }
     }
 }

@@ -173,6 +173,7 @@ async fn accept(
         DecodeError::NotAnObject => {
             Rejection::new(StatusCode::BAD_REQUEST, "not_an_object", e.to_string())
         }
+        DecodeError::TooDeep => Rejection::new(StatusCode::BAD_REQUEST, "too_deep", e.to_string()),
     })?;
 
     let inserted = state.store.insert_event(event).await.map_err(|e| {
@@ -202,19 +203,37 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the store answers and a rule set is loaded.
+/// `GET /readyz`: the store can write and answers, and every background task runs.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    if state.store.ping().await {
-        HttpResponse::Ok()
-            .json(json!({"status": "ready", "rules": state.runner.book.current().len()}))
-    } else {
-        Rejection::new(
+    if let Some(problem) = state.store.write_problem() {
+        return Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            problem,
+        )
+        .response();
+    }
+    if !state.store.ping().await {
+        return Rejection::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
             "the store does not answer",
         )
-        .response()
+        .response();
     }
+    let stopped = state.tasks.stopped();
+    if !stopped.is_empty() {
+        return Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!(
+                "background task(s) not running: {} (restarting)",
+                stopped.join(", ")
+            ),
+        )
+        .response();
+    }
+    HttpResponse::Ok().json(json!({"status": "ready", "rules": state.runner.book.current().len()}))
 }
 
 /// Any other path: JSON 404 instead of an empty body.

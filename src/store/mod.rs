@@ -6,6 +6,7 @@
 mod postgres;
 pub mod retention;
 mod sqlite;
+mod transitions;
 
 use std::sync::Arc;
 
@@ -109,6 +110,8 @@ pub struct EventSummary {
     pub user: crate::event::User,
     pub received_at: i64,
     pub status: String,
+    /// Why an event failed without its rules running (`unreadable`); null otherwise.
+    pub reason: Option<String>,
     #[serde(skip)]
     pub seq: i64,
 }
@@ -196,8 +199,11 @@ pub struct AttemptOutcome {
 /// A stored event with everything that happened to it (the trace of contract §8).
 #[derive(Debug, Clone, Serialize)]
 pub struct EventTrace {
-    pub event: Event,
+    /// `None` when the stored event cannot be read back (`reason` is then `unreadable`).
+    pub event: Option<Event>,
     pub status: String,
+    /// Why the event failed without its rules running (`unreadable`); null otherwise.
+    pub reason: Option<String>,
     pub rules: Vec<RuleRun>,
     pub deliveries: Vec<DeliveryTrace>,
 }
@@ -292,6 +298,15 @@ impl Storage {
 
     pub fn is_available(&self) -> bool {
         delegate!(self, s => s.is_available())
+    }
+
+    /// Why the store cannot take writes now (SQLite: its file was removed or replaced, the
+    /// writer stopped, the last commit failed), if it cannot.
+    pub fn write_problem(&self) -> Option<String> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.write_problem(),
+            Backend::Postgres(s) => (!s.is_available()).then(|| "the store is shut down".into()),
+        }
     }
 
     /// Whether the database answers a query.
@@ -440,33 +455,25 @@ impl Storage {
     }
 }
 
-/// Gives an event its final status once none of its deliveries is open (`docs/design.md`):
-/// `done` when nothing failed, `failed` when something failed (a dead delivery or a rule
-/// error) and nothing succeeded, else `partial`. `$1` names the event's `seq`, `$2` is the
-/// time. One statement, the same for SQLite and PostgreSQL, so the rule lives in one place.
-macro_rules! settle_sql {
-    ($event_seq:literal) => {
-        concat!(
-            "UPDATE events SET finished_at = $2, status = CASE \
-               WHEN c.dead + events.rule_errors = 0 THEN 'done' \
-               WHEN c.done = 0 THEN 'failed' ELSE 'partial' END \
-             FROM (SELECT count(*) FILTER (WHERE status IN ('pending', 'in_flight')) AS open, \
-                          count(*) FILTER (WHERE status = 'done') AS done, \
-                          count(*) FILTER (WHERE status = 'dead') AS dead \
-                   FROM deliveries WHERE event_seq = ",
-            $event_seq,
-            ") AS c WHERE events.seq = ",
-            $event_seq,
-            " AND c.open = 0"
-        )
-    };
+/// The user shown in the events list: from the stored event, or, when it cannot be read,
+/// from the row's own columns (`user_id`, `user_phone` digits, `user_email`, `user_ns`).
+pub(crate) fn summary_user(json: Option<&str>, columns: [Option<String>; 4]) -> crate::event::User {
+    #[derive(Deserialize)]
+    struct Only {
+        user: crate::event::User,
+    }
+    if let Some(only) = json.and_then(|j| serde_json::from_str::<Only>(j).ok()) {
+        return only.user;
+    }
+    let [id, phone, email, ns] = columns;
+    crate::event::User {
+        id,
+        phone: phone.map(|digits| format!("+{digits}")),
+        email,
+        name: None,
+        ns,
+    }
 }
-
-/// Settle the event whose `seq` is `$1`.
-pub(crate) const SETTLE_EVENT: &str = settle_sql!("$1");
-/// Settle the event of the delivery whose id is `$1`.
-pub(crate) const SETTLE_EVENT_OF_DELIVERY: &str =
-    settle_sql!("(SELECT event_seq FROM deliveries WHERE id = $1)");
 
 /// At most this many characters of a provider's answer are kept with an attempt.
 pub const RESPONSE_EXCERPT_CHARS: usize = 2048;

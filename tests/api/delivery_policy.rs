@@ -229,7 +229,7 @@ async fn rate_per_second_limits_a_whole_provider() {
 }
 
 #[tokio::test]
-async fn rate_limit_remaining_zero_pauses_that_path_until_retry_after() {
+async fn rate_limit_remaining_zero_pauses_that_path_until_retry_after_capped_at_backoff_max() {
     let app = spawn_app(&[(
         "r.rhai",
         "provider(\"aelyst\").add_tag(\"a\"); provider(\"aelyst\").add_tag(\"b\");",
@@ -246,12 +246,43 @@ async fn rate_limit_remaining_zero_pauses_that_path_until_retry_after() {
     let event_id = accepted_event_id(app.post_jelou(&jelou_message("remaining", "hi")).await).await;
     assert_eq!(app.wait_finished(&event_id).await.status, "done");
     let times = recorder.times();
+    // Retry-After asks for 2 s; the test config's backoff_max_ms (200) caps every wait.
     assert!(
-        times[1] - times[0] >= Duration::from_millis(1950),
+        times[1] - times[0] >= Duration::from_millis(190),
         "paused only {:?}",
         times[1] - times[0]
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn absurd_retry_after_values_are_capped_and_never_stop_a_provider() {
+    for retry_after in ["1000000000", "18446744073709551615", "1e300", "2.5"] {
+        let app = spawn_app(&[("r.rhai", "send_text(\"a\"); send_text(\"b\");")]).await;
+        let recorder = Recorder::new(vec![
+            // Out of requests, with a pause of 31 years (or more than u64 seconds).
+            ResponseTemplate::new(200)
+                .insert_header("X-RateLimit-Remaining", "0")
+                .insert_header("Retry-After", retry_after)
+                .set_body_json(json!({"success": true})),
+            // A retryable failure asking for the same.
+            ResponseTemplate::new(503).insert_header("Retry-After", retry_after),
+            ResponseTemplate::new(200).set_body_json(json!({"success": true})),
+        ]);
+        mount(&app.jelou, &recorder).await;
+        let event_id =
+            accepted_event_id(app.post_jelou(&jelou_message("absurd", "hi")).await).await;
+        assert_eq!(
+            app.wait_finished(&event_id).await.status,
+            "done",
+            "Retry-After: {retry_after}"
+        );
+        assert_eq!(recorder.times().len(), 3, "Retry-After: {retry_after}");
+        // The provider still takes new work.
+        let next = accepted_event_id(app.post_jelou(&jelou_message("absurd2", "hi")).await).await;
+        assert_eq!(app.wait_finished(&next).await.status, "done");
+        app.stop().await;
+    }
 }
 
 #[tokio::test]

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub store: Store,
+    /// The supervised background tasks (a test may stop one).
+    pub tasks: std::sync::Arc<switchboard::supervisor::Tasks>,
     pub jelou: MockServer,
     pub uchat: MockServer,
     pub aelyst: MockServer,
@@ -152,12 +154,14 @@ message = "jelou"
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.store();
+    let tasks = app.tasks();
     let stop = app.stopper();
     let running = tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: reqwest::Client::new(),
         store,
+        tasks,
         jelou,
         uchat,
         aelyst,
@@ -259,6 +263,67 @@ impl TestApp {
         request.send().await.expect("request reaches the app")
     }
 
+    /// The folder holding the config, the rules and (SQLite) the database in `data/`.
+    #[allow(dead_code)]
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// Run SQL straight on the test's database, beside the application (to plant a bad
+    /// row or a failing trigger). Statements separated by `;`, no parameters.
+    #[allow(dead_code)]
+    pub async fn sql(&self, statements: &str) {
+        if crate::POSTGRES {
+            let (client, connection) =
+                tokio_postgres::connect(&self.storage_url(), tokio_postgres::NoTls)
+                    .await
+                    .expect("the test database answers");
+            tokio::spawn(connection);
+            client
+                .batch_execute(statements)
+                .await
+                .expect("test SQL runs");
+        } else {
+            let path = self._dir.path().join("data/switchboard.db");
+            let statements = statements.to_string();
+            tokio::task::spawn_blocking(move || {
+                let conn = rusqlite::Connection::open(path).expect("the test database opens");
+                conn.busy_timeout(Duration::from_secs(10)).unwrap();
+                conn.execute_batch(&statements).expect("test SQL runs");
+            })
+            .await
+            .unwrap();
+        }
+    }
+
+    /// The value of a counter in `/metrics` (summed over the series whose labels contain
+    /// `labels`), 0 when absent.
+    #[allow(dead_code)]
+    pub async fn metric(&self, name: &str, labels: &str) -> f64 {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains(labels))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Wait (up to a bound) until `check` holds; panics with `what` if it never does.
+    #[allow(dead_code)]
+    pub async fn wait_until<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !check().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never happened: {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     pub fn rules_dir(&self) -> std::path::PathBuf {
         self._dir.path().join("rules")
     }
@@ -302,6 +367,7 @@ impl TestApp {
             .expect("app builds again");
         self.address = format!("http://127.0.0.1:{}", app.port());
         self.store = app.store();
+        self.tasks = app.tasks();
         self.stop = app.stopper();
         self.running = Some(tokio::spawn(app.run_until_stopped()));
         self

@@ -4,6 +4,7 @@
 pub const POSTGRES: bool = false;
 
 mod admin;
+mod backlog;
 mod delivery;
 mod delivery_policy;
 mod helpers;

@@ -24,6 +24,42 @@ pub enum DecodeError {
     },
     #[error("the body is valid JSON but not an object; webhooks must send a JSON object")]
     NotAnObject,
+    #[error("the JSON is nested more than {MAX_DEPTH} levels deep (arrays and objects); no platform sends that")]
+    TooDeep,
+}
+
+/// The deepest nesting of arrays and objects accepted (contract: `400 too_deep` beyond).
+/// Well below serde_json's own limit of 128, so every accepted body can be stored inside
+/// the canonical event and read back.
+pub const MAX_DEPTH: usize = 64;
+
+/// Whether `body` nests arrays and objects more than `max` levels deep. A byte scan that
+/// skips strings; it runs before parsing, so a hostile body costs one pass and no recursion.
+pub fn nested_deeper_than(body: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in body {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// What a platform decoder extracts; the rest of `Event` is filled in by `decode`.
@@ -50,6 +86,9 @@ pub fn decode<'h>(
     event_id: String,
     received_at: i64,
 ) -> Result<Event, DecodeError> {
+    if nested_deeper_than(body.body(), MAX_DEPTH) {
+        return Err(DecodeError::TooDeep);
+    }
     let raw: Value = serde_json::from_slice(body.body()).map_err(|e| DecodeError::InvalidJson {
         message: e
             .to_string()

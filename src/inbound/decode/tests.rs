@@ -176,3 +176,30 @@ fn invalid_json_reports_line_and_column_and_non_objects_are_refused() {
         DecodeError::NotAnObject
     );
 }
+
+#[test]
+fn nesting_depth_is_counted_outside_strings_only() {
+    use super::nested_deeper_than;
+    let nest = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+    let cases: Vec<(String, usize, bool)> = vec![
+        (nest(64), 64, false),
+        (nest(65), 64, true),
+        (nest(100), 64, true),
+        (nest(1000), 64, true),
+        (
+            r#"{"a":"[[[[[[[[[[[[[[[[[[[[[[[[[[[["}"#.to_string(),
+            2,
+            false,
+        ),
+        (r#"{"a":"\"[[[["}"#.to_string(), 1, false),
+        (r#"{"a":{"b":{"c":1}}}"#.to_string(), 2, true),
+        (r#"{"a":{"b":{"c":1}}}"#.to_string(), 3, false),
+    ];
+    for (body, max, deeper) in cases {
+        assert_eq!(
+            nested_deeper_than(body.as_bytes(), max),
+            deeper,
+            "{body} at {max}"
+        );
+    }
+}

@@ -15,14 +15,18 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
+use super::transitions::{self, outcome_columns};
 use super::{
     Attempt, AttemptOutcome, ClaimedDelivery, DeadLetter, Decision, DeliveryTrace, EventFilter,
-    EventSummary, EventTrace, Inserted, Next, PendingEvent, Redrive, RuleRun, StoreError,
+    EventSummary, EventTrace, Inserted, PendingEvent, Redrive, RuleRun, StoreError,
 };
 use crate::actions::{ActionKind, DecidedAction};
 use crate::event::{digits, now_millis, Event};
 
-const SCHEMA: &str = include_str!("schema.sql");
+mod embedded {
+    refinery::embed_migrations!("src/store/migrations/postgres");
+}
+
 /// Serialises schema set-up between instances starting together.
 const MIGRATION_LOCK: i64 = 0x5357_4954_4348; // "SWITCH"
 const MAX_BATCH: usize = 1000;
@@ -44,6 +48,51 @@ pub struct PostgresStore {
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
+}
+
+/// A database error as the store reports it: `Unavailable` when the database could not be
+/// reached or could not take the work now (connection lost, shutting down, out of
+/// resources, a conflict worth retrying), `Unexpected` for everything else (a bug, a schema
+/// that does not match).
+fn pg_error(e: tokio_postgres::Error) -> StoreError {
+    let transient = e.is_closed()
+        || e.code().is_none_or(|code| {
+            let code = code.code();
+            ["08", "53", "57", "40"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        });
+    if transient {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Unexpected(anyhow::Error::new(e).context("PostgreSQL refused a statement"))
+    }
+}
+
+/// The advisory lock that serialises changes to one order key's head (decisions adding
+/// deliveries, outcomes closing them), so no instance misses promoting the next head.
+const LOCK_KEY: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
+
+/// Apply the versioned migrations, one instance at a time (a session advisory lock).
+async fn migrate(url: &str) -> Result<(), StoreError> {
+    let (mut client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("cannot reach PostgreSQL: {e}")))?;
+    let connection = tokio::spawn(connection);
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .context("Failed to lock the schema set-up")?;
+    let migrated = embedded::migrations::runner()
+        .run_async(&mut client)
+        .await
+        .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("Failed to migrate the schema: {e}")));
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    drop(client);
+    let _ = connection.await;
+    migrated.map(|_| ())
 }
 
 impl PostgresStore {
@@ -69,24 +118,7 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .context("Failed to build the PostgreSQL pool")?;
-        {
-            let mut client = pool.get().await.map_err(|e| {
-                StoreError::Unexpected(anyhow::anyhow!("cannot reach PostgreSQL: {e}"))
-            })?;
-            let tx = client
-                .transaction()
-                .await
-                .context("Failed to start the schema set-up")?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-                .await
-                .context("Failed to lock the schema set-up")?;
-            tx.batch_execute(SCHEMA)
-                .await
-                .context("Failed to apply the PostgreSQL schema")?;
-            tx.commit()
-                .await
-                .context("Failed to apply the PostgreSQL schema")?;
-        }
+        migrate(url).await?;
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(insert_loop(pool.clone(), receiver));
         Ok(PostgresStore {
@@ -144,31 +176,40 @@ impl PostgresStore {
     ) -> Result<Vec<PendingEvent>, StoreError> {
         let client = self.client().await?;
         let now = now_millis();
-        // One statement: pick each key's oldest waiting event that nobody holds, lock it
-        // (skipping rows another instance is claiming right now), and lease it.
+        // One statement. Take the oldest waiting events nobody holds (by the partial index on
+        // `seq`, skipping rows another instance is claiming right now), keep those with no
+        // earlier waiting event of their key outside this batch (an index probe each), and
+        // lease them. Its cost is the batch, not the backlog.
         let rows = client
             .query(
-                "WITH heads AS (SELECT DISTINCT ON (order_key) seq FROM events \
-                                WHERE status = 'received' ORDER BY order_key, seq), \
-                      picked AS (SELECT e.seq FROM events e JOIN heads h ON h.seq = e.seq \
-                                 WHERE e.lease_until IS NULL OR e.lease_until < $1 \
-                                 ORDER BY e.seq LIMIT $2 FOR UPDATE OF e SKIP LOCKED) \
+                "WITH candidates AS (SELECT seq, order_key FROM events \
+                                     WHERE status = 'received' AND (lease_until IS NULL OR lease_until < $1) \
+                                     ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED), \
+                      picked AS (SELECT c.seq FROM candidates c WHERE NOT EXISTS \
+                                 (SELECT 1 FROM events x WHERE x.order_key = c.order_key \
+                                  AND x.status = 'received' AND x.seq < c.seq \
+                                  AND x.seq NOT IN (SELECT seq FROM candidates))) \
                  UPDATE events e SET lease_owner = $3, lease_until = $4 FROM picked \
-                 WHERE e.seq = picked.seq RETURNING e.seq, e.event",
+                 WHERE e.seq = picked.seq RETURNING e.seq, e.event_id, e.event",
                 &[&now, &(limit as i64), &self.instance, &(now + lease_ms)],
             )
             .await
-            .map_err(unavailable)?;
-        let mut pending = rows
-            .iter()
-            .map(|row| {
-                Ok(PendingEvent {
-                    seq: row.get(0),
-                    event: serde_json::from_str(row.get::<_, &str>(1))
-                        .context("Failed to read a stored event")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .map_err(pg_error)?;
+        let mut pending = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq: i64 = row.get(0);
+            match serde_json::from_str::<Event>(row.get::<_, &str>(2)) {
+                Ok(event) => pending.push(PendingEvent { seq, event }),
+                Err(e) => {
+                    let event_id: &str = row.get(1);
+                    tracing::error!(%event_id, "a stored event cannot be read back; marked failed (unreadable): {e}");
+                    client
+                        .execute(transitions::MARK_UNREADABLE, &[&seq, &now])
+                        .await
+                        .map_err(pg_error)?;
+                }
+            }
+        }
         // RETURNING comes in no particular order; acceptance order matters.
         pending.sort_by_key(|p| p.seq);
         Ok(pending)
@@ -176,7 +217,7 @@ impl PostgresStore {
 
     pub async fn decide(&self, decision: Decision) -> Result<(), StoreError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(unavailable)?;
+        let tx = client.transaction().await.map_err(pg_error)?;
         let now = now_millis();
         let Some(row) = tx
             .query_opt(
@@ -184,7 +225,7 @@ impl PostgresStore {
                 &[&decision.event_seq],
             )
             .await
-            .map_err(unavailable)?
+            .map_err(pg_error)?
         else {
             return Err(StoreError::Unexpected(anyhow::anyhow!(
                 "event #{} is not in the store",
@@ -197,13 +238,28 @@ impl PostgresStore {
             // Another instance (or an earlier try of ours) decided it already.
             return Ok(());
         }
+        // The first new delivery heads its key unless something of the key is still open;
+        // the key's lock keeps an outcome elsewhere from promoting past it meanwhile.
+        let mut head = if decision.runs.iter().any(|r| !r.actions.is_empty()) {
+            tx.execute(LOCK_KEY, &[&decision.order_key])
+                .await
+                .map_err(pg_error)?;
+            let open: i64 = tx
+                .query_one(transitions::KEY_HAS_OPEN, &[&decision.order_key])
+                .await
+                .map_err(pg_error)?
+                .get(0);
+            open == 0
+        } else {
+            false
+        };
         let (run_stmt, delivery_stmt, memory_put, memory_delete) = tokio::try_join!(
             tx.prepare_cached(
                 "INSERT INTO rule_runs (event_seq, run_id, position, rule, actions, error) VALUES ($1, $2, $3, $4, $5, $6)",
             ),
             tx.prepare_cached(
                 "INSERT INTO deliveries (event_seq, run_id, seq, order_key, rule, action, provider, params, \
-                 target, status, next_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $10)",
+                 target, status, next_at, updated_at, head) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $10, $11)",
             ),
             tx.prepare_cached(
                 "INSERT INTO memory (source, user_id, key, value, expires_at) VALUES ($1, $2, $3, $4, $5) \
@@ -211,7 +267,7 @@ impl PostgresStore {
             ),
             tx.prepare_cached("DELETE FROM memory WHERE source = $1 AND user_id = $2 AND key = $3"),
         )
-        .map_err(unavailable)?;
+        .map_err(pg_error)?;
         // Everything serialised first, then every statement sent as one pipeline.
         let mut runs = Vec::new();
         let mut rows = Vec::new();
@@ -228,7 +284,9 @@ impl PostgresStore {
                     action.action.as_str(),
                     serde_json::to_string(&action.params).context("params")?,
                     serde_json::to_string(&action.target).context("target")?,
+                    i32::from(head),
                 ));
+                head = false;
             }
         }
         let memory_values = decision
@@ -251,7 +309,7 @@ impl PostgresStore {
             ];
             writes.push(tx.execute_raw(&run_stmt, params));
         }
-        for (action, seq, name, params, target) in &rows {
+        for (action, seq, name, params, target, head) in &rows {
             let values: Vec<&(dyn ToSql + Sync)> = vec![
                 &decision.event_seq,
                 &decision.run_id,
@@ -263,6 +321,7 @@ impl PostgresStore {
                 params,
                 target,
                 &now,
+                head,
             ];
             writes.push(tx.execute_raw(&delivery_stmt, values));
         }
@@ -287,39 +346,32 @@ impl PostgresStore {
         }
         futures_util::future::try_join_all(writes)
             .await
-            .map_err(unavailable)?;
+            .map_err(pg_error)?;
         let rule_errors = if first_run {
             errors
         } else {
             earlier_errors + errors
         };
-        if deliveries > 0 {
-            tx.execute(
-                "UPDATE events SET status = 'processing', rule_errors = $1, finished_at = NULL, lease_until = NULL WHERE seq = $2",
-                &[&rule_errors, &decision.event_seq],
-            )
-            .await
-            .map_err(unavailable)?;
-        } else if first_run {
-            let status = if errors == 0 { "done" } else { "failed" };
+        if deliveries > 0 || first_run {
+            let (status, finished) = transitions::decided_status(deliveries, errors as usize);
             tx.execute(
                 "UPDATE events SET status = $1, rule_errors = $2, finished_at = $3, lease_until = NULL WHERE seq = $4",
-                &[&status, &rule_errors, &now, &decision.event_seq],
+                &[&status, &rule_errors, &finished.then_some(now), &decision.event_seq],
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(pg_error)?;
         } else if errors > 0 {
             tx.execute(
                 "UPDATE events SET rule_errors = $1 WHERE seq = $2",
                 &[&rule_errors, &decision.event_seq],
             )
             .await
-            .map_err(unavailable)?;
-            tx.execute(super::SETTLE_EVENT, &[&decision.event_seq, &now])
+            .map_err(pg_error)?;
+            tx.execute(transitions::SETTLE_EVENT, &[&decision.event_seq, &now])
                 .await
-                .map_err(unavailable)?;
+                .map_err(pg_error)?;
         }
-        tx.commit().await.map_err(unavailable)
+        tx.commit().await.map_err(pg_error)
     }
 
     pub async fn claim_deliveries(
@@ -330,24 +382,25 @@ impl PostgresStore {
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let client = self.client().await?;
         let now = now_millis();
-        // Pending and due, or in flight at an instance whose lease ran out (it crashed);
-        // claimable only when nothing earlier of the same key is open, in any instance.
+        // Work in flight at an instance whose lease ran out (it crashed, or lost an outcome
+        // write) goes back to its queue; then the due heads of this provider, by the
+        // partial index `deliveries_ready`, skipping rows another instance is claiming.
+        client
+            .execute(transitions::RELEASE_EXPIRED_LEASES, &[&now])
+            .await
+            .map_err(pg_error)?;
         let rows = client
             .query(
                 "WITH picked AS (SELECT d.id FROM deliveries d \
-                     WHERE d.provider = $1 \
-                       AND ((d.status = 'pending' AND d.next_at <= $2) \
-                            OR (d.status = 'in_flight' AND d.lease_until < $2)) \
-                       AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.order_key = d.order_key \
-                                       AND x.id < d.id AND x.status IN ('pending', 'in_flight')) \
-                     ORDER BY d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED) \
+                     WHERE d.provider = $1 AND d.head = 1 AND d.status = 'pending' AND d.next_at <= $2 \
+                     ORDER BY d.next_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED) \
                  UPDATE deliveries d SET status = 'in_flight', lease_owner = $4, lease_until = $5, updated_at = $2 \
                  FROM picked, events e WHERE d.id = picked.id AND e.seq = d.event_seq \
                  RETURNING d.id, e.event_id, d.seq, d.rule, d.action, d.provider, d.params, d.target, d.attempts",
                 &[&provider, &now, &(limit as i64), &self.instance, &(now + lease_ms)],
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(pg_error)?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: i64 = row.get(0);
@@ -374,13 +427,10 @@ impl PostgresStore {
 
     pub async fn finish_attempt(&self, outcome: AttemptOutcome) -> Result<(), StoreError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(unavailable)?;
+        let tx = client.transaction().await.map_err(pg_error)?;
         let now = now_millis();
-        let (status, next_at, reason) = match &outcome.next {
-            Next::Done => ("done", now, None),
-            Next::Retry { next_at } => ("pending", *next_at, None),
-            Next::Dead { reason } => ("dead", now, Some(reason.as_str())),
-        };
+        let (status, next_at, reason) = outcome_columns(&outcome.next, now);
+        let closes = status != "pending";
         let request = outcome
             .request
             .as_ref()
@@ -388,27 +438,23 @@ impl PostgresStore {
             .transpose()
             .context("request")?;
         let has_attempt = outcome.attempt.is_some();
-        let (add_attempt, update, add_dead, settle) = tokio::try_join!(
+        let (lock, add_attempt, update, add_dead, promote, settle) = tokio::try_join!(
             tx.prepare_cached(
-                "INSERT INTO attempts (delivery_id, n, at, status, response_excerpt) \
-                 VALUES ($1, (SELECT coalesce(max(n), 0) + 1 FROM attempts WHERE delivery_id = $1), $2, $3, $4)",
+                "SELECT pg_advisory_xact_lock(hashtext(order_key)) FROM deliveries WHERE id = $1"
             ),
+            tx.prepare_cached(transitions::ADD_ATTEMPT),
+            tx.prepare_cached(transitions::RECORD_OUTCOME),
+            tx.prepare_cached(transitions::ADD_DEAD_LETTER),
             tx.prepare_cached(
-                "UPDATE deliveries SET status = $1, attempts = attempts + $2, next_at = $3, \
-                 lease_until = NULL, lease_owner = NULL, request = coalesce($4, request), \
-                 last_status = CASE WHEN $5 THEN $6 ELSE last_status END, \
-                 last_response = CASE WHEN $5 THEN $7 ELSE last_response END, \
-                 reason = $8, updated_at = $9 WHERE id = $10",
+                "UPDATE deliveries SET head = 1 WHERE id = (SELECT min(x.id) FROM deliveries x \
+                 WHERE x.order_key = (SELECT order_key FROM deliveries WHERE id = $1) \
+                 AND x.status IN ('pending', 'in_flight')) AND head = 0"
             ),
-            tx.prepare_cached(
-                "INSERT INTO dead_letters (delivery_id, reason, last_status, last_response, created_at) \
-                 SELECT id, $2, last_status, last_response, $3 FROM deliveries WHERE id = $1",
-            ),
-            tx.prepare_cached(super::SETTLE_EVENT_OF_DELIVERY),
+            tx.prepare_cached(transitions::SETTLE_EVENT_OF_DELIVERY),
         )
-        .map_err(unavailable)?;
+        .map_err(pg_error)?;
         // One pipeline: each statement is sent without waiting for the one before, and the
-        // server runs them in order.
+        // server runs them in order. Closing a delivery takes its key's lock first.
         let attempt_status = outcome
             .attempt
             .as_ref()
@@ -419,6 +465,13 @@ impl PostgresStore {
             .as_ref()
             .map(|a| a.response_excerpt.as_str());
         let increment = i32::from(has_attempt);
+        let lock_key = async {
+            if closes {
+                tx.query(&lock, &[&outcome.delivery_id]).await.map(|_| ())
+            } else {
+                Ok(())
+            }
+        };
         let insert_attempt = async {
             match &outcome.attempt {
                 Some(a) => tx
@@ -448,7 +501,7 @@ impl PostgresStore {
             &now,
             &outcome.delivery_id,
         ];
-        let update_delivery = tx.execute(&update, &update_params);
+        let update_delivery = tx.query(&update, &update_params);
         let dead_letter = async {
             match reason {
                 Some(reason) => tx
@@ -458,18 +511,44 @@ impl PostgresStore {
                 None => Ok(()),
             }
         };
-        let settle_event = async {
-            if status == "pending" {
-                Ok(())
+        let promote_next = async {
+            if closes {
+                tx.execute(&promote, &[&outcome.delivery_id])
+                    .await
+                    .map(|_| ())
             } else {
+                Ok(())
+            }
+        };
+        let settle_event = async {
+            if closes {
                 tx.execute(&settle, &[&outcome.delivery_id, &now])
                     .await
                     .map(|_| ())
+            } else {
+                Ok(())
             }
         };
-        tokio::try_join!(insert_attempt, update_delivery, dead_letter, settle_event)
-            .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)
+        tokio::try_join!(
+            lock_key,
+            insert_attempt,
+            update_delivery,
+            dead_letter,
+            promote_next,
+            settle_event
+        )
+        .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)
+    }
+
+    /// Mark an accepted event that cannot be read back `failed` (`unreadable`).
+    pub async fn mark_unreadable(&self, seq: i64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(transitions::MARK_UNREADABLE, &[&seq, &now_millis()])
+            .await
+            .map_err(pg_error)?;
+        Ok(())
     }
 
     pub async fn set_identity(
@@ -487,14 +566,14 @@ impl PostgresStore {
                     &[&provider, &phone, &ns],
                 )
                 .await
-                .map_err(unavailable)?,
+                .map_err(pg_error)?,
             None => client
                 .execute(
                     "DELETE FROM identities WHERE provider = $1 AND phone = $2",
                     &[&provider, &phone],
                 )
                 .await
-                .map_err(unavailable)?,
+                .map_err(pg_error)?,
         };
         Ok(())
     }
@@ -511,13 +590,13 @@ impl PostgresStore {
                 &[&provider, &phone],
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(pg_error)?;
         Ok(row.map(|r| r.get(0)))
     }
 
     pub async fn redrive(&self, id: i64) -> Result<Redrive, StoreError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(unavailable)?;
+        let tx = client.transaction().await.map_err(pg_error)?;
         let now = now_millis();
         let Some(row) = tx
             .query_opt(
@@ -525,7 +604,7 @@ impl PostgresStore {
                 &[&id],
             )
             .await
-            .map_err(unavailable)?
+            .map_err(pg_error)?
         else {
             return Ok(Redrive::NotFound);
         };
@@ -538,28 +617,24 @@ impl PostgresStore {
             &[&now, &id],
         )
         .await
-        .map_err(unavailable)?;
-        tx.execute(
-            "UPDATE deliveries SET status = 'pending', attempts = 0, next_at = $1, reason = NULL, \
-             order_key = 'redrive:' || id, updated_at = $1 WHERE id = $2",
-            &[&now, &delivery_id],
-        )
-        .await
-        .map_err(unavailable)?;
+        .map_err(pg_error)?;
+        tx.execute(transitions::REDRIVE_DELIVERY, &[&now, &delivery_id])
+            .await
+            .map_err(pg_error)?;
         tx.execute(
             "UPDATE events SET status = 'processing', finished_at = NULL \
              WHERE seq = (SELECT event_seq FROM deliveries WHERE id = $1)",
             &[&delivery_id],
         )
         .await
-        .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
+        .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)?;
         Ok(Redrive::Done)
     }
 
     pub async fn purge_finished(&self, before: i64) -> Result<usize, StoreError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(unavailable)?;
+        let tx = client.transaction().await.map_err(pg_error)?;
         let seqs: Vec<i64> = tx
             .query(
                 "SELECT e.seq FROM events e \
@@ -573,7 +648,7 @@ impl PostgresStore {
                 &[&before, &PURGE_BATCH],
             )
             .await
-            .map_err(unavailable)?
+            .map_err(pg_error)?
             .iter()
             .map(|r| r.get(0))
             .collect();
@@ -584,15 +659,15 @@ impl PostgresStore {
             "DELETE FROM rule_runs WHERE event_seq = ANY($1)",
             "DELETE FROM events WHERE seq = ANY($1)",
         ] {
-            tx.execute(statement, &[&seqs]).await.map_err(unavailable)?;
+            tx.execute(statement, &[&seqs]).await.map_err(pg_error)?;
         }
         tx.execute(
             "DELETE FROM memory WHERE expires_at IS NOT NULL AND expires_at <= $1",
             &[&now_millis()],
         )
         .await
-        .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
+        .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)?;
         Ok(seqs.len())
     }
 
@@ -600,16 +675,17 @@ impl PostgresStore {
         let client = self.client().await?;
         let Some(row) = client
             .query_opt(
-                "SELECT seq, status, event FROM events WHERE event_id = $1",
+                "SELECT seq, status, event, reason FROM events WHERE event_id = $1",
                 &[&event_id],
             )
             .await
-            .map_err(unavailable)?
+            .map_err(pg_error)?
         else {
             return Ok(None);
         };
         let seq: i64 = row.get(0);
-        let event: Event = serde_json::from_str(row.get::<_, &str>(2)).context("event")?;
+        // An unreadable event still has a trace: its status and reason say what happened.
+        let event: Option<Event> = serde_json::from_str(row.get::<_, &str>(2)).ok();
         let mut rules = Vec::new();
         for r in client
             .query(
@@ -617,7 +693,7 @@ impl PostgresStore {
                 &[&seq],
             )
             .await
-            .map_err(unavailable)?
+            .map_err(pg_error)?
         {
             rules.push(RuleRun {
                 rule: r.get(0),
@@ -633,7 +709,7 @@ impl PostgresStore {
                 &[&seq],
             )
             .await
-            .map_err(unavailable)?
+            .map_err(pg_error)?
         {
             let id: i64 = d.get(0);
             deliveries.push(DeliveryTrace {
@@ -657,6 +733,7 @@ impl PostgresStore {
         Ok(Some(EventTrace {
             event,
             status: row.get(1),
+            reason: row.get(3),
             rules,
             deliveries,
         }))
@@ -670,7 +747,7 @@ impl PostgresStore {
                 &[&event_id],
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(pg_error)?;
         row.map(|r| {
             Ok(PendingEvent {
                 seq: r.get(0),
@@ -683,7 +760,8 @@ impl PostgresStore {
     pub async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
         let client = self.client().await?;
         let mut sql = String::from(
-            "SELECT seq, event_id, source, kind, received_at, status, event FROM events WHERE true",
+            "SELECT seq, event_id, source, kind, received_at, status, event, reason, \
+             user_id, user_phone, user_email, user_ns FROM events WHERE true",
         );
         let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
         let mut arg = |sql: &mut String, clause: &str, value: Box<dyn ToSql + Sync + Send>| {
@@ -732,21 +810,23 @@ impl PostgresStore {
             .iter()
             .map(|a| a.as_ref() as &(dyn ToSql + Sync))
             .collect();
-        let rows = client.query(&sql, &params).await.map_err(unavailable)?;
-        rows.iter()
-            .map(|r| {
-                let event: Event = serde_json::from_str(r.get::<_, &str>(6)).context("event")?;
-                Ok(EventSummary {
-                    seq: r.get(0),
-                    event_id: r.get(1),
-                    source: r.get(2),
-                    kind: r.get(3),
-                    received_at: r.get(4),
-                    status: r.get(5),
-                    user: event.user,
-                })
+        let rows = client.query(&sql, &params).await.map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| EventSummary {
+                seq: r.get(0),
+                event_id: r.get(1),
+                source: r.get(2),
+                kind: r.get(3),
+                received_at: r.get(4),
+                status: r.get(5),
+                user: super::summary_user(
+                    Some(r.get::<_, &str>(6)),
+                    [r.get(8), r.get(9), r.get(10), r.get(11)],
+                ),
+                reason: r.get(7),
             })
-            .collect()
+            .collect())
     }
 
     pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
@@ -760,7 +840,9 @@ impl PostgresStore {
                 &[&(limit as i64)],
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(pg_error)?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.get(10)).collect();
+        let mut attempts_of = attempts_for(&client, &ids).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             out.push(DeadLetter {
@@ -778,7 +860,7 @@ impl PostgresStore {
                 last_response: r.get(7),
                 reason: r.get(8),
                 created_at: r.get(9),
-                attempts: attempts(&client, r.get(10)).await?,
+                attempts: attempts_of.remove(&r.get::<_, i64>(10)).unwrap_or_default(),
             });
         }
         Ok(out)
@@ -797,7 +879,7 @@ impl PostgresStore {
                 &[&source, &user_id, &now],
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(pg_error)?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -817,7 +899,7 @@ impl PostgresStore {
                 &[],
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(pg_error)?;
         Ok((row.get(0), row.get(1)))
     }
 
@@ -832,7 +914,7 @@ impl PostgresStore {
                 &[&key, &now_millis(), &period_ms],
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(pg_error)?;
         Ok(row.get(0))
     }
 
@@ -845,9 +927,33 @@ impl PostgresStore {
                 &[&key, &until],
             )
             .await
-            .map_err(unavailable)?;
+            .map_err(pg_error)?;
         Ok(())
     }
+}
+
+/// The attempts of many deliveries in one query, by delivery id.
+async fn attempts_for(
+    client: &deadpool_postgres::Object,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<Attempt>>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT delivery_id, at, status, response_excerpt FROM attempts \
+             WHERE delivery_id = ANY($1) ORDER BY delivery_id, n",
+            &[&ids],
+        )
+        .await
+        .map_err(pg_error)?;
+    let mut out: std::collections::HashMap<i64, Vec<Attempt>> = std::collections::HashMap::new();
+    for r in &rows {
+        out.entry(r.get(0)).or_default().push(Attempt {
+            at: r.get(1),
+            status: r.get::<_, Option<i32>>(2).map(|s| s as u16),
+            response_excerpt: r.get(3),
+        });
+    }
+    Ok(out)
 }
 
 async fn attempts(
@@ -860,7 +966,7 @@ async fn attempts(
             &[&delivery_id],
         )
         .await
-        .map_err(unavailable)?;
+        .map_err(pg_error)?;
     Ok(rows
         .iter()
         .map(|r| Attempt {

@@ -2,8 +2,11 @@
 //! groups: every job waiting when a transaction starts shares it, so a burst of webhooks
 //! pays for one commit, not one each, and each caller is answered only after the commit.
 //! Reads use their own pooled connections (WAL lets them run beside the writer).
-//! `write.rs` holds what the writer does, `read.rs` the queries.
+//! `write.rs` holds what the writer does, `read.rs` the queries, `health.rs` how the store
+//! knows it can still write (the file is still ours, the writer runs, the last commit
+//! worked) and keeps the WAL bounded.
 
+mod health;
 mod read;
 mod write;
 
@@ -12,6 +15,8 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
+
+use health::{FileIdentity, WriterHealth};
 
 use anyhow::Context as _;
 use rusqlite::Connection;
@@ -25,9 +30,13 @@ use super::{
 use crate::config::Synchronous;
 use crate::event::Event;
 
-const SCHEMA: &str = include_str!("../schema.sql");
-/// How often the WAL is copied back into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+mod embedded {
+    refinery::embed_migrations!("src/store/migrations/sqlite");
+}
+
+/// Read connections kept open between reads; more may open under a burst of admin reads,
+/// and are closed when returned.
+const MAX_IDLE_READERS: usize = 4;
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -38,8 +47,13 @@ enum Job {
         json: String,
         /// Derived on the caller's thread: the writer thread is the one to spare.
         user_key: Option<String>,
+        order_key: String,
         phone: Option<String>,
         reply: Reply<Inserted>,
+    },
+    Unreadable {
+        seq: i64,
+        reply: Reply<()>,
     },
     Decide {
         decision: Decision,
@@ -75,12 +89,12 @@ pub struct SqliteStore {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     closed: AtomicBool,
-    /// Tells the checkpoint thread to finish.
-    checkpoints_stop: Arc<AtomicBool>,
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     /// Held until `close`: one `serve` per SQLite file. `None` when read-only.
     lock: Mutex<Option<File>>,
+    /// What the writer and the checkpoint thread know of the store's health.
+    health: Arc<WriterHealth>,
 }
 
 impl SqliteStore {
@@ -94,49 +108,58 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("Failed to create the folder {}", dir.display()))?;
         }
+        let lock_path = PathBuf::from(format!("{}.lock", path.display()));
+        let lost = !path.exists() && lock_was_used(&lock_path);
         let lock = take_lock(path)?;
-        let conn = connect(path, synchronous)?;
-        conn.execute_batch(SCHEMA)
-            .context("Failed to apply the database schema")?;
+        if lost {
+            tracing::warn!(
+                "no database at {} although a Switchboard store was used here before (its lock \
+                 file exists): starting with an empty store. If the file was removed by mistake, \
+                 stop now and restore it",
+                path.display()
+            );
+        }
+        let mut conn = connect(path, synchronous)?;
+        embedded::migrations::runner()
+            .run(&mut conn)
+            .map_err(|e| anyhow::anyhow!("Failed to migrate the database schema: {e}"))?;
         conn.execute(
             "UPDATE deliveries SET status = 'pending', lease_until = NULL WHERE status = 'in_flight'",
             [],
         )
         .context("Failed to release in-flight deliveries")?;
-
         // Checkpoints copy the WAL back into the database file. Left automatic, SQLite runs
         // them inside a commit, on the writer thread, and every webhook waiting for that
         // commit waits for the checkpoint's fsync too. A thread of their own runs them
-        // passively (never blocking the writer) instead.
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
-            .context("Failed to configure checkpoints")?;
+        // instead (`health::checkpoints`); after a checkpoint resets the WAL, the writer
+        // truncates it to `journal_size_limit`.
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+            health::WAL_KEEP_BYTES
+        ))
+        .context("Failed to configure checkpoints")?;
+        let identity = FileIdentity::of(path).context("Failed to read the database file")?;
+        let health = Arc::new(WriterHealth::new(path.to_path_buf(), identity));
         let checkpointer = connect(path, synchronous)?;
-        let closed_flag = Arc::new(AtomicBool::new(false));
-        let checkpoint_closed = closed_flag.clone();
+        let checkpoint_health = health.clone();
         std::thread::Builder::new()
             .name("store-checkpoint".into())
-            .spawn(move || {
-                while !checkpoint_closed.load(Ordering::SeqCst) {
-                    std::thread::sleep(CHECKPOINT_EVERY);
-                    if let Err(e) = checkpointer.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
-                        tracing::warn!("SQLite checkpoint failed: {e}");
-                    }
-                }
-            })
+            .spawn(move || health::checkpoints(checkpointer, &checkpoint_health))
             .context("Failed to start the checkpoint thread")?;
         let (sender, receiver) = mpsc::channel();
+        let writer_health = health.clone();
         let handle = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || write::writer_loop(conn, receiver))
+            .spawn(move || write::writer_loop(conn, receiver, &writer_health))
             .context("Failed to start the store writer thread")?;
         Ok(SqliteStore {
             jobs: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(handle)),
             closed: AtomicBool::new(false),
-            checkpoints_stop: closed_flag,
             path: path.to_path_buf(),
             readers: Mutex::new(Vec::new()),
             lock: Mutex::new(Some(lock)),
+            health,
         })
     }
 
@@ -159,10 +182,10 @@ impl SqliteStore {
             jobs: Mutex::new(None),
             writer: Mutex::new(None),
             closed: AtomicBool::new(true),
-            checkpoints_stop: Arc::new(AtomicBool::new(true)),
             path: path.to_path_buf(),
             readers: Mutex::new(vec![conn]),
             lock: Mutex::new(None),
+            health: Arc::new(WriterHealth::stopped(path.to_path_buf())),
         })
     }
 
@@ -170,7 +193,7 @@ impl SqliteStore {
     /// `Unavailable`.
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
-        self.checkpoints_stop.store(true, Ordering::SeqCst);
+        self.health.stop();
         self.jobs.lock().expect("jobs sender").take();
         if let Some(handle) = self.writer.lock().expect("writer handle").take() {
             let _ = handle.join();
@@ -181,6 +204,15 @@ impl SqliteStore {
 
     pub fn is_available(&self) -> bool {
         !self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Why the store cannot take writes now, if it cannot: the database file was removed or
+    /// replaced, the writer stopped, or its last commit failed (disk full, I/O error).
+    pub fn write_problem(&self) -> Option<String> {
+        if !self.is_available() {
+            return Some("the store is shut down".into());
+        }
+        self.health.problem()
     }
 
     async fn submit<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
@@ -205,15 +237,22 @@ impl SqliteStore {
     /// `Unavailable` when the event could not be committed.
     pub async fn insert_event(&self, event: Event) -> Result<Inserted, StoreError> {
         let json = serde_json::to_string(&event).context("Failed to serialise the event")?;
-        let (user_key, phone) = (event.user_key(), event.phone_digits());
+        let (user_key, order_key, phone) =
+            (event.user_key(), event.order_key(), event.phone_digits());
         self.submit(|reply| Job::Insert {
             event: Box::new(event),
             json,
             user_key,
+            order_key,
             phone,
             reply,
         })
         .await
+    }
+
+    /// Mark an accepted event that cannot be read back `failed` (`unreadable`).
+    pub async fn mark_unreadable(&self, seq: i64) -> Result<(), StoreError> {
+        self.submit(|reply| Job::Unreadable { seq, reply }).await
     }
 
     /// Store what the rules decided for an event, its deliveries and memory writes, in one
@@ -293,17 +332,28 @@ impl SqliteStore {
             None => connect(&self.path, Synchronous::Normal)?,
         };
         let result = f(&conn);
-        self.readers.lock().expect("reader pool").push(conn);
+        let mut idle = self.readers.lock().expect("reader pool");
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        drop(idle);
         result.map_err(StoreError::from)
     }
 
-    /// The oldest events whose rules have not run, in acceptance order.
+    /// The oldest events whose rules have not run, in acceptance order. One that cannot be
+    /// read back is marked `failed` (`unreadable`) and left out.
     pub async fn pending_events(
         self: &Arc<Self>,
         limit: usize,
     ) -> Result<Vec<PendingEvent>, StoreError> {
-        self.read(move |conn| read::pending_events(conn, limit))
-            .await
+        let (pending, unreadable) = self
+            .read(move |conn| read::pending_events(conn, limit))
+            .await?;
+        for (seq, event_id, error) in unreadable {
+            tracing::error!(%event_id, "a stored event cannot be read back; marked failed (unreadable): {error}");
+            self.mark_unreadable(seq).await?;
+        }
+        Ok(pending)
     }
 
     /// The remembered UChat subscriber of a phone.
@@ -370,9 +420,9 @@ impl SqliteStore {
         self.read(read::queue_depth).await
     }
 
-    /// Whether the database answers a query.
+    /// Whether the database can take writes and answers a query.
     pub async fn ping(self: &Arc<Self>) -> bool {
-        self.is_available()
+        self.write_problem().is_none()
             && self
                 .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
                 .await
@@ -417,6 +467,11 @@ fn take_lock(path: &Path) -> Result<File, StoreError> {
             anyhow::Error::new(e).context(format!("Failed to lock {}", lock_path.display())),
         )),
     }
+}
+
+/// Whether a lock file names an earlier `serve` (it is written with a pid, and left behind).
+fn lock_was_used(lock_path: &Path) -> bool {
+    std::fs::metadata(lock_path).is_ok_and(|m| m.len() > 0)
 }
 
 fn connect(path: &Path, synchronous: Synchronous) -> anyhow::Result<Connection> {

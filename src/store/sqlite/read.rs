@@ -1,6 +1,5 @@
 //! The store's queries: pending events, traces, the admin lists, memory and identities.
 
-use anyhow::Context as _;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde_json::{Map, Value};
@@ -11,21 +10,37 @@ use crate::store::{
     RuleRun,
 };
 
-pub(super) fn pending_events(conn: &Connection, limit: usize) -> anyhow::Result<Vec<PendingEvent>> {
+/// An event that could not be read back: its `seq`, `event_id` and why.
+pub(super) type Unreadable = (i64, String, String);
+
+/// The oldest events waiting for their rules, and those among them that cannot be read
+/// (each row on its own: one bad row never fails the others).
+pub(super) fn pending_events(
+    conn: &Connection,
+    limit: usize,
+) -> anyhow::Result<(Vec<PendingEvent>, Vec<Unreadable>)> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, event FROM events WHERE status = 'received' ORDER BY seq LIMIT ?1",
+        "SELECT seq, event_id, event FROM events WHERE status = 'received' ORDER BY seq LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit as i64], |row| {
-        Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2),
+        ))
     })?;
-    let mut out = Vec::new();
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
     for row in rows {
-        let (seq, json) = row?;
-        let event: Event = serde_json::from_str(&json)
-            .with_context(|| format!("Failed to read stored event #{seq}"))?;
-        out.push(PendingEvent { seq, event });
+        let (seq, event_id, json) = row?;
+        match json
+            .map_err(anyhow::Error::from)
+            .and_then(|json| Ok(serde_json::from_str::<Event>(&json)?))
+        {
+            Ok(event) => good.push(PendingEvent { seq, event }),
+            Err(e) => bad.push((seq, event_id, e.to_string())),
+        }
     }
-    Ok(out)
+    Ok((good, bad))
 }
 
 pub(super) fn stored_event(
@@ -96,7 +111,8 @@ pub(super) fn list_events(
     filter: &EventFilter,
 ) -> anyhow::Result<Vec<EventSummary>> {
     let mut sql = String::from(
-        "SELECT seq, event_id, source, kind, received_at, status, event FROM events WHERE 1 = 1",
+        "SELECT seq, event_id, source, kind, received_at, status, event, reason, \
+         user_id, user_phone, user_email, user_ns FROM events WHERE 1 = 1",
     );
     let mut args: Vec<SqlValue> = Vec::new();
     if let Some(user) = &filter.user {
@@ -146,20 +162,27 @@ pub(super) fn list_events(
             row.get::<_, String>(3)?,
             row.get::<_, i64>(4)?,
             row.get::<_, String>(5)?,
-            row.get::<_, String>(6)?,
+            row.get::<_, String>(6).ok(),
+            row.get::<_, Option<String>>(7)?,
+            [
+                row.get::<_, Option<String>>(8)?,
+                row.get::<_, Option<String>>(9)?,
+                row.get::<_, Option<String>>(10)?,
+                row.get::<_, Option<String>>(11)?,
+            ],
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (seq, event_id, source, kind, received_at, status, json) = row?;
-        let event: Event = serde_json::from_str(&json)?;
+        let (seq, event_id, source, kind, received_at, status, json, reason, columns) = row?;
         out.push(EventSummary {
             event_id,
             source,
             kind,
-            user: event.user,
+            user: crate::store::summary_user(json.as_deref(), columns),
             received_at,
             status,
+            reason,
             seq,
         });
     }
@@ -179,6 +202,38 @@ fn attempts(conn: &Connection, delivery_id: i64) -> anyhow::Result<Vec<Attempt>>
             })
         })?
         .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The attempts of many deliveries in one query, by delivery id.
+fn attempts_for(
+    conn: &Connection,
+    ids: impl Iterator<Item = i64>,
+) -> anyhow::Result<std::collections::HashMap<i64, Vec<Attempt>>> {
+    let ids: Vec<i64> = ids.collect();
+    let mut out: std::collections::HashMap<i64, Vec<Attempt>> = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let marks = vec!["?"; ids.len()].join(", ");
+    let mut stmt = conn.prepare(&format!(
+        "SELECT delivery_id, at, status, response_excerpt FROM attempts \
+         WHERE delivery_id IN ({marks}) ORDER BY delivery_id, n"
+    ))?;
+    let rows = stmt.query_map(params_from_iter(ids), |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            Attempt {
+                at: row.get(1)?,
+                status: row.get(2)?,
+                response_excerpt: row.get(3)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        let (id, attempt) = row?;
+        out.entry(id).or_default().push(attempt);
+    }
+    Ok(out)
 }
 
 pub(super) fn dead_letters(conn: &Connection, limit: usize) -> anyhow::Result<Vec<DeadLetter>> {
@@ -203,6 +258,8 @@ pub(super) fn dead_letters(conn: &Connection, limit: usize) -> anyhow::Result<Ve
             row.get::<_, i64>(10)?,
         ))
     })?;
+    let rows = rows.collect::<Result<Vec<_>, _>>()?;
+    let mut attempts_of = attempts_for(conn, rows.iter().map(|r| r.10))?;
     let mut out = Vec::new();
     for row in rows {
         let (
@@ -217,7 +274,7 @@ pub(super) fn dead_letters(conn: &Connection, limit: usize) -> anyhow::Result<Ve
             reason,
             created_at,
             delivery_id,
-        ) = row?;
+        ) = row;
         out.push(DeadLetter {
             id,
             event_id,
@@ -225,7 +282,7 @@ pub(super) fn dead_letters(conn: &Connection, limit: usize) -> anyhow::Result<Ve
             provider,
             params: serde_json::from_str(&params_json)?,
             request: request.map(|r| serde_json::from_str(&r)).transpose()?,
-            attempts: attempts(conn, delivery_id)?,
+            attempts: attempts_of.remove(&delivery_id).unwrap_or_default(),
             last_status,
             last_response,
             reason,
@@ -236,20 +293,22 @@ pub(super) fn dead_letters(conn: &Connection, limit: usize) -> anyhow::Result<Ve
 }
 
 pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<EventTrace>> {
-    let Some((seq, status, json)) = conn
-        .prepare_cached("SELECT seq, status, event FROM events WHERE event_id = ?1")?
+    let Some((seq, status, json, reason)) = conn
+        .prepare_cached("SELECT seq, status, event, reason FROM events WHERE event_id = ?1")?
         .query_row([event_id], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
+                row.get::<_, String>(2).ok(),
+                row.get::<_, Option<String>>(3)?,
             ))
         })
         .optional()?
     else {
         return Ok(None);
     };
-    let event: Event = serde_json::from_str(&json)?;
+    // An unreadable event still has a trace: its status and reason say what happened.
+    let event: Option<Event> = json.and_then(|json| serde_json::from_str(&json).ok());
     let mut rules = Vec::new();
     let mut stmt = conn.prepare_cached(
         "SELECT rule, actions, error FROM rule_runs WHERE event_seq = ?1 AND run_id = '' ORDER BY position",
@@ -307,6 +366,7 @@ pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<
     Ok(Some(EventTrace {
         event,
         status,
+        reason,
         rules,
         deliveries,
     }))

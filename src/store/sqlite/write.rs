@@ -7,12 +7,12 @@ use std::sync::mpsc;
 use anyhow::Context as _;
 use rusqlite::{named_params, params, Connection, OptionalExtension};
 
+use super::health::WriterHealth;
 use super::{Job, Reply};
 use crate::actions::{ActionKind, DecidedAction};
 use crate::event::{now_millis, Event};
-use crate::store::{
-    AttemptOutcome, ClaimedDelivery, Decision, Inserted, Next, Redrive, StoreError,
-};
+use crate::store::transitions::{self, outcome_columns};
+use crate::store::{AttemptOutcome, ClaimedDelivery, Decision, Inserted, Redrive, StoreError};
 
 /// The most jobs one transaction takes; more wait for the next one.
 const MAX_BATCH: usize = 1024;
@@ -22,7 +22,16 @@ const PURGE_BATCH: i64 = 500;
 /// Runs after the batch's commit (`Ok`) or its failure (`Err` with the reason).
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 
-pub(super) fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
+pub(super) fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>, health: &WriterHealth) {
+    /// Marks the writer stopped however the loop ends (a panic included), so `/readyz`
+    /// and every later write say so.
+    struct Stopped<'a>(&'a WriterHealth);
+    impl Drop for Stopped<'_> {
+        fn drop(&mut self) {
+            self.0.writer_stopped();
+        }
+    }
+    let _stopped = Stopped(health);
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -31,11 +40,18 @@ pub(super) fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, batch);
+        run_batch(&mut conn, batch, health);
     }
 }
 
-fn run_batch(conn: &mut Connection, batch: Vec<Job>) {
+fn run_batch(conn: &mut Connection, batch: Vec<Job>, health: &WriterHealth) {
+    // A removed or replaced file would take these commits somewhere nobody reads: refuse.
+    if let Some(problem) = health.file_problem() {
+        for job in batch {
+            fail(job, &problem);
+        }
+        return;
+    }
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let reason = format!("could not start a transaction: {e}");
         for job in batch {
@@ -44,11 +60,13 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>) {
         return;
     }
     let now = now_millis();
+    let changes_before = conn.total_changes();
     let completions: Vec<Completion> = batch.into_iter().map(|job| apply(conn, job, now)).collect();
     let committed = conn.execute_batch("COMMIT").map_err(|e| {
         let _ = conn.execute_batch("ROLLBACK");
         format!("could not commit: {e}")
     });
+    health.committed(&committed, conn.total_changes() != changes_before);
     for complete in completions {
         complete(committed.clone());
     }
@@ -61,9 +79,10 @@ fn fail(job: Job, reason: &str) {
     // A caller that stopped waiting needs no answer.
     match job {
         Job::Insert { reply, .. } => drop(reply.send(err(reason))),
-        Job::Decide { reply, .. } | Job::Finish { reply, .. } | Job::Identity { reply, .. } => {
-            drop(reply.send(err(reason)))
-        }
+        Job::Decide { reply, .. }
+        | Job::Finish { reply, .. }
+        | Job::Identity { reply, .. }
+        | Job::Unreadable { reply, .. } => drop(reply.send(err(reason))),
         Job::Claim { reply, .. } => drop(reply.send(err(reason))),
         Job::Redrive { reply, .. } => drop(reply.send(err(reason))),
         Job::Purge { reply, .. } => drop(reply.send(err(reason))),
@@ -99,12 +118,21 @@ fn apply(conn: &mut Connection, job: Job, now: i64) -> Completion {
             event,
             json,
             user_key,
+            order_key,
             phone,
             reply,
         } => answer(
             reply,
-            insert(conn, &event, &json, user_key.as_deref(), phone.as_deref()),
+            insert(
+                conn,
+                &event,
+                &json,
+                user_key.as_deref(),
+                &order_key,
+                phone.as_deref(),
+            ),
         ),
+        Job::Unreadable { seq, reply } => answer(reply, mark_unreadable(conn, seq, now)),
         Job::Decide { decision, reply } => {
             answer(reply, in_savepoint(conn, |tx| decide(tx, &decision, now)))
         }
@@ -134,19 +162,20 @@ fn apply(conn: &mut Connection, job: Job, now: i64) -> Completion {
     }
 }
 
-/// The event's row; `user_key` and `phone` come derived from the caller.
+/// The event's row; `user_key`, `order_key` and `phone` come derived from the caller.
 fn insert(
     conn: &Connection,
     event: &Event,
     json: &str,
     user_key: Option<&str>,
+    order_key: &str,
     phone: Option<&str>,
 ) -> anyhow::Result<Inserted> {
     let changed = conn
         .prepare_cached(
             "INSERT INTO events (event_id, source, dedupe_id, user_key, user_id, user_phone, user_email, \
-             user_ns, kind, received_at, status, event) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'received', ?11) \
+             user_ns, kind, received_at, status, event, order_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'received', ?11, ?12) \
              ON CONFLICT (source, dedupe_id) DO NOTHING",
         )?
         .execute(params![
@@ -160,7 +189,8 @@ fn insert(
             event.user.ns,
             event.kind.as_str(),
             event.received_at,
-            json
+            json,
+            order_key
         ])?;
     if changed == 1 {
         return Ok(Inserted {
@@ -199,9 +229,19 @@ fn decide(conn: &Connection, decision: &Decision, now: i64) -> anyhow::Result<()
     )?;
     let mut delivery_stmt = conn.prepare_cached(
         "INSERT INTO deliveries (event_seq, run_id, seq, order_key, rule, action, provider, params, \
-         target, status, next_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10)",
+         target, status, next_at, updated_at, head) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10, ?11)",
     )?;
+    // The first new delivery heads its key unless something of the key is still open.
+    let mut head = if decision.runs.iter().any(|r| !r.actions.is_empty()) {
+        conn.prepare_cached(transitions::KEY_HAS_OPEN)?
+            .query_row(named_params! {"$1": decision.order_key}, |row| {
+                row.get::<_, i64>(0)
+            })?
+            == 0
+    } else {
+        false
+    };
     let mut errors = 0;
     let mut deliveries = 0;
     for (position, run) in decision.runs.iter().enumerate() {
@@ -226,8 +266,10 @@ fn decide(conn: &Connection, decision: &Decision, now: i64) -> anyhow::Result<()
                 action.provider,
                 serde_json::to_string(&action.params)?,
                 serde_json::to_string(&action.target)?,
-                now
+                now,
+                i64::from(head)
             ])?;
+            head = false;
         }
     }
     for write in &decision.memory {
@@ -255,17 +297,17 @@ fn decide(conn: &Connection, decision: &Decision, now: i64) -> anyhow::Result<()
     } else {
         earlier_errors + errors
     };
-    if deliveries > 0 {
-        conn.prepare_cached(
-            "UPDATE events SET status = 'processing', rule_errors = ?1, finished_at = NULL WHERE seq = ?2",
-        )?
-        .execute(params![rule_errors, decision.event_seq])?;
-    } else if first_run {
-        let status = if errors == 0 { "done" } else { "failed" };
+    if deliveries > 0 || first_run {
+        let (status, finished) = transitions::decided_status(deliveries, errors as usize);
         conn.prepare_cached(
             "UPDATE events SET status = ?1, rule_errors = ?2, finished_at = ?3 WHERE seq = ?4",
         )?
-        .execute(params![status, rule_errors, now, decision.event_seq])?;
+        .execute(params![
+            status,
+            rule_errors,
+            finished.then_some(now),
+            decision.event_seq
+        ])?;
     } else if errors > 0 {
         conn.prepare_cached("UPDATE events SET rule_errors = ?1 WHERE seq = ?2")?
             .execute(params![rule_errors, decision.event_seq])?;
@@ -281,123 +323,153 @@ fn claim(
     now: i64,
     lease_ms: i64,
 ) -> anyhow::Result<Vec<ClaimedDelivery>> {
+    // Work left in flight by a lost outcome write goes back to its queue first.
+    conn.prepare_cached(transitions::RELEASE_EXPIRED_LEASES)?
+        .execute(named_params! {"$1": now})?;
     let mut stmt = conn.prepare_cached(
         "SELECT d.id, e.event_id, d.seq, d.rule, d.action, d.provider, d.params, d.target, d.attempts \
          FROM deliveries d JOIN events e ON e.seq = d.event_seq \
-         WHERE d.provider = ?1 AND d.status = 'pending' AND d.next_at <= ?2 \
-           AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.order_key = d.order_key \
-                           AND x.id < d.id AND x.status IN ('pending', 'in_flight')) \
-         ORDER BY d.id LIMIT ?3",
+         WHERE d.provider = ?1 AND d.head = 1 AND d.status = 'pending' AND d.next_at <= ?2 \
+         ORDER BY d.next_at, d.id LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![provider, now, limit as i64], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, i64>(2)?,
-            row.get::<_, String>(3)?,
-            row.get::<_, String>(4)?,
-            row.get::<_, String>(5)?,
-            row.get::<_, String>(6)?,
-            row.get::<_, String>(7)?,
-            row.get::<_, u32>(8)?,
-        ))
-    })?;
-    let mut claimed = Vec::new();
-    for row in rows {
-        let (id, event_id, seq, rule, action, provider, params_json, target, attempts) = row?;
-        let action = ActionKind::parse(&action)
-            .with_context(|| format!("delivery {id} has an unknown action {action}"))?;
-        claimed.push(ClaimedDelivery {
-            id,
-            event_id,
-            action: DecidedAction {
-                rule,
-                seq: seq as usize,
-                action,
-                provider,
-                params: serde_json::from_str(&params_json)?,
-                target: serde_json::from_str(&target)?,
-            },
-            attempts,
-        });
-    }
+    let rows = stmt
+        .query_map(params![provider, now, limit as i64], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, String>(6)?,
+                row.get::<_, String>(7)?,
+                row.get::<_, u32>(8)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
     let mut lease = conn.prepare_cached(
         "UPDATE deliveries SET status = 'in_flight', lease_until = ?1, updated_at = ?2 WHERE id = ?3",
     )?;
-    for d in &claimed {
-        lease.execute(params![now + lease_ms, now, d.id])?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for (id, event_id, seq, rule, action, provider, params_json, target, attempts) in rows {
+        match read_claimed(&action, &params_json, &target) {
+            Ok((action, params, target)) => {
+                lease.execute(params![now + lease_ms, now, id])?;
+                claimed.push(ClaimedDelivery {
+                    id,
+                    event_id,
+                    action: DecidedAction {
+                        rule,
+                        seq: seq as usize,
+                        action,
+                        provider,
+                        params,
+                        target,
+                    },
+                    attempts,
+                });
+            }
+            // A row that cannot be read is dead, not a stop for everything behind it.
+            Err(e) => {
+                tracing::error!(%event_id, delivery = id, "a stored delivery cannot be read back; dead-lettered: {e:#}");
+                close_unreadable_delivery(conn, id, now)?;
+            }
+        }
     }
     Ok(claimed)
 }
 
+fn read_claimed(
+    action: &str,
+    params_json: &str,
+    target: &str,
+) -> anyhow::Result<(
+    ActionKind,
+    serde_json::Map<String, serde_json::Value>,
+    crate::providers::Target,
+)> {
+    let kind = ActionKind::parse(action).with_context(|| format!("unknown action {action}"))?;
+    Ok((
+        kind,
+        serde_json::from_str(params_json).context("params")?,
+        serde_json::from_str(target).context("target")?,
+    ))
+}
+
+/// A delivery whose stored row cannot be read: dead (`unreadable`), and its key moves on.
+fn close_unreadable_delivery(conn: &Connection, id: i64, now: i64) -> anyhow::Result<()> {
+    let order_key: String = conn
+        .prepare_cached(transitions::RECORD_OUTCOME)?
+        .query_row(
+            named_params! {"$1": "dead", "$2": 0, "$3": now, "$4": None::<String>, "$5": false,
+            "$6": None::<i64>, "$7": None::<String>, "$8": "unreadable", "$9": now, "$10": id},
+            |row| row.get(0),
+        )?;
+    conn.prepare_cached(transitions::ADD_DEAD_LETTER)?
+        .execute(named_params! {"$1": id, "$2": "unreadable", "$3": now})?;
+    conn.prepare_cached(transitions::PROMOTE_NEXT_HEAD)?
+        .execute(named_params! {"$1": order_key})?;
+    conn.prepare_cached(transitions::SETTLE_EVENT_OF_DELIVERY)?
+        .execute(named_params! {"$1": id, "$2": now})?;
+    Ok(())
+}
+
 fn finish_attempt(conn: &Connection, outcome: &AttemptOutcome, now: i64) -> anyhow::Result<()> {
-    let (event_seq, attempts): (i64, i64) = conn
-        .prepare_cached("SELECT event_seq, attempts FROM deliveries WHERE id = ?1")?
-        .query_row([outcome.delivery_id], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    let mut attempts_after = attempts;
     if let Some(attempt) = &outcome.attempt {
-        attempts_after += 1;
-        // Numbered across redrives, so a redriven delivery keeps its earlier attempts.
-        conn.prepare_cached(
-            "INSERT INTO attempts (delivery_id, n, at, status, response_excerpt) \
-             VALUES (?1, (SELECT coalesce(max(n), 0) + 1 FROM attempts WHERE delivery_id = ?1), ?2, ?3, ?4)",
-        )?
-        .execute(params![
-            outcome.delivery_id,
-            attempt.at,
-            attempt.status,
-            attempt.response_excerpt
-        ])?;
+        conn.prepare_cached(transitions::ADD_ATTEMPT)?
+            .execute(named_params! {
+                "$1": outcome.delivery_id,
+                "$2": attempt.at,
+                "$3": attempt.status,
+                "$4": attempt.response_excerpt,
+            })?;
     }
-    let (status, next_at, reason) = match &outcome.next {
-        Next::Done => ("done", now, None),
-        Next::Retry { next_at } => ("pending", *next_at, None),
-        Next::Dead { reason } => ("dead", now, Some(reason.as_str())),
-    };
+    let (status, next_at, reason) = outcome_columns(&outcome.next, now);
     let request = outcome
         .request
         .as_ref()
         .map(serde_json::to_string)
         .transpose()?;
-    conn.prepare_cached(
-        "UPDATE deliveries SET status = ?1, attempts = ?2, next_at = ?3, lease_until = NULL, \
-         request = coalesce(?4, request), \
-         last_status = CASE WHEN ?5 THEN ?6 ELSE last_status END, \
-         last_response = CASE WHEN ?5 THEN ?7 ELSE last_response END, \
-         reason = ?8, updated_at = ?9 WHERE id = ?10",
-    )?
-    .execute(params![
-        status,
-        attempts_after,
-        next_at,
-        request,
-        outcome.attempt.is_some(),
-        outcome.attempt.as_ref().and_then(|a| a.status),
-        outcome
-            .attempt
-            .as_ref()
-            .map(|a| a.response_excerpt.as_str()),
-        reason,
-        now,
-        outcome.delivery_id
-    ])?;
+    let order_key: String = conn
+        .prepare_cached(transitions::RECORD_OUTCOME)?
+        .query_row(
+            named_params! {
+                "$1": status,
+                "$2": i64::from(outcome.attempt.is_some()),
+                "$3": next_at,
+                "$4": request,
+                "$5": outcome.attempt.is_some(),
+                "$6": outcome.attempt.as_ref().and_then(|a| a.status),
+                "$7": outcome.attempt.as_ref().map(|a| a.response_excerpt.as_str()),
+                "$8": reason,
+                "$9": now,
+                "$10": outcome.delivery_id,
+            },
+            |row| row.get(0),
+        )?;
     if let Some(reason) = reason {
-        conn.prepare_cached(
-            "INSERT INTO dead_letters (delivery_id, reason, last_status, last_response, created_at) \
-             SELECT id, ?2, last_status, last_response, ?3 FROM deliveries WHERE id = ?1",
-        )?
-        .execute(params![outcome.delivery_id, reason, now])?;
+        conn.prepare_cached(transitions::ADD_DEAD_LETTER)?
+            .execute(named_params! {"$1": outcome.delivery_id, "$2": reason, "$3": now})?;
     }
     if status != "pending" {
-        settle_event(conn, event_seq, now)?;
+        conn.prepare_cached(transitions::PROMOTE_NEXT_HEAD)?
+            .execute(named_params! {"$1": order_key})?;
+        conn.prepare_cached(transitions::SETTLE_EVENT_OF_DELIVERY)?
+            .execute(named_params! {"$1": outcome.delivery_id, "$2": now})?;
     }
+    Ok(())
+}
+
+fn mark_unreadable(conn: &Connection, seq: i64, now: i64) -> anyhow::Result<()> {
+    conn.prepare_cached(transitions::MARK_UNREADABLE)?
+        .execute(named_params! {"$1": seq, "$2": now})?;
     Ok(())
 }
 
 /// When an event's last delivery is finished, give the event its final status.
 fn settle_event(conn: &Connection, event_seq: i64, now: i64) -> anyhow::Result<()> {
     // Bound by name: SQLite numbers `$N` parameters in order of appearance, not by N.
-    conn.prepare_cached(crate::store::SETTLE_EVENT)?
+    conn.prepare_cached(transitions::SETTLE_EVENT)?
         .execute(named_params! {"$1": event_seq, "$2": now})?;
     Ok(())
 }
@@ -439,11 +511,8 @@ fn redrive(conn: &Connection, id: i64, now: i64) -> anyhow::Result<Redrive> {
         .execute(params![now, id])?;
     // A key of its own: a redriven delivery neither waits for nor holds up its user's
     // other deliveries (contract §7: it is sent out of order).
-    conn.prepare_cached(
-        "UPDATE deliveries SET status = 'pending', attempts = 0, next_at = ?1, reason = NULL, \
-         order_key = 'redrive:' || id, updated_at = ?1 WHERE id = ?2",
-    )?
-    .execute(params![now, delivery_id])?;
+    conn.prepare_cached(transitions::REDRIVE_DELIVERY)?
+        .execute(named_params! {"$1": now, "$2": delivery_id})?;
     conn.prepare_cached(
         "UPDATE events SET status = 'processing', finished_at = NULL \
          WHERE seq = (SELECT event_seq FROM deliveries WHERE id = ?1)",

@@ -1,5 +1,4 @@
 -- Switchboard's SQLite schema. Everything that must survive a crash is a row with a state.
-PRAGMA user_version = 1;
 
 CREATE TABLE IF NOT EXISTS events (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT, -- acceptance order

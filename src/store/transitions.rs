@@ -1,0 +1,138 @@
+//! The state transitions both back ends share, as SQL that SQLite and PostgreSQL both run
+//! (`$N` parameters; SQLite binds them by name) and small pure functions. A new status or a
+//! change to how work moves is made here once, not once per back end.
+//!
+//! The ready queue: `deliveries.head = 1` marks the oldest open (`pending` or `in_flight`)
+//! delivery of each order key, and only a head may be claimed. Claims read the partial index
+//! `deliveries_ready (provider, next_at, id) WHERE head = 1 AND status = 'pending'`, so
+//! their cost is the number of rows claimed, whatever the backlog. Every transition that
+//! closes a delivery (done, dead) clears its `head` and promotes the key's next open
+//! delivery; a decision makes its first delivery the head when its key has nothing open.
+
+use super::{DeadReason, Next};
+
+/// Gives an event its final status once none of its deliveries is open (`docs/design.md`):
+/// `done` when nothing failed, `failed` when something failed (a dead delivery or a rule
+/// error) and nothing succeeded, else `partial`. `$1` names the event's `seq`, `$2` is the
+/// time.
+macro_rules! settle_sql {
+    ($event_seq:literal) => {
+        concat!(
+            "UPDATE events SET finished_at = $2, status = CASE \
+               WHEN c.dead + events.rule_errors = 0 THEN 'done' \
+               WHEN c.done = 0 THEN 'failed' ELSE 'partial' END \
+             FROM (SELECT count(*) FILTER (WHERE status IN ('pending', 'in_flight')) AS open, \
+                          count(*) FILTER (WHERE status = 'done') AS done, \
+                          count(*) FILTER (WHERE status = 'dead') AS dead \
+                   FROM deliveries WHERE event_seq = ",
+            $event_seq,
+            ") AS c WHERE events.seq = ",
+            $event_seq,
+            " AND c.open = 0"
+        )
+    };
+}
+
+/// Settle the event whose `seq` is `$1`.
+pub(crate) const SETTLE_EVENT: &str = settle_sql!("$1");
+/// Settle the event of the delivery whose id is `$1`.
+pub(crate) const SETTLE_EVENT_OF_DELIVERY: &str =
+    settle_sql!("(SELECT event_seq FROM deliveries WHERE id = $1)");
+
+/// Whether the order key `$1` has an open delivery (then a new one waits behind it).
+pub(crate) const KEY_HAS_OPEN: &str = "SELECT count(*) FROM (SELECT 1 FROM deliveries \
+     WHERE order_key = $1 AND status IN ('pending', 'in_flight') LIMIT 1) AS open";
+
+/// Make the oldest open delivery of key `$1` its head (after the head closed).
+pub(crate) const PROMOTE_NEXT_HEAD: &str = "UPDATE deliveries SET head = 1 \
+     WHERE id = (SELECT min(id) FROM deliveries WHERE order_key = $1 \
+                 AND status IN ('pending', 'in_flight')) AND head = 0";
+
+/// Record an attempt's consequence on the delivery `$10`: `$1` status, `$2` attempts to
+/// add, `$3` next due time, `$4` the request (kept when null), `$5` whether an answer came
+/// (`$6` status, `$7` excerpt), `$8` dead-letter reason, `$9` now. A closed delivery is no
+/// longer its key's head.
+pub(crate) const RECORD_OUTCOME: &str = "UPDATE deliveries SET status = $1, \
+     attempts = attempts + $2, next_at = $3, lease_until = NULL, lease_owner = NULL, \
+     request = coalesce($4, request), \
+     last_status = CASE WHEN $5 THEN $6 ELSE last_status END, \
+     last_response = CASE WHEN $5 THEN $7 ELSE last_response END, \
+     reason = $8, updated_at = $9, \
+     head = CASE WHEN $1 IN ('pending', 'in_flight') THEN head ELSE 0 END \
+     WHERE id = $10 RETURNING order_key";
+
+/// Number the attempt across redrives, so a redriven delivery keeps its earlier attempts.
+pub(crate) const ADD_ATTEMPT: &str = "INSERT INTO attempts (delivery_id, n, at, status, response_excerpt) \
+     VALUES ($1, (SELECT coalesce(max(n), 0) + 1 FROM attempts WHERE delivery_id = $1), $2, $3, $4)";
+
+/// A dead delivery's letter: `$1` delivery, `$2` reason, `$3` now.
+pub(crate) const ADD_DEAD_LETTER: &str = "INSERT INTO dead_letters \
+     (delivery_id, reason, last_status, last_response, created_at) \
+     SELECT id, $2, last_status, last_response, $3 FROM deliveries WHERE id = $1";
+
+/// Deliveries whose lease ran out while in flight (a crash, a lost outcome write) go back
+/// to `pending`, still their key's head, so they are sent again (at least once). `$1` now.
+pub(crate) const RELEASE_EXPIRED_LEASES: &str = "UPDATE deliveries \
+     SET status = 'pending', lease_until = NULL, lease_owner = NULL, updated_at = $1 \
+     WHERE status = 'in_flight' AND lease_until < $1";
+
+/// An accepted event that cannot be read back: `failed` with reason `unreadable`, so it
+/// never stops the events behind it. `$1` seq, `$2` now.
+pub(crate) const MARK_UNREADABLE: &str = "UPDATE events SET status = 'failed', \
+     reason = 'unreadable', finished_at = $2, lease_until = NULL, lease_owner = NULL \
+     WHERE seq = $1 AND status = 'received'";
+
+/// Send a dead delivery `$2` again, out of order: a key of its own (`redrive:<id>`), so it
+/// neither waits for nor holds up its user's other deliveries, and so it is its own head.
+pub(crate) const REDRIVE_DELIVERY: &str = "UPDATE deliveries SET status = 'pending', \
+     attempts = 0, next_at = $1, reason = NULL, order_key = 'redrive:' || id, head = 1, \
+     updated_at = $1 WHERE id = $2";
+
+/// The stored status, due time and dead-letter reason that follow an attempt.
+pub(crate) fn outcome_columns(next: &Next, now: i64) -> (&'static str, i64, Option<&'static str>) {
+    match next {
+        Next::Done => ("done", now, None),
+        Next::Retry { next_at } => ("pending", *next_at, None),
+        Next::Dead { reason } => ("dead", now, Some(DeadReason::as_str(*reason))),
+    }
+}
+
+/// The status of an event once its first rule run is stored, and whether it is finished:
+/// with deliveries it is `processing`; without, `done`, or `failed` if a rule erred.
+pub(crate) fn decided_status(deliveries: usize, rule_errors: usize) -> (&'static str, bool) {
+    match (deliveries, rule_errors) {
+        (0, 0) => ("done", true),
+        (0, _) => ("failed", true),
+        _ => ("processing", false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attempt_maps_to_the_stored_columns() {
+        let cases = [
+            (Next::Done, ("done", 7, None)),
+            (Next::Retry { next_at: 99 }, ("pending", 99, None)),
+            (
+                Next::Dead {
+                    reason: DeadReason::UserUnknown,
+                },
+                ("dead", 7, Some("user_unknown")),
+            ),
+        ];
+        for (next, expected) in cases {
+            assert_eq!(outcome_columns(&next, 7), expected, "{next:?}");
+        }
+    }
+
+    #[test]
+    fn a_decision_settles_the_event_only_without_deliveries() {
+        assert_eq!(decided_status(0, 0), ("done", true));
+        assert_eq!(decided_status(0, 2), ("failed", true));
+        assert_eq!(decided_status(3, 0), ("processing", false));
+        assert_eq!(decided_status(3, 1), ("processing", false));
+    }
+}
