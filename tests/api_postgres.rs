@@ -33,6 +33,9 @@ mod reload;
 #[cfg(postgres_tests)]
 #[path = "api/rules.rs"]
 mod rules;
+#[cfg(postgres_tests)]
+#[path = "api_postgres/schema.rs"]
+mod schema;
 
 #[cfg(not(postgres_tests))]
 #[test]

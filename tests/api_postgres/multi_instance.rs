@@ -138,7 +138,7 @@ async fn a_crashed_instances_leases_are_taken_over_when_they_expire() {
     assert_eq!(app.jelou.received_requests().await.unwrap().len(), 1);
     sql(
         &url,
-        "UPDATE deliveries SET status = 'in_flight', lease_owner = 'dead-instance', \
+        "UPDATE deliveries SET status = 'in_flight', head = 1, lease_owner = 'dead-instance', \
          lease_until = (extract(epoch from now()) * 1000)::bigint + 1500; \
          UPDATE events SET status = 'processing', finished_at = NULL",
     )
