@@ -1,12 +1,13 @@
-//! Rule workers: take accepted events in acceptance order, run the rules on each (off the
-//! async threads), and store the decision with its deliveries in one transaction. Events of
-//! one user key are handled one at a time, in order; different keys run side by side.
+//! Rule workers: take a batch of accepted events in acceptance order, run the rules on each
+//! (on the blocking pool, the batch's user keys split over the cores), and store every
+//! decision of the batch together (one transaction where the store allows). Events of one
+//! user key run one after the other, in order, each seeing the memory its predecessors
+//! wrote; different keys run side by side.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use crate::event::{now_millis, Event};
@@ -16,10 +17,6 @@ use crate::store::{Decision, PendingEvent, Store, FIRST_RUN};
 
 /// Events taken per round.
 const BATCH: usize = 512;
-/// Keys worked on at once: rules are short CPU work on the blocking pool, and an event's
-/// decision waits for a group commit that the keys in flight share. 32 measured no better
-/// than 8 in `examples/e2e.rs` (the store writer is the busiest thread either way).
-const PARALLEL_KEYS: usize = 8;
 const POLL: Duration = Duration::from_millis(500);
 /// How long a claimed event is this instance's (PostgreSQL): long enough for its rules
 /// (1 s each at most) and the store round trips; after a crash another instance takes it.
@@ -58,10 +55,14 @@ impl RuleRunner {
         } else {
             tokio::task::spawn_blocking(move || rules.run(&engine, &env, &event, memory)).await?
         };
+        self.observe(&verdict, started.elapsed());
+        Ok(verdict)
+    }
+
+    /// Count a rule run's time and outcomes.
+    fn observe(&self, verdict: &Verdict, elapsed: Duration) {
         if let Some(metrics) = &self.metrics {
-            metrics
-                .rule_seconds
-                .observe(started.elapsed().as_secs_f64());
+            metrics.rule_seconds.observe(elapsed.as_secs_f64());
             for run in &verdict.runs {
                 let outcome = if run.error.is_some() { "error" } else { "ok" };
                 metrics
@@ -70,7 +71,6 @@ impl RuleRunner {
                     .inc();
             }
         }
-        Ok(verdict)
     }
 
     /// The first run of the rules on an accepted event, as a decision to store.
@@ -124,28 +124,126 @@ pub async fn run(store: Store, runner: RuleRunner, mut shutdown: watch::Receiver
             }
             continue;
         }
-        let groups = group_by_key(pending);
-        futures_util::stream::iter(groups)
-            .for_each_concurrent(PARALLEL_KEYS, |group| {
-                let (store, runner) = (store.clone(), runner.clone());
-                async move {
-                    for PendingEvent { seq, event } in group {
-                        let event = Arc::new(event);
-                        let stored = match runner.decide(&store, seq, event.clone()).await {
-                            Ok(decision) => store.decide(decision).await.map_err(anyhow::Error::from),
-                            Err(e) => Err(e),
-                        };
-                        if let Err(e) = stored {
-                            // Left `received`: the next round tries again, still in order.
-                            tracing::error!(event_id = %event.event_id, "could not store the rules' decision: {e:#}");
-                            tokio::time::sleep(POLL).await;
-                            break;
+        if let Err(e) = decide_batch(&store, &runner, pending).await {
+            // Left `received`: the next round tries again, still in order.
+            tracing::error!("could not decide a batch of events: {e:#}");
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// One event's verdict, as the batch computes it.
+struct Decided {
+    seq: i64,
+    event: Arc<Event>,
+    verdict: Verdict,
+    elapsed: Duration,
+}
+
+/// Run the rules on a batch and store every decision together.
+async fn decide_batch(
+    store: &Store,
+    runner: &RuleRunner,
+    pending: Vec<PendingEvent>,
+) -> anyhow::Result<()> {
+    let (engine, rules, env) = (
+        runner.book.engine().clone(),
+        runner.book.current(),
+        runner.env.clone(),
+    );
+    let groups = group_by_key(pending);
+    // Each key's memory, read once for the whole batch (only when some rule can ask).
+    let mut memories = Vec::with_capacity(groups.len());
+    for group in &groups {
+        let user = group.first().and_then(|p| {
+            p.event
+                .user
+                .id
+                .clone()
+                .map(|id| (p.event.source.clone(), id))
+        });
+        memories.push(match user {
+            Some((source, id)) if rules.uses_memory() => {
+                store.memory_of(&source, &id, now_millis()).await?
+            }
+            _ => serde_json::Map::new(),
+        });
+    }
+    // Split the keys over the cores; a key's events stay together, in order.
+    let lanes = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut work: Vec<
+        Vec<(
+            Vec<PendingEvent>,
+            serde_json::Map<String, serde_json::Value>,
+        )>,
+    > = (0..lanes).map(|_| Vec::new()).collect();
+    for (n, item) in groups.into_iter().zip(memories).enumerate() {
+        work[n % lanes].push(item);
+    }
+    let evaluations = work.into_iter().filter(|w| !w.is_empty()).map(|lane| {
+        let (engine, rules, env) = (engine.clone(), rules.clone(), env.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            for (group, mut memory) in lane {
+                for PendingEvent { seq, event } in group {
+                    let started = std::time::Instant::now();
+                    let event = Arc::new(event);
+                    let verdict = rules.run(&engine, &env, &event, memory.clone());
+                    // The next event of this key sees what this one remembered.
+                    for write in &verdict.memory {
+                        match &write.value {
+                            Some(value) if write.expires_at.is_none_or(|at| at > now_millis()) => {
+                                memory.insert(write.key.clone(), value.clone());
+                            }
+                            _ => {
+                                memory.remove(&write.key);
+                            }
                         }
                     }
+                    out.push(Decided {
+                        seq,
+                        event,
+                        verdict,
+                        elapsed: started.elapsed(),
+                    });
                 }
-            })
-            .await;
+            }
+            out
+        })
+    });
+    let mut decided: Vec<Decided> = futures_util::future::try_join_all(evaluations)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    decided.sort_by_key(|d| d.seq);
+    let mut decisions = Vec::with_capacity(decided.len());
+    let mut summaries = Vec::with_capacity(decided.len());
+    for d in decided {
+        runner.observe(&d.verdict, d.elapsed);
+        let actions = d.verdict.actions().count();
+        let errors = d.verdict.runs.iter().filter(|r| r.error.is_some()).count();
+        decisions.push(decision(d.seq, &d.event, FIRST_RUN.to_string(), d.verdict));
+        summaries.push((d.event, actions, errors));
     }
+    let results = store.decide_many(decisions).await?;
+    for ((event, actions, rule_errors), result) in summaries.into_iter().zip(results) {
+        match result {
+            Ok(()) => tracing::info!(
+                event_id = %event.event_id,
+                source = %event.source,
+                kind = event.kind.as_str(),
+                actions,
+                rule_errors,
+                "rules decided"
+            ),
+            Err(e) => tracing::error!(
+                event_id = %event.event_id,
+                "could not store the rules' decision; it will be decided again: {e}"
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// Split events into per-key queues, keeping acceptance order within and across keys.

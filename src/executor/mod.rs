@@ -74,6 +74,7 @@ pub async fn run(
     );
     let delivery = settings.delivery.clone();
     let lease_ms = (delivery.timeout_ms as i64) * 2 + 30_000;
+    let claim_batch = (delivery.max_in_flight / 4).max(1);
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         if *shutdown.borrow() {
@@ -81,7 +82,9 @@ pub async fn run(
         }
         for (name, lane) in lanes.iter() {
             let free = lane.slots.available_permits();
-            if free == 0 {
+            // Claim in batches: wait for a quarter of the slots to be free, unless all are
+            // (each claim is a write; one per finished delivery would double them).
+            if free == 0 || (free < claim_batch && free < delivery.max_in_flight) {
                 continue;
             }
             let Ok(mut permits) = lane.slots.clone().try_acquire_many_owned(free as u32) else {

@@ -351,6 +351,26 @@ impl Storage {
         Ok(())
     }
 
+    /// Store the decisions of a batch of events (in acceptance order) together: one
+    /// transaction where possible. One result per decision; a failed one (and the later
+    /// ones of its key) stay waiting and are decided again.
+    ///
+    /// # Errors
+    /// When the store cannot take the batch at all.
+    pub async fn decide_many(
+        &self,
+        decisions: Vec<Decision>,
+    ) -> Result<Vec<Result<(), String>>, StoreError> {
+        let has_actions = decisions
+            .iter()
+            .any(|d| d.runs.iter().any(|r| !r.actions.is_empty()));
+        let results = delegate!(self, s => s.decide_many(decisions).await)?;
+        if has_actions {
+            self.deliveries_ready.notify_one();
+        }
+        Ok(results)
+    }
+
     /// Claim up to `limit` due deliveries of one provider whose key has nothing earlier open.
     pub async fn claim_deliveries(
         &self,

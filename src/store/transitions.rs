@@ -76,6 +76,27 @@ pub(crate) const RELEASE_EXPIRED_LEASES: &str = "UPDATE deliveries \
      SET status = 'pending', lease_until = NULL, lease_owner = NULL, updated_at = $1 \
      WHERE status = 'in_flight' AND lease_until < $1";
 
+/// When a store last looked for expired leases: it looks at most once a second (leases
+/// are tens of seconds long; every claim looking would add a write to each).
+pub(crate) struct LeaseClock(std::sync::atomic::AtomicI64);
+
+impl LeaseClock {
+    pub(crate) fn new() -> LeaseClock {
+        LeaseClock(std::sync::atomic::AtomicI64::new(i64::MIN))
+    }
+
+    /// Whether it is time to look again (the first call always is).
+    pub(crate) fn due(&self, now: i64) -> bool {
+        use std::sync::atomic::Ordering;
+        let last = self.0.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= 1_000
+            && self
+                .0
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
 /// An accepted event that cannot be read back: `failed` with reason `unreadable`, so it
 /// never stops the events behind it. `$1` seq, `$2` now.
 pub(crate) const MARK_UNREADABLE: &str = "UPDATE events SET status = 'failed', \

@@ -44,6 +44,8 @@ pub struct PostgresStore {
     closed: AtomicBool,
     /// This process's name on the leases it takes.
     instance: String,
+    /// When this instance last looked for expired leases.
+    leases: transitions::LeaseClock,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -126,6 +128,7 @@ impl PostgresStore {
             inserts: std::sync::Mutex::new(Some(sender)),
             closed: AtomicBool::new(false),
             instance: format!("{}-{}", std::process::id(), ulid::Ulid::new()),
+            leases: transitions::LeaseClock::new(),
         })
     }
 
@@ -218,42 +221,96 @@ impl PostgresStore {
     pub async fn decide(&self, decision: Decision) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        let now = now_millis();
-        let Some(row) = tx
-            .query_opt(
-                "SELECT status, rule_errors FROM events WHERE seq = $1 FOR UPDATE",
-                &[&decision.event_seq],
-            )
+        decide_in(&tx, &decision, now_millis()).await?;
+        tx.commit().await.map_err(pg_error)
+    }
+
+    /// Store many decisions (acceptance order) in one transaction; if that fails, one by
+    /// one, skipping the later decisions of a key whose decision failed (they stay waiting,
+    /// still in order). One result per decision.
+    pub async fn decide_many(
+        &self,
+        decisions: Vec<Decision>,
+    ) -> Result<Vec<Result<(), String>>, StoreError> {
+        let together = async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            let now = now_millis();
+            for decision in &decisions {
+                decide_in(&tx, decision, now).await?;
+            }
+            tx.commit().await.map_err(pg_error)
+        };
+        match together.await {
+            Ok(()) => return Ok(vec![Ok(()); decisions.len()]),
+            Err(e) => tracing::warn!(
+                "a batch of decisions could not be stored together; storing them one by one: {e}"
+            ),
+        }
+        let mut failed_keys = std::collections::HashSet::new();
+        let mut results = Vec::with_capacity(decisions.len());
+        for decision in decisions {
+            if failed_keys.contains(&decision.order_key) {
+                results.push(Err(
+                    "an earlier event of the same user could not be stored".into()
+                ));
+                continue;
+            }
+            let key = decision.order_key.clone();
+            match self.decide(decision).await {
+                Ok(()) => results.push(Ok(())),
+                Err(e) => {
+                    failed_keys.insert(key);
+                    results.push(Err(e.to_string()));
+                }
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// Store one decision inside `tx`: its rule runs, deliveries (the first heading its key
+/// when nothing of the key is open) and memory writes, and the event's new status.
+async fn decide_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    decision: &Decision,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(row) = tx
+        .query_opt(
+            "SELECT status, rule_errors FROM events WHERE seq = $1 FOR UPDATE",
+            &[&decision.event_seq],
+        )
+        .await
+        .map_err(pg_error)?
+    else {
+        return Err(StoreError::Unexpected(anyhow::anyhow!(
+            "event #{} is not in the store",
+            decision.event_seq
+        )));
+    };
+    let (status, earlier_errors): (String, i32) = (row.get(0), row.get(1));
+    let first_run = decision.run_id.is_empty();
+    if first_run && status != "received" {
+        // Another instance (or an earlier try of ours) decided it already.
+        return Ok(());
+    }
+    // The first new delivery heads its key unless something of the key is still open;
+    // the key's lock keeps an outcome elsewhere from promoting past it meanwhile.
+    let mut head = if decision.runs.iter().any(|r| !r.actions.is_empty()) {
+        tx.execute(LOCK_KEY, &[&decision.order_key])
+            .await
+            .map_err(pg_error)?;
+        let open: i64 = tx
+            .query_one(transitions::KEY_HAS_OPEN, &[&decision.order_key])
             .await
             .map_err(pg_error)?
-        else {
-            return Err(StoreError::Unexpected(anyhow::anyhow!(
-                "event #{} is not in the store",
-                decision.event_seq
-            )));
-        };
-        let (status, earlier_errors): (String, i32) = (row.get(0), row.get(1));
-        let first_run = decision.run_id.is_empty();
-        if first_run && status != "received" {
-            // Another instance (or an earlier try of ours) decided it already.
-            return Ok(());
-        }
-        // The first new delivery heads its key unless something of the key is still open;
-        // the key's lock keeps an outcome elsewhere from promoting past it meanwhile.
-        let mut head = if decision.runs.iter().any(|r| !r.actions.is_empty()) {
-            tx.execute(LOCK_KEY, &[&decision.order_key])
-                .await
-                .map_err(pg_error)?;
-            let open: i64 = tx
-                .query_one(transitions::KEY_HAS_OPEN, &[&decision.order_key])
-                .await
-                .map_err(pg_error)?
-                .get(0);
-            open == 0
-        } else {
-            false
-        };
-        let (run_stmt, delivery_stmt, memory_put, memory_delete) = tokio::try_join!(
+            .get(0);
+        open == 0
+    } else {
+        false
+    };
+    let (run_stmt, delivery_stmt, memory_put, memory_delete) = tokio::try_join!(
             tx.prepare_cached(
                 "INSERT INTO rule_runs (event_seq, run_id, position, rule, actions, error) VALUES ($1, $2, $3, $4, $5, $6)",
             ),
@@ -268,112 +325,113 @@ impl PostgresStore {
             tx.prepare_cached("DELETE FROM memory WHERE source = $1 AND user_id = $2 AND key = $3"),
         )
         .map_err(pg_error)?;
-        // Everything serialised first, then every statement sent as one pipeline.
-        let mut runs = Vec::new();
-        let mut rows = Vec::new();
-        for (position, run) in decision.runs.iter().enumerate() {
-            runs.push((
-                position as i32,
-                run,
-                serde_json::to_string(&run.actions).context("actions")?,
+    // Everything serialised first, then every statement sent as one pipeline.
+    let mut runs = Vec::new();
+    let mut rows = Vec::new();
+    for (position, run) in decision.runs.iter().enumerate() {
+        runs.push((
+            position as i32,
+            run,
+            serde_json::to_string(&run.actions).context("actions")?,
+        ));
+        for action in &run.actions {
+            rows.push((
+                action,
+                action.seq as i32,
+                action.action.as_str(),
+                serde_json::to_string(&action.params).context("params")?,
+                serde_json::to_string(&action.target).context("target")?,
+                i32::from(head),
             ));
-            for action in &run.actions {
-                rows.push((
-                    action,
-                    action.seq as i32,
-                    action.action.as_str(),
-                    serde_json::to_string(&action.params).context("params")?,
-                    serde_json::to_string(&action.target).context("target")?,
-                    i32::from(head),
-                ));
-                head = false;
-            }
+            head = false;
         }
-        let memory_values = decision
-            .memory
-            .iter()
-            .map(|w| w.value.as_ref().map(serde_json::to_string).transpose())
-            .collect::<Result<Vec<_>, _>>()
-            .context("memory")?;
-        let errors = decision.runs.iter().filter(|r| r.error.is_some()).count() as i32;
-        let deliveries = rows.len();
-        let mut writes = Vec::new();
-        for (position, run, actions) in &runs {
-            let params: Vec<&(dyn ToSql + Sync)> = vec![
-                &decision.event_seq,
-                &decision.run_id,
-                position,
-                &run.rule,
-                actions,
-                &run.error,
-            ];
-            writes.push(tx.execute_raw(&run_stmt, params));
-        }
-        for (action, seq, name, params, target, head) in &rows {
-            let values: Vec<&(dyn ToSql + Sync)> = vec![
-                &decision.event_seq,
-                &decision.run_id,
-                seq,
-                &decision.order_key,
-                &action.rule,
-                name,
-                &action.provider,
-                params,
-                target,
-                &now,
-                head,
-            ];
-            writes.push(tx.execute_raw(&delivery_stmt, values));
-        }
-        for (write, value) in decision.memory.iter().zip(&memory_values) {
-            let (statement, values): (_, Vec<&(dyn ToSql + Sync)>) = match value {
-                Some(value) => (
-                    &memory_put,
-                    vec![
-                        &write.source,
-                        &write.user_id,
-                        &write.key,
-                        value,
-                        &write.expires_at,
-                    ],
-                ),
-                None => (
-                    &memory_delete,
-                    vec![&write.source, &write.user_id, &write.key],
-                ),
-            };
-            writes.push(tx.execute_raw(statement, values));
-        }
-        futures_util::future::try_join_all(writes)
-            .await
-            .map_err(pg_error)?;
-        let rule_errors = if first_run {
-            errors
-        } else {
-            earlier_errors + errors
+    }
+    let memory_values = decision
+        .memory
+        .iter()
+        .map(|w| w.value.as_ref().map(serde_json::to_string).transpose())
+        .collect::<Result<Vec<_>, _>>()
+        .context("memory")?;
+    let errors = decision.runs.iter().filter(|r| r.error.is_some()).count() as i32;
+    let deliveries = rows.len();
+    let mut writes = Vec::new();
+    for (position, run, actions) in &runs {
+        let params: Vec<&(dyn ToSql + Sync)> = vec![
+            &decision.event_seq,
+            &decision.run_id,
+            position,
+            &run.rule,
+            actions,
+            &run.error,
+        ];
+        writes.push(tx.execute_raw(&run_stmt, params));
+    }
+    for (action, seq, name, params, target, head) in &rows {
+        let values: Vec<&(dyn ToSql + Sync)> = vec![
+            &decision.event_seq,
+            &decision.run_id,
+            seq,
+            &decision.order_key,
+            &action.rule,
+            name,
+            &action.provider,
+            params,
+            target,
+            &now,
+            head,
+        ];
+        writes.push(tx.execute_raw(&delivery_stmt, values));
+    }
+    for (write, value) in decision.memory.iter().zip(&memory_values) {
+        let (statement, values): (_, Vec<&(dyn ToSql + Sync)>) = match value {
+            Some(value) => (
+                &memory_put,
+                vec![
+                    &write.source,
+                    &write.user_id,
+                    &write.key,
+                    value,
+                    &write.expires_at,
+                ],
+            ),
+            None => (
+                &memory_delete,
+                vec![&write.source, &write.user_id, &write.key],
+            ),
         };
-        if deliveries > 0 || first_run {
-            let (status, finished) = transitions::decided_status(deliveries, errors as usize);
-            tx.execute(
+        writes.push(tx.execute_raw(statement, values));
+    }
+    futures_util::future::try_join_all(writes)
+        .await
+        .map_err(pg_error)?;
+    let rule_errors = if first_run {
+        errors
+    } else {
+        earlier_errors + errors
+    };
+    if deliveries > 0 || first_run {
+        let (status, finished) = transitions::decided_status(deliveries, errors as usize);
+        tx.execute(
                 "UPDATE events SET status = $1, rule_errors = $2, finished_at = $3, lease_until = NULL WHERE seq = $4",
                 &[&status, &rule_errors, &finished.then_some(now), &decision.event_seq],
             )
             .await
             .map_err(pg_error)?;
-        } else if errors > 0 {
-            tx.execute(
-                "UPDATE events SET rule_errors = $1 WHERE seq = $2",
-                &[&rule_errors, &decision.event_seq],
-            )
+    } else if errors > 0 {
+        tx.execute(
+            "UPDATE events SET rule_errors = $1 WHERE seq = $2",
+            &[&rule_errors, &decision.event_seq],
+        )
+        .await
+        .map_err(pg_error)?;
+        tx.execute(transitions::SETTLE_EVENT, &[&decision.event_seq, &now])
             .await
             .map_err(pg_error)?;
-            tx.execute(transitions::SETTLE_EVENT, &[&decision.event_seq, &now])
-                .await
-                .map_err(pg_error)?;
-        }
-        tx.commit().await.map_err(pg_error)
     }
+    Ok(())
+}
 
+impl PostgresStore {
     pub async fn claim_deliveries(
         &self,
         provider: &str,
@@ -385,10 +443,12 @@ impl PostgresStore {
         // Work in flight at an instance whose lease ran out (it crashed, or lost an outcome
         // write) goes back to its queue; then the due heads of this provider, by the
         // partial index `deliveries_ready`, skipping rows another instance is claiming.
-        client
-            .execute(transitions::RELEASE_EXPIRED_LEASES, &[&now])
-            .await
-            .map_err(pg_error)?;
+        if self.leases.due(now) {
+            client
+                .execute(transitions::RELEASE_EXPIRED_LEASES, &[&now])
+                .await
+                .map_err(pg_error)?;
+        }
         let rows = client
             .query(
                 "WITH picked AS (SELECT d.id FROM deliveries d \

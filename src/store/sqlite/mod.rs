@@ -59,6 +59,12 @@ enum Job {
         decision: Decision,
         reply: Reply<()>,
     },
+    /// Decisions in acceptance order, each in its own savepoint; a key whose decision
+    /// failed has its later decisions skipped (they stay waiting, still in order).
+    DecideMany {
+        decisions: Vec<Decision>,
+        reply: Reply<Vec<Result<(), String>>>,
+    },
     Claim {
         provider: String,
         limit: usize,
@@ -259,6 +265,15 @@ impl SqliteStore {
     /// transaction.
     pub async fn decide(&self, decision: Decision) -> Result<(), StoreError> {
         self.submit(|reply| Job::Decide { decision, reply }).await
+    }
+
+    /// Store many decisions (acceptance order) in one job; one result per decision.
+    pub async fn decide_many(
+        &self,
+        decisions: Vec<Decision>,
+    ) -> Result<Vec<Result<(), String>>, StoreError> {
+        self.submit(|reply| Job::DecideMany { decisions, reply })
+            .await
     }
 
     /// Claim up to `limit` due deliveries of one provider whose key has nothing earlier open.

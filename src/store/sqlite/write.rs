@@ -14,6 +14,11 @@ use crate::event::{now_millis, Event};
 use crate::store::transitions::{self, outcome_columns};
 use crate::store::{AttemptOutcome, ClaimedDelivery, Decision, Inserted, Redrive, StoreError};
 
+thread_local! {
+    /// The writer thread's (one per store) last look for expired leases.
+    static LEASES: transitions::LeaseClock = transitions::LeaseClock::new();
+}
+
 /// The most jobs one transaction takes; more wait for the next one.
 const MAX_BATCH: usize = 1024;
 /// The most events one purge job deletes, so a purge never holds the writer for long.
@@ -79,6 +84,7 @@ fn fail(job: Job, reason: &str) {
     // A caller that stopped waiting needs no answer.
     match job {
         Job::Insert { reply, .. } => drop(reply.send(err(reason))),
+        Job::DecideMany { reply, .. } => drop(reply.send(err(reason))),
         Job::Decide { reply, .. }
         | Job::Finish { reply, .. }
         | Job::Identity { reply, .. }
@@ -133,6 +139,22 @@ fn apply(conn: &mut Connection, job: Job, now: i64) -> Completion {
             ),
         ),
         Job::Unreadable { seq, reply } => answer(reply, mark_unreadable(conn, seq, now)),
+        Job::DecideMany { decisions, reply } => {
+            let mut failed_keys = std::collections::HashSet::new();
+            let results = decisions
+                .iter()
+                .map(|decision| {
+                    if failed_keys.contains(&decision.order_key) {
+                        return Err("an earlier event of the same user could not be stored".into());
+                    }
+                    in_savepoint(conn, |tx| decide(tx, decision, now)).map_err(|e| {
+                        failed_keys.insert(decision.order_key.clone());
+                        format!("{e:#}")
+                    })
+                })
+                .collect();
+            answer(reply, Ok(results))
+        }
         Job::Decide { decision, reply } => {
             answer(reply, in_savepoint(conn, |tx| decide(tx, &decision, now)))
         }
@@ -323,9 +345,12 @@ fn claim(
     now: i64,
     lease_ms: i64,
 ) -> anyhow::Result<Vec<ClaimedDelivery>> {
-    // Work left in flight by a lost outcome write goes back to its queue first.
-    conn.prepare_cached(transitions::RELEASE_EXPIRED_LEASES)?
-        .execute(named_params! {"$1": now})?;
+    // Work left in flight by a lost outcome write goes back to its queue first (looked
+    // for at most once a second: leases are tens of seconds long).
+    if LEASES.with(|clock| clock.due(now)) {
+        conn.prepare_cached(transitions::RELEASE_EXPIRED_LEASES)?
+            .execute(named_params! {"$1": now})?;
+    }
     let mut stmt = conn.prepare_cached(
         "SELECT d.id, e.event_id, d.seq, d.rule, d.action, d.provider, d.params, d.target, d.attempts \
          FROM deliveries d JOIN events e ON e.seq = d.event_seq \
