@@ -132,6 +132,9 @@ pub async fn run(store: Store, runner: RuleRunner, mut shutdown: watch::Receiver
     }
 }
 
+/// One key's events of a batch, in order, and the memory they start from.
+type KeyWork = (Vec<PendingEvent>, serde_json::Map<String, serde_json::Value>);
+
 /// One event's verdict, as the batch computes it.
 struct Decided {
     seq: i64,
@@ -171,12 +174,7 @@ async fn decide_batch(
     }
     // Split the keys over the cores; a key's events stay together, in order.
     let lanes = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut work: Vec<
-        Vec<(
-            Vec<PendingEvent>,
-            serde_json::Map<String, serde_json::Value>,
-        )>,
-    > = (0..lanes).map(|_| Vec::new()).collect();
+    let mut work: Vec<Vec<KeyWork>> = (0..lanes).map(|_| Vec::new()).collect();
     for (n, item) in groups.into_iter().zip(memories).enumerate() {
         work[n % lanes].push(item);
     }
