@@ -133,7 +133,10 @@ pub async fn run(store: Store, runner: RuleRunner, mut shutdown: watch::Receiver
 }
 
 /// One key's events of a batch, in order, and the memory they start from.
-type KeyWork = (Vec<PendingEvent>, serde_json::Map<String, serde_json::Value>);
+type KeyWork = (
+    Vec<PendingEvent>,
+    serde_json::Map<String, serde_json::Value>,
+);
 
 /// One event's verdict, as the batch computes it.
 struct Decided {

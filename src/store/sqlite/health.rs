@@ -6,11 +6,14 @@
 //! run, and its last commit must have worked. The writer checks the file before each batch,
 //! so within one batch of the file going away webhooks answer 503 instead of 202.
 //!
-//! Checkpoints run on a thread of their own, never inside the writer's commit: a passive
-//! one every `CHECKPOINT_EVERY` (it never blocks the writer); a restarting one when the WAL
-//! has grown past `WAL_RESTART_BYTES` (it waits for readers and briefly holds the writer,
-//! which is what lets the WAL be reused from its start); and a truncating one once the
-//! writer has been idle for `IDLE_BEFORE_TRUNCATE`, which gives the disk back.
+//! Checkpoints never run inside the writer's commit. A thread of their own runs a passive
+//! one every `CHECKPOINT_EVERY` (it never blocks the writer: it copies the WAL's pages back
+//! into the database file) and a truncating one once the writer has been idle for
+//! `IDLE_BEFORE_TRUNCATE`, which gives the disk back. A busy writer would starve any
+//! checkpoint that needs its lock, so when the WAL has grown past `WAL_RESTART_BYTES` the
+//! writer itself, between two batches, runs a restarting one (`restart_if_large`): the
+//! passive ones have already copied nearly everything, so it only waits for readers to
+//! finish and lets the next commit write the WAL from its start.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -27,6 +30,11 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 pub(super) const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
 /// After a checkpoint resets the WAL, the writer truncates the file to this size.
 pub(super) const WAL_KEEP_BYTES: u64 = 16 * 1024 * 1024;
+/// How long a checkpoint that needs readers gone waits for them before it gives up (it is
+/// tried again soon); writers wait meanwhile.
+const READERS_WAIT: Duration = Duration::from_millis(100);
+/// How long the writer's connection waits on a lock otherwise.
+const WRITER_BUSY: Duration = Duration::from_secs(5);
 /// The writer idle this long: truncate the WAL to nothing.
 const IDLE_BEFORE_TRUNCATE: i64 = 1_000;
 
@@ -146,13 +154,27 @@ fn wal_bytes(path: &Path) -> u64 {
     std::fs::metadata(PathBuf::from(wal)).map_or(0, |m| m.len())
 }
 
+/// On the writer thread, between batches: a restarting checkpoint when the WAL has grown
+/// past `WAL_RESTART_BYTES` (looked at every 250 ms: a busy writer can write 100 MB of WAL
+/// in a second).
+pub(super) fn restart_if_large(conn: &Connection, health: &WriterHealth, last_try: &mut i64) {
+    let now = now_millis();
+    if now - *last_try < 250 || wal_bytes(&health.path) <= WAL_RESTART_BYTES {
+        return;
+    }
+    *last_try = now;
+    let _ = conn.busy_timeout(READERS_WAIT);
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
+        row.get::<_, i64>(0)
+    }) {
+        tracing::warn!("SQLite RESTART checkpoint failed: {e}");
+    }
+    let _ = conn.busy_timeout(WRITER_BUSY);
+}
+
 /// The checkpoint thread's loop, until the store closes.
 pub(super) fn checkpoints(conn: Connection, health: &WriterHealth) {
-    // A restarting or truncating checkpoint holds new writers off while it waits for
-    // readers: give up after a moment rather than stall ingest (it is tried again soon).
-    if let Err(e) = conn.busy_timeout(Duration::from_millis(100)) {
-        tracing::warn!("could not configure the checkpoint connection: {e}");
-    }
+    let _ = conn.busy_timeout(READERS_WAIT);
     while !health.stop.load(Ordering::SeqCst) {
         std::thread::sleep(CHECKPOINT_EVERY);
         if health.file_problem().is_some() {
@@ -164,8 +186,6 @@ pub(super) fn checkpoints(conn: Connection, health: &WriterHealth) {
             continue;
         } else if idle >= IDLE_BEFORE_TRUNCATE {
             "TRUNCATE"
-        } else if size > WAL_RESTART_BYTES {
-            "RESTART"
         } else {
             "PASSIVE"
         };

@@ -139,8 +139,10 @@ impl SqliteStore {
         // commit waits for the checkpoint's fsync too. A thread of their own runs them
         // instead (`health::checkpoints`); after a checkpoint resets the WAL, the writer
         // truncates it to `journal_size_limit`.
+        // The writer touches every index: a larger cache than the readers' keeps them in
+        // memory as the store grows (64 MiB).
         conn.execute_batch(&format!(
-            "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
+            "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {}; PRAGMA cache_size = -65536;",
             health::WAL_KEEP_BYTES
         ))
         .context("Failed to configure checkpoints")?;

@@ -19,6 +19,11 @@ thread_local! {
     static LEASES: transitions::LeaseClock = transitions::LeaseClock::new();
 }
 
+/// How long the writer waits for more jobs to join a batch.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
+/// Batches smaller than this wait `LINGER` for company; larger ones go at once (a busy
+/// writer must not idle).
+const SMALL_BATCH: usize = 8;
 /// The most jobs one transaction takes; more wait for the next one.
 const MAX_BATCH: usize = 1024;
 /// The most events one purge job deletes, so a purge never holds the writer for long.
@@ -37,15 +42,29 @@ pub(super) fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>, healt
         }
     }
     let _stopped = Stopped(health);
+    let mut last_restart = 0;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
+        // Take what is waiting; a small batch also waits `LINGER` for more: every commit
+        // rewrites the pages it touched (each index's newest leaf, ...), so a few large
+        // commits write far less WAL than many small ones.
+        let until = std::time::Instant::now() + LINGER;
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
-                Err(_) => break,
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Empty) if batch.len() >= SMALL_BATCH => break,
+                Err(mpsc::TryRecvError::Empty) => {
+                    let left = until.saturating_duration_since(std::time::Instant::now());
+                    match jobs.recv_timeout(left) {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
             }
         }
         run_batch(&mut conn, batch, health);
+        super::health::restart_if_large(&conn, health, &mut last_restart);
     }
 }
 

@@ -16,8 +16,6 @@ DROP INDEX IF EXISTS deliveries_due;
 CREATE INDEX IF NOT EXISTS deliveries_ready ON deliveries (provider, next_at, id)
     WHERE head = 1 AND status = 'pending';
 CREATE INDEX IF NOT EXISTS deliveries_leased ON deliveries (lease_until) WHERE status = 'in_flight';
-CREATE INDEX IF NOT EXISTS deliveries_open_by_provider ON deliveries (provider, status)
-    WHERE status IN ('pending', 'in_flight');
 
 CREATE INDEX IF NOT EXISTS dead_letters_open ON dead_letters (id) WHERE redriven_at IS NULL;
 CREATE INDEX IF NOT EXISTS dead_letters_by_delivery ON dead_letters (delivery_id);
