@@ -41,6 +41,7 @@ struct InsertJob {
 pub struct PostgresStore {
     pool: Pool,
     inserts: std::sync::Mutex<Option<mpsc::UnboundedSender<InsertJob>>>,
+    outcomes: std::sync::Mutex<Option<mpsc::UnboundedSender<OutcomeJob>>>,
     closed: AtomicBool,
     /// This process's name on the leases it takes.
     instance: String,
@@ -123,9 +124,12 @@ impl PostgresStore {
         migrate(url).await?;
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(insert_loop(pool.clone(), receiver));
+        let (outcome_sender, outcome_receiver) = mpsc::unbounded_channel();
+        tokio::spawn(outcome_loop(pool.clone(), outcome_receiver));
         Ok(PostgresStore {
             pool,
             inserts: std::sync::Mutex::new(Some(sender)),
+            outcomes: std::sync::Mutex::new(Some(outcome_sender)),
             closed: AtomicBool::new(false),
             instance: format!("{}-{}", std::process::id(), ulid::Ulid::new()),
             leases: transitions::LeaseClock::new(),
@@ -135,6 +139,7 @@ impl PostgresStore {
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.inserts.lock().expect("insert sender").take();
+        self.outcomes.lock().expect("outcome sender").take();
     }
 
     pub fn is_available(&self) -> bool {
@@ -183,8 +188,8 @@ impl PostgresStore {
         // `seq`, skipping rows another instance is claiming right now), keep those with no
         // earlier waiting event of their key outside this batch (an index probe each), and
         // lease them. Its cost is the batch, not the backlog.
-        let rows = client
-            .query(
+        let claim = client
+            .prepare_cached(
                 "WITH candidates AS (SELECT seq, order_key FROM events \
                                      WHERE status = 'received' AND (lease_until IS NULL OR lease_until < $1) \
                                      ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED), \
@@ -194,6 +199,12 @@ impl PostgresStore {
                                   AND x.seq NOT IN (SELECT seq FROM candidates))) \
                  UPDATE events e SET lease_owner = $3, lease_until = $4 FROM picked \
                  WHERE e.seq = picked.seq RETURNING e.seq, e.event_id, e.event",
+            )
+            .await
+            .map_err(pg_error)?;
+        let rows = client
+            .query(
+                &claim,
                 &[&now, &(limit as i64), &self.instance, &(now + lease_ms)],
             )
             .await
@@ -236,8 +247,28 @@ impl PostgresStore {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg_error)?;
             let now = now_millis();
-            for decision in &decisions {
-                decide_in(&tx, decision, now).await?;
+            // Every key this batch adds deliveries to, locked up front in one sorted
+            // statement (outcomes lock theirs in the same order: no deadlock).
+            let keys: Vec<&str> = decisions
+                .iter()
+                .filter(|d| d.runs.iter().any(|r| !r.actions.is_empty()))
+                .map(|d| d.order_key.as_str())
+                .collect();
+            if !keys.is_empty() {
+                tx.query(
+                    "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(k) AS h \
+                     FROM unnest($1::text[]) AS k) AS keys ORDER BY h",
+                    &[&keys],
+                )
+                .await
+                .map_err(pg_error)?;
+            }
+            if decisions.iter().all(|d| d.run_id.is_empty()) {
+                first_runs_in(&tx, &decisions, now).await?;
+            } else {
+                for decision in &decisions {
+                    decide_in(&tx, decision, now).await?;
+                }
             }
             tx.commit().await.map_err(pg_error)
         };
@@ -267,6 +298,156 @@ impl PostgresStore {
         }
         Ok(results)
     }
+}
+
+/// Store the first runs of a batch of events inside `tx`, as one pipeline: the events
+/// still waiting are locked in one statement (one decided meanwhile elsewhere is skipped),
+/// then every rule run, delivery, memory write and status goes out without waiting for the
+/// one before. A delivery heads its key when it is its decision's first and nothing of the
+/// key is open, which the insert itself asks, after the earlier decisions' inserts.
+async fn first_runs_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    decisions: &[Decision],
+    now: i64,
+) -> Result<(), StoreError> {
+    let seqs: Vec<i64> = decisions.iter().map(|d| d.event_seq).collect();
+    let waiting: std::collections::HashSet<i64> = tx
+        .query(
+            "SELECT seq FROM events WHERE seq = ANY($1) AND status = 'received' ORDER BY seq FOR UPDATE",
+            &[&seqs],
+        )
+        .await
+        .map_err(pg_error)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let (run_stmt, delivery_stmt, memory_put, memory_delete, status_stmt) = tokio::try_join!(
+        tx.prepare_cached(
+            "INSERT INTO rule_runs (event_seq, run_id, position, rule, actions, error) VALUES ($1, $2, $3, $4, $5, $6)",
+        ),
+        tx.prepare_cached(
+            "INSERT INTO deliveries (event_seq, run_id, seq, order_key, rule, action, provider, params, \
+             target, status, next_at, updated_at, head) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $10, \
+             CASE WHEN $11 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE order_key = $4 \
+                                           AND status IN ('pending', 'in_flight')) THEN 1 ELSE 0 END)",
+        ),
+        tx.prepare_cached(
+            "INSERT INTO memory (source, user_id, key, value, expires_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (source, user_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+        ),
+        tx.prepare_cached("DELETE FROM memory WHERE source = $1 AND user_id = $2 AND key = $3"),
+        tx.prepare_cached(
+            "UPDATE events SET status = $1, rule_errors = $2, finished_at = $3, lease_until = NULL WHERE seq = $4",
+        ),
+    )
+    .map_err(pg_error)?;
+    // Everything serialised first (the pipeline borrows it), then sent.
+    struct Prepared<'a> {
+        decision: &'a Decision,
+        runs: Vec<(i32, &'a RuleRun, String)>,
+        deliveries: Vec<(&'a DecidedAction, i32, &'static str, String, String, bool)>,
+        memory: Vec<Option<String>>,
+        status: &'static str,
+        errors: i32,
+        finished_at: Option<i64>,
+    }
+    let mut prepared = Vec::with_capacity(decisions.len());
+    for decision in decisions.iter().filter(|d| waiting.contains(&d.event_seq)) {
+        let mut runs = Vec::new();
+        let mut deliveries = Vec::new();
+        for (position, run) in decision.runs.iter().enumerate() {
+            runs.push((
+                position as i32,
+                run,
+                serde_json::to_string(&run.actions).context("actions")?,
+            ));
+            for action in &run.actions {
+                let first = deliveries.is_empty();
+                deliveries.push((
+                    action,
+                    action.seq as i32,
+                    action.action.as_str(),
+                    serde_json::to_string(&action.params).context("params")?,
+                    serde_json::to_string(&action.target).context("target")?,
+                    first,
+                ));
+            }
+        }
+        let memory = decision
+            .memory
+            .iter()
+            .map(|w| w.value.as_ref().map(serde_json::to_string).transpose())
+            .collect::<Result<Vec<_>, _>>()
+            .context("memory")?;
+        let errors = decision.runs.iter().filter(|r| r.error.is_some()).count();
+        let (status, finished) = transitions::decided_status(deliveries.len(), errors);
+        prepared.push(Prepared {
+            decision,
+            runs,
+            deliveries,
+            memory,
+            status,
+            errors: errors as i32,
+            finished_at: finished.then_some(now),
+        });
+    }
+    let mut writes = Vec::new();
+    for p in &prepared {
+        let d = p.decision;
+        for (position, run, actions) in &p.runs {
+            let values: Vec<&(dyn ToSql + Sync)> = vec![
+                &d.event_seq,
+                &d.run_id,
+                position,
+                &run.rule,
+                actions,
+                &run.error,
+            ];
+            writes.push(tx.execute_raw(&run_stmt, values));
+        }
+        for (action, seq, name, params, target, first) in &p.deliveries {
+            let values: Vec<&(dyn ToSql + Sync)> = vec![
+                &d.event_seq,
+                &d.run_id,
+                seq,
+                &d.order_key,
+                &action.rule,
+                name,
+                &action.provider,
+                params,
+                target,
+                &now,
+                first,
+            ];
+            writes.push(tx.execute_raw(&delivery_stmt, values));
+        }
+        for (write, value) in d.memory.iter().zip(&p.memory) {
+            let (statement, values): (_, Vec<&(dyn ToSql + Sync)>) = match value {
+                Some(value) => (
+                    &memory_put,
+                    vec![
+                        &write.source,
+                        &write.user_id,
+                        &write.key,
+                        value,
+                        &write.expires_at,
+                    ],
+                ),
+                None => (
+                    &memory_delete,
+                    vec![&write.source, &write.user_id, &write.key],
+                ),
+            };
+            writes.push(tx.execute_raw(statement, values));
+        }
+        let values: Vec<&(dyn ToSql + Sync)> =
+            vec![&p.status, &p.errors, &p.finished_at, &d.event_seq];
+        writes.push(tx.execute_raw(&status_stmt, values));
+    }
+    futures_util::future::try_join_all(writes)
+        .await
+        .map_err(pg_error)?;
+    Ok(())
 }
 
 /// Store one decision inside `tx`: its rule runs, deliveries (the first heading its key
@@ -449,15 +630,27 @@ impl PostgresStore {
                 .await
                 .map_err(pg_error)?;
         }
-        let rows = client
-            .query(
+        let claim = client
+            .prepare_cached(
                 "WITH picked AS (SELECT d.id FROM deliveries d \
                      WHERE d.provider = $1 AND d.head = 1 AND d.status = 'pending' AND d.next_at <= $2 \
                      ORDER BY d.next_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED) \
                  UPDATE deliveries d SET status = 'in_flight', lease_owner = $4, lease_until = $5, updated_at = $2 \
                  FROM picked, events e WHERE d.id = picked.id AND e.seq = d.event_seq \
                  RETURNING d.id, e.event_id, d.seq, d.rule, d.action, d.provider, d.params, d.target, d.attempts",
-                &[&provider, &now, &(limit as i64), &self.instance, &(now + lease_ms)],
+            )
+            .await
+            .map_err(pg_error)?;
+        let rows = client
+            .query(
+                &claim,
+                &[
+                    &provider,
+                    &now,
+                    &(limit as i64),
+                    &self.instance,
+                    &(now + lease_ms),
+                ],
             )
             .await
             .map_err(pg_error)?;
@@ -485,120 +678,22 @@ impl PostgresStore {
         Ok(claimed)
     }
 
+    /// Record an attempt and what follows. Outcomes are group-committed: the outcome task
+    /// writes every outcome waiting in one transaction (one commit, one WAL flush).
     pub async fn finish_attempt(&self, outcome: AttemptOutcome) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg_error)?;
-        let now = now_millis();
-        let (status, next_at, reason) = outcome_columns(&outcome.next, now);
-        let closes = status != "pending";
-        let request = outcome
-            .request
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .context("request")?;
-        let has_attempt = outcome.attempt.is_some();
-        let (lock, add_attempt, update, add_dead, promote, settle) = tokio::try_join!(
-            tx.prepare_cached(
-                "SELECT pg_advisory_xact_lock(hashtext(order_key)) FROM deliveries WHERE id = $1"
-            ),
-            tx.prepare_cached(transitions::ADD_ATTEMPT),
-            tx.prepare_cached(transitions::RECORD_OUTCOME),
-            tx.prepare_cached(transitions::ADD_DEAD_LETTER),
-            tx.prepare_cached(
-                "UPDATE deliveries SET head = 1 WHERE id = (SELECT min(x.id) FROM deliveries x \
-                 WHERE x.order_key = (SELECT order_key FROM deliveries WHERE id = $1) \
-                 AND x.status IN ('pending', 'in_flight')) AND head = 0"
-            ),
-            tx.prepare_cached(transitions::SETTLE_EVENT_OF_DELIVERY),
-        )
-        .map_err(pg_error)?;
-        // One pipeline: each statement is sent without waiting for the one before, and the
-        // server runs them in order. Closing a delivery takes its key's lock first.
-        let attempt_status = outcome
-            .attempt
-            .as_ref()
-            .and_then(|a| a.status)
-            .map(i32::from);
-        let attempt_excerpt = outcome
-            .attempt
-            .as_ref()
-            .map(|a| a.response_excerpt.as_str());
-        let increment = i32::from(has_attempt);
-        let lock_key = async {
-            if closes {
-                tx.query(&lock, &[&outcome.delivery_id]).await.map(|_| ())
-            } else {
-                Ok(())
-            }
-        };
-        let insert_attempt = async {
-            match &outcome.attempt {
-                Some(a) => tx
-                    .execute(
-                        &add_attempt,
-                        &[
-                            &outcome.delivery_id,
-                            &a.at,
-                            &attempt_status,
-                            &a.response_excerpt,
-                        ],
-                    )
-                    .await
-                    .map(|_| ()),
-                None => Ok(()),
-            }
-        };
-        let update_params: [&(dyn ToSql + Sync); 10] = [
-            &status,
-            &increment,
-            &next_at,
-            &request,
-            &has_attempt,
-            &attempt_status,
-            &attempt_excerpt,
-            &reason,
-            &now,
-            &outcome.delivery_id,
-        ];
-        let update_delivery = tx.query(&update, &update_params);
-        let dead_letter = async {
-            match reason {
-                Some(reason) => tx
-                    .execute(&add_dead, &[&outcome.delivery_id, &reason, &now])
-                    .await
-                    .map(|_| ()),
-                None => Ok(()),
-            }
-        };
-        let promote_next = async {
-            if closes {
-                tx.execute(&promote, &[&outcome.delivery_id])
-                    .await
-                    .map(|_| ())
-            } else {
-                Ok(())
-            }
-        };
-        let settle_event = async {
-            if closes {
-                tx.execute(&settle, &[&outcome.delivery_id, &now])
-                    .await
-                    .map(|_| ())
-            } else {
-                Ok(())
-            }
-        };
-        tokio::try_join!(
-            lock_key,
-            insert_attempt,
-            update_delivery,
-            dead_letter,
-            promote_next,
-            settle_event
-        )
-        .map_err(pg_error)?;
-        tx.commit().await.map_err(pg_error)
+        let (reply, answer) = oneshot::channel();
+        {
+            let outcomes = self.outcomes.lock().expect("outcome sender");
+            let sender = outcomes
+                .as_ref()
+                .ok_or_else(|| StoreError::Unavailable("the store is shut down".into()))?;
+            sender
+                .send(OutcomeJob { outcome, reply })
+                .map_err(|_| StoreError::Unavailable("the outcome task has stopped".into()))?;
+        }
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the outcome task has stopped".into()))?
     }
 
     /// Mark an accepted event that cannot be read back `failed` (`unreadable`).
@@ -1035,6 +1130,151 @@ async fn attempts(
             response_excerpt: r.get(2),
         })
         .collect())
+}
+
+struct OutcomeJob {
+    outcome: AttemptOutcome,
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Group commit for outcomes: every outcome waiting is written in one transaction.
+async fn outcome_loop(pool: Pool, mut jobs: mpsc::UnboundedReceiver<OutcomeJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcomes: Vec<&AttemptOutcome> = batch.iter().map(|j| &j.outcome).collect();
+        let result = async {
+            let mut client = pool.get().await.map_err(unavailable)?;
+            let tx = client.transaction().await.map_err(pg_error)?;
+            record_outcomes(&tx, &outcomes, now_millis()).await?;
+            tx.commit().await.map_err(pg_error)
+        }
+        .await;
+        for job in batch {
+            let _ = job.reply.send(match &result {
+                Ok(()) => Ok(()),
+                Err(StoreError::Unavailable(e)) => Err(StoreError::Unavailable(e.clone())),
+                Err(e) => Err(StoreError::Unexpected(anyhow::anyhow!("{e}"))),
+            });
+        }
+    }
+}
+
+/// Write outcomes inside `tx`, every statement sent as one pipeline (the server runs them
+/// in order). The order keys of the deliveries that close are locked first, in one sorted
+/// statement, so that decisions and outcomes elsewhere never deadlock on them.
+async fn record_outcomes(
+    tx: &deadpool_postgres::Transaction<'_>,
+    outcomes: &[&AttemptOutcome],
+    now: i64,
+) -> Result<(), StoreError> {
+    let closing: Vec<i64> = outcomes
+        .iter()
+        .filter(|o| !matches!(o.next, super::Next::Retry { .. }))
+        .map(|o| o.delivery_id)
+        .collect();
+    let (add_attempt, update, add_dead, promote, settle) = tokio::try_join!(
+        tx.prepare_cached(transitions::ADD_ATTEMPT),
+        tx.prepare_cached(transitions::RECORD_OUTCOME),
+        tx.prepare_cached(transitions::ADD_DEAD_LETTER),
+        tx.prepare_cached(
+            "UPDATE deliveries SET head = 1 WHERE id = (SELECT min(x.id) FROM deliveries x \
+             WHERE x.order_key = (SELECT order_key FROM deliveries WHERE id = $1) \
+             AND x.status IN ('pending', 'in_flight')) AND head = 0"
+        ),
+        tx.prepare_cached(transitions::SETTLE_EVENT_OF_DELIVERY),
+    )
+    .map_err(pg_error)?;
+    if !closing.is_empty() {
+        tx.query(
+            "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(order_key) AS h \
+             FROM deliveries WHERE id = ANY($1)) AS keys ORDER BY h",
+            &[&closing],
+        )
+        .await
+        .map_err(pg_error)?;
+    }
+    struct Row<'a> {
+        outcome: &'a AttemptOutcome,
+        status: &'static str,
+        next_at: i64,
+        reason: Option<&'static str>,
+        request: Option<String>,
+        attempt_status: Option<i32>,
+        increment: i32,
+        has_attempt: bool,
+        excerpt: Option<&'a str>,
+    }
+    let rows = outcomes
+        .iter()
+        .map(|outcome| {
+            let (status, next_at, reason) = outcome_columns(&outcome.next, now);
+            Ok(Row {
+                outcome,
+                status,
+                next_at,
+                reason,
+                request: outcome
+                    .request
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()
+                    .context("request")?,
+                attempt_status: outcome
+                    .attempt
+                    .as_ref()
+                    .and_then(|a| a.status)
+                    .map(i32::from),
+                increment: i32::from(outcome.attempt.is_some()),
+                has_attempt: outcome.attempt.is_some(),
+                excerpt: outcome
+                    .attempt
+                    .as_ref()
+                    .map(|a| a.response_excerpt.as_str()),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let mut writes = Vec::new();
+    for row in &rows {
+        let id = &row.outcome.delivery_id;
+        if let Some(a) = &row.outcome.attempt {
+            let params: Vec<&(dyn ToSql + Sync)> =
+                vec![id, &a.at, &row.attempt_status, &a.response_excerpt];
+            writes.push(tx.execute_raw(&add_attempt, params));
+        }
+        let params: Vec<&(dyn ToSql + Sync)> = vec![
+            &row.status,
+            &row.increment,
+            &row.next_at,
+            &row.request,
+            &row.has_attempt,
+            &row.attempt_status,
+            &row.excerpt,
+            &row.reason,
+            &now,
+            id,
+        ];
+        writes.push(tx.execute_raw(&update, params));
+        if let Some(reason) = &row.reason {
+            let params: Vec<&(dyn ToSql + Sync)> = vec![id, reason, &now];
+            writes.push(tx.execute_raw(&add_dead, params));
+        }
+        if row.status != "pending" {
+            let params: Vec<&(dyn ToSql + Sync)> = vec![id];
+            writes.push(tx.execute_raw(&promote, params));
+            let params: Vec<&(dyn ToSql + Sync)> = vec![id, &now];
+            writes.push(tx.execute_raw(&settle, params));
+        }
+    }
+    futures_util::future::try_join_all(writes)
+        .await
+        .map_err(pg_error)?;
+    Ok(())
 }
 
 /// Group commit for inserts: every event waiting is inserted with one statement.
