@@ -3,7 +3,8 @@
 //! provider call) and the latency from each `202` to its provider call.
 //!
 //! Run: `cargo build --release && cargo run --release --example e2e -- [EVENTS] [CONNECTIONS]`
-//! (defaults 30000 and 64). `STORAGE_URL` picks the store (default: SQLite in a temp dir);
+//! (defaults 30000 and 64). `USERS` spreads the events over that many users (default
+//! 5000). `STORAGE_URL` picks the store (default: SQLite in a temp dir);
 //! `RATE=N` paces the posts at N per second (to see latency below saturation; unset, it posts
 //! as fast as it can, which measures throughput).
 
@@ -40,6 +41,10 @@ fn main() -> anyhow::Result<()> {
     let connections: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(64);
     let binary =
         std::env::var("SWITCHBOARD_BIN").unwrap_or_else(|_| "target/release/switchboard".into());
+    let users: usize = std::env::var("USERS")
+        .ok()
+        .and_then(|u| u.parse().ok())
+        .unwrap_or(5000);
     let storage = std::env::var("STORAGE_URL").unwrap_or_else(|_| "sqlite://data/e2e.db".into());
     let binary = std::fs::canonicalize(&binary).map_err(|e| {
         anyhow::anyhow!("cannot find {binary} ({e}); run `cargo build --release` first")
@@ -107,7 +112,7 @@ fn main() -> anyhow::Result<()> {
             .map(|n| {
                 let id = format!("{run}-{n}");
                 let body = serde_json::to_vec(&json!({
-                    "object": "message_event", "contact": {"id": format!("57300{:07}", n % 5000)},
+                    "object": "message_event", "contact": {"id": format!("57300{:07}", n % users)},
                     "bot": {"id": "b"}, "value": {"id": id, "type": "text", "content": {"body": id}}
                 }))
                 .unwrap();
@@ -155,7 +160,7 @@ fn main() -> anyhow::Result<()> {
             .collect();
         latencies.sort();
         println!(
-            "e2e ({storage}{}): {events} events, 1 action each, {connections} connections: \
+            "e2e ({storage}{}): {events} events over {users} users, 1 action each, {connections} connections: \
              {:.0} events/s end to end (posting alone {:.0}/s); 202 → provider call p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             rate.map(|r| format!(", paced at {r}/s")).unwrap_or_default(),
             events as f64 / total.as_secs_f64(),
