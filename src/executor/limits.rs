@@ -95,9 +95,11 @@ impl RateLimits {
                 .await
             {
                 Ok(Some(slot)) => {
+                    // Clock readings are whole milliseconds: wait one more, so a request
+                    // never goes out before its slot (which would let N + 1 into a second).
                     let wait = slot - now_millis();
-                    if wait > 0 {
-                        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                    if wait >= 0 {
+                        tokio::time::sleep(Duration::from_millis(wait as u64 + 1)).await;
                     }
                     return;
                 }

@@ -1,6 +1,8 @@
 //! The durable store: events, rule runs, deliveries and their attempts, per-user memory,
 //! looked-up identities. Every piece of work is a row with a state and a due time, so a
-//! restart resumes where a crash left off. `sqlite` is the embedded back end; the types
+//! restart resumes where a crash left off. `Backend` is the one interface both back ends
+//! (`sqlite`, embedded; `postgres`, for several instances) implement, `transitions` the
+//! state changes they share, `migrations/` their versioned schemas; `Storage` and the types
 //! here are what the rest of the program sees.
 
 mod postgres;
@@ -223,19 +225,110 @@ pub struct DeliveryTrace {
     pub attempts: Vec<Attempt>,
 }
 
+/// What a back end does: the one store interface. SQLite (`sqlite/`) and PostgreSQL
+/// (`postgres/`) implement every method, with the state transitions they share written once
+/// in `transitions`; `Storage` dispatches to the configured one.
+pub(crate) trait Backend: Send + Sync + Sized {
+    /// Stop taking writes (and, for SQLite, release the file for another process).
+    fn close(&self);
+    fn is_available(&self) -> bool;
+    /// Why the store cannot take writes now, if it cannot.
+    fn write_problem(&self) -> Option<String>;
+    /// Whether the database can take writes and answers a query.
+    async fn ping(self: &Arc<Self>) -> bool;
+    /// Store an accepted event, or find the first one with the same (source, event.id).
+    async fn insert_event(self: &Arc<Self>, event: Event) -> Result<Inserted, StoreError>;
+    /// Events whose rules have not run, in acceptance order, for this process; an event
+    /// that cannot be read back is marked `failed` (`unreadable`) instead.
+    async fn claim_events(
+        self: &Arc<Self>,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<PendingEvent>, StoreError>;
+    /// Store what the rules decided for an event, its deliveries and memory writes.
+    async fn decide(self: &Arc<Self>, decision: Decision) -> Result<(), StoreError>;
+    /// Store a batch's decisions (acceptance order) together; one result per decision.
+    async fn decide_many(
+        self: &Arc<Self>,
+        decisions: Vec<Decision>,
+    ) -> Result<Vec<Result<(), String>>, StoreError>;
+    /// Claim up to `limit` due deliveries of one provider, each its key's head.
+    async fn claim_deliveries(
+        self: &Arc<Self>,
+        provider: &str,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Record an attempt and what follows it.
+    async fn finish_attempt(self: &Arc<Self>, outcome: AttemptOutcome) -> Result<(), StoreError>;
+    /// Remember (`Some`) or forget (`None`) the UChat subscriber of a phone.
+    async fn set_identity(
+        self: &Arc<Self>,
+        provider: &str,
+        phone: &str,
+        user_ns: Option<String>,
+    ) -> Result<(), StoreError>;
+    /// The remembered UChat subscriber of a phone.
+    async fn identity(
+        self: &Arc<Self>,
+        provider: &str,
+        phone: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// Send a dead letter's delivery again, from its first attempt, out of order.
+    async fn redrive(self: &Arc<Self>, id: i64) -> Result<Redrive, StoreError>;
+    /// Delete finished events that finished before `before` (unix ms), one batch.
+    async fn purge_finished(self: &Arc<Self>, before: i64) -> Result<usize, StoreError>;
+    /// Everything that happened to one event.
+    async fn event_trace(
+        self: &Arc<Self>,
+        event_id: &str,
+    ) -> Result<Option<EventTrace>, StoreError>;
+    /// The stored event and its position, for a replay.
+    async fn stored_event(
+        self: &Arc<Self>,
+        event_id: &str,
+    ) -> Result<Option<PendingEvent>, StoreError>;
+    /// Events, newest accepted first, filtered and paged.
+    async fn list_events(
+        self: &Arc<Self>,
+        filter: EventFilter,
+    ) -> Result<Vec<EventSummary>, StoreError>;
+    /// Dead letters not yet redriven, newest first.
+    async fn dead_letters(self: &Arc<Self>, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+    /// Every unexpired value a user's rules remembered.
+    async fn memory_of(
+        self: &Arc<Self>,
+        source: &str,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Map<String, Value>, StoreError>;
+    /// How many events and deliveries are not finished yet.
+    async fn queue_depth(self: &Arc<Self>) -> Result<(i64, i64), StoreError>;
+    /// A shared rate-limit slot: the unix ms at which a request under `key` may go out;
+    /// `None` when limits are kept in this process (one instance).
+    async fn rate_slot(
+        self: &Arc<Self>,
+        key: &str,
+        period_ms: i64,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Hold a shared rate-limit key until `until` (unix ms), for every instance.
+    async fn pause_rate(self: &Arc<Self>, key: &str, until: i64) -> Result<(), StoreError>;
+}
+
 /// The store the program uses.
 pub type Store = Arc<Storage>;
 
 /// The configured back end behind one interface, and the wake-ups of the local workers.
 pub struct Storage {
-    backend: Backend,
+    backend: Configured,
     /// Wakes the rule workers: new events were committed.
     pub events_ready: Notify,
     /// Wakes the executor: deliveries became due or unblocked.
     pub deliveries_ready: Notify,
 }
 
-enum Backend {
+/// The configured back end.
+enum Configured {
     Sqlite(Arc<SqliteStore>),
     Postgres(Arc<PostgresStore>),
 }
@@ -248,9 +341,11 @@ enum Backend {
 pub async fn open(settings: &StorageSettings) -> Result<Store, StoreError> {
     let backend = match &settings.url {
         StorageUrl::Sqlite(path) => {
-            Backend::Sqlite(Arc::new(SqliteStore::open(path, settings.synchronous)?))
+            Configured::Sqlite(Arc::new(SqliteStore::open(path, settings.synchronous)?))
         }
-        StorageUrl::Postgres(url) => Backend::Postgres(Arc::new(PostgresStore::open(url).await?)),
+        StorageUrl::Postgres(url) => {
+            Configured::Postgres(Arc::new(PostgresStore::open(url).await?))
+        }
     };
     Ok(Arc::new(Storage::new(backend)))
 }
@@ -261,8 +356,12 @@ pub async fn open(settings: &StorageSettings) -> Result<Store, StoreError> {
 /// As `open`.
 pub async fn open_for_reading(settings: &StorageSettings) -> Result<Store, StoreError> {
     let backend = match &settings.url {
-        StorageUrl::Sqlite(path) => Backend::Sqlite(Arc::new(SqliteStore::open_read_only(path)?)),
-        StorageUrl::Postgres(url) => Backend::Postgres(Arc::new(PostgresStore::open(url).await?)),
+        StorageUrl::Sqlite(path) => {
+            Configured::Sqlite(Arc::new(SqliteStore::open_read_only(path)?))
+        }
+        StorageUrl::Postgres(url) => {
+            Configured::Postgres(Arc::new(PostgresStore::open(url).await?))
+        }
     };
     Ok(Arc::new(Storage::new(backend)))
 }
@@ -271,14 +370,14 @@ pub async fn open_for_reading(settings: &StorageSettings) -> Result<Store, Store
 macro_rules! delegate {
     ($self:ident, $store:ident => $call:expr) => {
         match &$self.backend {
-            Backend::Sqlite($store) => $call,
-            Backend::Postgres($store) => $call,
+            Configured::Sqlite($store) => $call,
+            Configured::Postgres($store) => $call,
         }
     };
 }
 
 impl Storage {
-    fn new(backend: Backend) -> Storage {
+    fn new(backend: Configured) -> Storage {
         Storage {
             backend,
             events_ready: Notify::new(),
@@ -288,7 +387,7 @@ impl Storage {
 
     /// Whether several `serve` processes may share this store (PostgreSQL).
     pub fn is_shared(&self) -> bool {
-        matches!(self.backend, Backend::Postgres(_))
+        matches!(self.backend, Configured::Postgres(_))
     }
 
     /// Stop taking writes (and, for SQLite, release the file for another process).
@@ -303,10 +402,7 @@ impl Storage {
     /// Why the store cannot take writes now (SQLite: its file was removed or replaced, the
     /// writer stopped, the last commit failed), if it cannot.
     pub fn write_problem(&self) -> Option<String> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.write_problem(),
-            Backend::Postgres(s) => (!s.is_available()).then(|| "the store is shut down".into()),
-        }
+        delegate!(self, s => s.write_problem())
     }
 
     /// Whether the database answers a query.
@@ -334,10 +430,7 @@ impl Storage {
         limit: usize,
         lease_ms: i64,
     ) -> Result<Vec<PendingEvent>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.pending_events(limit).await,
-            Backend::Postgres(s) => s.claim_events(limit, lease_ms).await,
-        }
+        delegate!(self, s => s.claim_events(limit, lease_ms).await)
     }
 
     /// Store what the rules decided for an event, its deliveries and memory writes, in one
@@ -460,18 +553,12 @@ impl Storage {
     /// may go out, at most one per `period_ms` across every instance; `None` when the limit
     /// is kept in this process (SQLite, one instance).
     pub async fn rate_slot(&self, key: &str, period_ms: i64) -> Result<Option<i64>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite(_) => Ok(None),
-            Backend::Postgres(s) => s.rate_slot(key, period_ms).await.map(Some),
-        }
+        delegate!(self, s => s.rate_slot(key, period_ms).await)
     }
 
     /// Hold a shared rate-limit key until `until` (unix ms), for every instance.
     pub async fn pause_rate(&self, key: &str, until: i64) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(_) => Ok(()),
-            Backend::Postgres(s) => s.pause_rate(key, until).await,
-        }
+        delegate!(self, s => s.pause_rate(key, until).await)
     }
 }
 

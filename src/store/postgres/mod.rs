@@ -6,6 +6,7 @@
 //! runs on a connection pool, one short transaction each.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -17,8 +18,8 @@ use tokio_postgres::NoTls;
 
 use super::transitions::{self, outcome_columns};
 use super::{
-    Attempt, AttemptOutcome, ClaimedDelivery, DeadLetter, Decision, DeliveryTrace, EventFilter,
-    EventSummary, EventTrace, Inserted, PendingEvent, Redrive, RuleRun, StoreError,
+    Attempt, AttemptOutcome, Backend, ClaimedDelivery, DeadLetter, Decision, DeliveryTrace,
+    EventFilter, EventSummary, EventTrace, Inserted, PendingEvent, Redrive, RuleRun, StoreError,
 };
 use crate::actions::{ActionKind, DecidedAction};
 use crate::event::{digits, now_millis, Event};
@@ -136,31 +137,37 @@ impl PostgresStore {
         })
     }
 
-    pub fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        self.inserts.lock().expect("insert sender").take();
-        self.outcomes.lock().expect("outcome sender").take();
-    }
-
-    pub fn is_available(&self) -> bool {
-        !self.closed.load(Ordering::SeqCst)
-    }
-
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         if !self.is_available() {
             return Err(StoreError::Unavailable("the store is shut down".into()));
         }
         self.pool.get().await.map_err(unavailable)
     }
+}
 
-    pub async fn ping(&self) -> bool {
+impl Backend for PostgresStore {
+    fn write_problem(&self) -> Option<String> {
+        (!self.is_available()).then(|| "the store is shut down".into())
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.inserts.lock().expect("insert sender").take();
+        self.outcomes.lock().expect("outcome sender").take();
+    }
+
+    fn is_available(&self) -> bool {
+        !self.closed.load(Ordering::SeqCst)
+    }
+
+    async fn ping(self: &Arc<Self>) -> bool {
         match self.client().await {
             Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
             Err(_) => false,
         }
     }
 
-    pub async fn insert_event(&self, event: Event) -> Result<Inserted, StoreError> {
+    async fn insert_event(self: &Arc<Self>, event: Event) -> Result<Inserted, StoreError> {
         let json = serde_json::to_string(&event).context("Failed to serialise the event")?;
         let (reply, answer) = oneshot::channel();
         {
@@ -177,8 +184,8 @@ impl PostgresStore {
             .map_err(|_| StoreError::Unavailable("the insert task has stopped".into()))?
     }
 
-    pub async fn claim_events(
-        &self,
+    async fn claim_events(
+        self: &Arc<Self>,
         limit: usize,
         lease_ms: i64,
     ) -> Result<Vec<PendingEvent>, StoreError> {
@@ -229,7 +236,7 @@ impl PostgresStore {
         Ok(pending)
     }
 
-    pub async fn decide(&self, decision: Decision) -> Result<(), StoreError> {
+    async fn decide(self: &Arc<Self>, decision: Decision) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
         decide_in(&tx, &decision, now_millis()).await?;
@@ -239,8 +246,8 @@ impl PostgresStore {
     /// Store many decisions (acceptance order) in one transaction; if that fails, one by
     /// one, skipping the later decisions of a key whose decision failed (they stay waiting,
     /// still in order). One result per decision.
-    pub async fn decide_many(
-        &self,
+    async fn decide_many(
+        self: &Arc<Self>,
         decisions: Vec<Decision>,
     ) -> Result<Vec<Result<(), String>>, StoreError> {
         let together = async {
@@ -297,6 +304,482 @@ impl PostgresStore {
             }
         }
         Ok(results)
+    }
+
+    async fn claim_deliveries(
+        self: &Arc<Self>,
+        provider: &str,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let client = self.client().await?;
+        let now = now_millis();
+        // Work in flight at an instance whose lease ran out (it crashed, or lost an outcome
+        // write) goes back to its queue; then the due heads of this provider, by the
+        // partial index `deliveries_ready`, skipping rows another instance is claiming.
+        if self.leases.due(now) {
+            client
+                .execute(transitions::RELEASE_EXPIRED_LEASES, &[&now])
+                .await
+                .map_err(pg_error)?;
+        }
+        let claim = client
+            .prepare_cached(
+                "WITH picked AS (SELECT d.id FROM deliveries d \
+                     WHERE d.provider = $1 AND d.head = 1 AND d.status = 'pending' AND d.next_at <= $2 \
+                     ORDER BY d.next_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED) \
+                 UPDATE deliveries d SET status = 'in_flight', lease_owner = $4, lease_until = $5, updated_at = $2 \
+                 FROM picked, events e WHERE d.id = picked.id AND e.seq = d.event_seq \
+                 RETURNING d.id, e.event_id, d.seq, d.rule, d.action, d.provider, d.params, d.target, d.attempts",
+            )
+            .await
+            .map_err(pg_error)?;
+        let rows = client
+            .query(
+                &claim,
+                &[
+                    &provider,
+                    &now,
+                    &(limit as i64),
+                    &self.instance,
+                    &(now + lease_ms),
+                ],
+            )
+            .await
+            .map_err(pg_error)?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = row.get(0);
+            let action: &str = row.get(4);
+            let kind = ActionKind::parse(action)
+                .with_context(|| format!("delivery {id} has an unknown action {action}"))?;
+            claimed.push(ClaimedDelivery {
+                id,
+                event_id: row.get(1),
+                action: DecidedAction {
+                    rule: row.get(3),
+                    seq: row.get::<_, i32>(2) as usize,
+                    action: kind,
+                    provider: row.get(5),
+                    params: serde_json::from_str(row.get::<_, &str>(6)).context("params")?,
+                    target: serde_json::from_str(row.get::<_, &str>(7)).context("target")?,
+                },
+                attempts: row.get::<_, i32>(8) as u32,
+            });
+        }
+        claimed.sort_by_key(|d| d.id);
+        Ok(claimed)
+    }
+
+    /// Record an attempt and what follows. Outcomes are group-committed: the outcome task
+    /// writes every outcome waiting in one transaction (one commit, one WAL flush).
+    async fn finish_attempt(self: &Arc<Self>, outcome: AttemptOutcome) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let outcomes = self.outcomes.lock().expect("outcome sender");
+            let sender = outcomes
+                .as_ref()
+                .ok_or_else(|| StoreError::Unavailable("the store is shut down".into()))?;
+            sender
+                .send(OutcomeJob { outcome, reply })
+                .map_err(|_| StoreError::Unavailable("the outcome task has stopped".into()))?;
+        }
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the outcome task has stopped".into()))?
+    }
+
+    async fn set_identity(
+        self: &Arc<Self>,
+        provider: &str,
+        phone: &str,
+        user_ns: Option<String>,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        match user_ns {
+            Some(ns) => client
+                .execute(
+                    "INSERT INTO identities (provider, phone, user_ns) VALUES ($1, $2, $3) \
+                     ON CONFLICT (provider, phone) DO UPDATE SET user_ns = excluded.user_ns",
+                    &[&provider, &phone, &ns],
+                )
+                .await
+                .map_err(pg_error)?,
+            None => client
+                .execute(
+                    "DELETE FROM identities WHERE provider = $1 AND phone = $2",
+                    &[&provider, &phone],
+                )
+                .await
+                .map_err(pg_error)?,
+        };
+        Ok(())
+    }
+
+    async fn identity(
+        self: &Arc<Self>,
+        provider: &str,
+        phone: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT user_ns FROM identities WHERE provider = $1 AND phone = $2",
+                &[&provider, &phone],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    async fn redrive(self: &Arc<Self>, id: i64) -> Result<Redrive, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let now = now_millis();
+        let Some(row) = tx
+            .query_opt(
+                "SELECT delivery_id, redriven_at FROM dead_letters WHERE id = $1 FOR UPDATE",
+                &[&id],
+            )
+            .await
+            .map_err(pg_error)?
+        else {
+            return Ok(Redrive::NotFound);
+        };
+        let (delivery_id, redriven_at): (i64, Option<i64>) = (row.get(0), row.get(1));
+        if redriven_at.is_some() {
+            return Ok(Redrive::AlreadyRedriven);
+        }
+        tx.execute(
+            "UPDATE dead_letters SET redriven_at = $1 WHERE id = $2",
+            &[&now, &id],
+        )
+        .await
+        .map_err(pg_error)?;
+        tx.execute(transitions::REDRIVE_DELIVERY, &[&now, &delivery_id])
+            .await
+            .map_err(pg_error)?;
+        tx.execute(
+            "UPDATE events SET status = 'processing', finished_at = NULL \
+             WHERE seq = (SELECT event_seq FROM deliveries WHERE id = $1)",
+            &[&delivery_id],
+        )
+        .await
+        .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(Redrive::Done)
+    }
+
+    async fn purge_finished(self: &Arc<Self>, before: i64) -> Result<usize, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let seqs: Vec<i64> = tx
+            .query(
+                "SELECT e.seq FROM events e \
+                 WHERE e.finished_at IS NOT NULL AND e.finished_at < $1 \
+                   AND e.status IN ('done', 'failed', 'partial') \
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq \
+                                   AND d.status IN ('pending', 'in_flight')) \
+                   AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN dead_letters l ON l.delivery_id = d.id \
+                                   WHERE d.event_seq = e.seq AND l.redriven_at IS NULL) \
+                 LIMIT $2 FOR UPDATE OF e SKIP LOCKED",
+                &[&before, &PURGE_BATCH],
+            )
+            .await
+            .map_err(pg_error)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        for statement in [
+            "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq = ANY($1))",
+            "DELETE FROM dead_letters WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq = ANY($1))",
+            "DELETE FROM deliveries WHERE event_seq = ANY($1)",
+            "DELETE FROM rule_runs WHERE event_seq = ANY($1)",
+            "DELETE FROM events WHERE seq = ANY($1)",
+        ] {
+            tx.execute(statement, &[&seqs]).await.map_err(pg_error)?;
+        }
+        tx.execute(
+            "DELETE FROM memory WHERE expires_at IS NOT NULL AND expires_at <= $1",
+            &[&now_millis()],
+        )
+        .await
+        .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(seqs.len())
+    }
+
+    async fn event_trace(
+        self: &Arc<Self>,
+        event_id: &str,
+    ) -> Result<Option<EventTrace>, StoreError> {
+        let client = self.client().await?;
+        let Some(row) = client
+            .query_opt(
+                "SELECT seq, status, event, reason FROM events WHERE event_id = $1",
+                &[&event_id],
+            )
+            .await
+            .map_err(pg_error)?
+        else {
+            return Ok(None);
+        };
+        let seq: i64 = row.get(0);
+        // An unreadable event still has a trace: its status and reason say what happened.
+        let event: Option<Event> = serde_json::from_str(row.get::<_, &str>(2)).ok();
+        let mut rules = Vec::new();
+        for r in client
+            .query(
+                "SELECT rule, actions, error FROM rule_runs WHERE event_seq = $1 AND run_id = '' ORDER BY position",
+                &[&seq],
+            )
+            .await
+            .map_err(pg_error)?
+        {
+            rules.push(RuleRun {
+                rule: r.get(0),
+                actions: serde_json::from_str(r.get::<_, &str>(1)).context("actions")?,
+                error: r.get(2),
+            });
+        }
+        let mut deliveries = Vec::new();
+        for d in client
+            .query(
+                "SELECT id, run_id, seq, rule, action, provider, params, request, status, reason \
+                 FROM deliveries WHERE event_seq = $1 ORDER BY id",
+                &[&seq],
+            )
+            .await
+            .map_err(pg_error)?
+        {
+            let id: i64 = d.get(0);
+            deliveries.push(DeliveryTrace {
+                id,
+                run_id: d.get(1),
+                seq: i64::from(d.get::<_, i32>(2)),
+                rule: d.get(3),
+                action: d.get(4),
+                provider: d.get(5),
+                params: serde_json::from_str(d.get::<_, &str>(6)).context("params")?,
+                request: d
+                    .get::<_, Option<&str>>(7)
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .context("request")?,
+                status: d.get(8),
+                reason: d.get(9),
+                attempts: attempts(&client, id).await?,
+            });
+        }
+        Ok(Some(EventTrace {
+            event,
+            status: row.get(1),
+            reason: row.get(3),
+            rules,
+            deliveries,
+        }))
+    }
+
+    async fn stored_event(
+        self: &Arc<Self>,
+        event_id: &str,
+    ) -> Result<Option<PendingEvent>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT seq, event FROM events WHERE event_id = $1",
+                &[&event_id],
+            )
+            .await
+            .map_err(pg_error)?;
+        row.map(|r| {
+            Ok(PendingEvent {
+                seq: r.get(0),
+                event: serde_json::from_str(r.get::<_, &str>(1)).context("event")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn list_events(
+        self: &Arc<Self>,
+        filter: EventFilter,
+    ) -> Result<Vec<EventSummary>, StoreError> {
+        let client = self.client().await?;
+        let mut sql = String::from(
+            "SELECT seq, event_id, source, kind, received_at, status, event, reason, \
+             user_id, user_phone, user_email, user_ns FROM events WHERE true",
+        );
+        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        let mut arg = |sql: &mut String, clause: &str, value: Box<dyn ToSql + Sync + Send>| {
+            args.push(value);
+            sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+        };
+        if let Some(user) = &filter.user {
+            let phone = digits(user);
+            arg(&mut sql, " AND (user_id = ?", Box::new(user.clone()));
+            arg(&mut sql, " OR user_email = ?", Box::new(user.clone()));
+            arg(&mut sql, " OR user_ns = ?", Box::new(user.clone()));
+            arg(
+                &mut sql,
+                " OR user_phone = ?)",
+                Box::new(if phone.is_empty() {
+                    "\u{1}".to_string()
+                } else {
+                    phone
+                }),
+            );
+        }
+        if let Some(kind) = &filter.kind {
+            arg(&mut sql, " AND kind = ?", Box::new(kind.clone()));
+        }
+        if let Some(status) = &filter.status {
+            arg(&mut sql, " AND status = ?", Box::new(status.clone()));
+        }
+        if let Some(source) = &filter.source {
+            arg(&mut sql, " AND source = ?", Box::new(source.clone()));
+        }
+        if let Some(since) = filter.since {
+            arg(&mut sql, " AND received_at >= ?", Box::new(since));
+        }
+        if let Some(until) = filter.until {
+            arg(&mut sql, " AND received_at < ?", Box::new(until));
+        }
+        if let Some(cursor) = filter.cursor {
+            arg(&mut sql, " AND seq < ?", Box::new(cursor));
+        }
+        arg(
+            &mut sql,
+            " ORDER BY seq DESC LIMIT ?",
+            Box::new(filter.limit as i64),
+        );
+        let params: Vec<&(dyn ToSql + Sync)> = args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let rows = client.query(&sql, &params).await.map_err(pg_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| EventSummary {
+                seq: r.get(0),
+                event_id: r.get(1),
+                source: r.get(2),
+                kind: r.get(3),
+                received_at: r.get(4),
+                status: r.get(5),
+                user: super::summary_user(
+                    Some(r.get::<_, &str>(6)),
+                    [r.get(8), r.get(9), r.get(10), r.get(11)],
+                ),
+                reason: r.get(7),
+            })
+            .collect())
+    }
+
+    async fn dead_letters(self: &Arc<Self>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT l.id, e.event_id, d.action, d.provider, d.params, d.request, l.last_status, \
+                        l.last_response, l.reason, l.created_at, d.id \
+                 FROM dead_letters l JOIN deliveries d ON d.id = l.delivery_id JOIN events e ON e.seq = d.event_seq \
+                 WHERE l.redriven_at IS NULL ORDER BY l.id DESC LIMIT $1",
+                &[&(limit as i64)],
+            )
+            .await
+            .map_err(pg_error)?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.get(10)).collect();
+        let mut attempts_of = attempts_for(&client, &ids).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(DeadLetter {
+                id: r.get(0),
+                event_id: r.get(1),
+                action: r.get(2),
+                provider: r.get(3),
+                params: serde_json::from_str(r.get::<_, &str>(4)).context("params")?,
+                request: r
+                    .get::<_, Option<&str>>(5)
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .context("request")?,
+                last_status: r.get::<_, Option<i32>>(6).map(|s| s as u16),
+                last_response: r.get(7),
+                reason: r.get(8),
+                created_at: r.get(9),
+                attempts: attempts_of.remove(&r.get::<_, i64>(10)).unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn memory_of(
+        self: &Arc<Self>,
+        source: &str,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Map<String, Value>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT key, value FROM memory WHERE source = $1 AND user_id = $2 AND (expires_at IS NULL OR expires_at > $3)",
+                &[&source, &user_id, &now],
+            )
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.get::<_, String>(0),
+                    serde_json::from_str(r.get::<_, &str>(1)).context("memory")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn queue_depth(self: &Arc<Self>) -> Result<(i64, i64), StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM events WHERE status = 'received'), \
+                        (SELECT count(*) FROM deliveries WHERE status IN ('pending', 'in_flight'))",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    /// The shared slot for one request under `key`: at most one per `period_ms`.
+    async fn rate_slot(
+        self: &Arc<Self>,
+        key: &str,
+        period_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "INSERT INTO rate_slots (key, next_at) VALUES ($1, $2 + $3) \
+                 ON CONFLICT (key) DO UPDATE SET next_at = GREATEST(rate_slots.next_at, $2) + $3 \
+                 RETURNING next_at - $3",
+                &[&key, &now_millis(), &period_ms],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(Some(row.get(0)))
+    }
+
+    async fn pause_rate(self: &Arc<Self>, key: &str, until: i64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO rate_slots (key, next_at) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET next_at = GREATEST(rate_slots.next_at, $2)",
+                &[&key, &until],
+            )
+            .await
+            .map_err(pg_error)?;
+        Ok(())
     }
 }
 
@@ -610,481 +1093,6 @@ async fn decide_in(
             .map_err(pg_error)?;
     }
     Ok(())
-}
-
-impl PostgresStore {
-    pub async fn claim_deliveries(
-        &self,
-        provider: &str,
-        limit: usize,
-        lease_ms: i64,
-    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        let client = self.client().await?;
-        let now = now_millis();
-        // Work in flight at an instance whose lease ran out (it crashed, or lost an outcome
-        // write) goes back to its queue; then the due heads of this provider, by the
-        // partial index `deliveries_ready`, skipping rows another instance is claiming.
-        if self.leases.due(now) {
-            client
-                .execute(transitions::RELEASE_EXPIRED_LEASES, &[&now])
-                .await
-                .map_err(pg_error)?;
-        }
-        let claim = client
-            .prepare_cached(
-                "WITH picked AS (SELECT d.id FROM deliveries d \
-                     WHERE d.provider = $1 AND d.head = 1 AND d.status = 'pending' AND d.next_at <= $2 \
-                     ORDER BY d.next_at, d.id LIMIT $3 FOR UPDATE OF d SKIP LOCKED) \
-                 UPDATE deliveries d SET status = 'in_flight', lease_owner = $4, lease_until = $5, updated_at = $2 \
-                 FROM picked, events e WHERE d.id = picked.id AND e.seq = d.event_seq \
-                 RETURNING d.id, e.event_id, d.seq, d.rule, d.action, d.provider, d.params, d.target, d.attempts",
-            )
-            .await
-            .map_err(pg_error)?;
-        let rows = client
-            .query(
-                &claim,
-                &[
-                    &provider,
-                    &now,
-                    &(limit as i64),
-                    &self.instance,
-                    &(now + lease_ms),
-                ],
-            )
-            .await
-            .map_err(pg_error)?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: i64 = row.get(0);
-            let action: &str = row.get(4);
-            let kind = ActionKind::parse(action)
-                .with_context(|| format!("delivery {id} has an unknown action {action}"))?;
-            claimed.push(ClaimedDelivery {
-                id,
-                event_id: row.get(1),
-                action: DecidedAction {
-                    rule: row.get(3),
-                    seq: row.get::<_, i32>(2) as usize,
-                    action: kind,
-                    provider: row.get(5),
-                    params: serde_json::from_str(row.get::<_, &str>(6)).context("params")?,
-                    target: serde_json::from_str(row.get::<_, &str>(7)).context("target")?,
-                },
-                attempts: row.get::<_, i32>(8) as u32,
-            });
-        }
-        claimed.sort_by_key(|d| d.id);
-        Ok(claimed)
-    }
-
-    /// Record an attempt and what follows. Outcomes are group-committed: the outcome task
-    /// writes every outcome waiting in one transaction (one commit, one WAL flush).
-    pub async fn finish_attempt(&self, outcome: AttemptOutcome) -> Result<(), StoreError> {
-        let (reply, answer) = oneshot::channel();
-        {
-            let outcomes = self.outcomes.lock().expect("outcome sender");
-            let sender = outcomes
-                .as_ref()
-                .ok_or_else(|| StoreError::Unavailable("the store is shut down".into()))?;
-            sender
-                .send(OutcomeJob { outcome, reply })
-                .map_err(|_| StoreError::Unavailable("the outcome task has stopped".into()))?;
-        }
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the outcome task has stopped".into()))?
-    }
-
-    /// Mark an accepted event that cannot be read back `failed` (`unreadable`).
-    pub async fn mark_unreadable(&self, seq: i64) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(transitions::MARK_UNREADABLE, &[&seq, &now_millis()])
-            .await
-            .map_err(pg_error)?;
-        Ok(())
-    }
-
-    pub async fn set_identity(
-        &self,
-        provider: &str,
-        phone: &str,
-        user_ns: Option<String>,
-    ) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        match user_ns {
-            Some(ns) => client
-                .execute(
-                    "INSERT INTO identities (provider, phone, user_ns) VALUES ($1, $2, $3) \
-                     ON CONFLICT (provider, phone) DO UPDATE SET user_ns = excluded.user_ns",
-                    &[&provider, &phone, &ns],
-                )
-                .await
-                .map_err(pg_error)?,
-            None => client
-                .execute(
-                    "DELETE FROM identities WHERE provider = $1 AND phone = $2",
-                    &[&provider, &phone],
-                )
-                .await
-                .map_err(pg_error)?,
-        };
-        Ok(())
-    }
-
-    pub async fn identity(
-        &self,
-        provider: &str,
-        phone: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT user_ns FROM identities WHERE provider = $1 AND phone = $2",
-                &[&provider, &phone],
-            )
-            .await
-            .map_err(pg_error)?;
-        Ok(row.map(|r| r.get(0)))
-    }
-
-    pub async fn redrive(&self, id: i64) -> Result<Redrive, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg_error)?;
-        let now = now_millis();
-        let Some(row) = tx
-            .query_opt(
-                "SELECT delivery_id, redriven_at FROM dead_letters WHERE id = $1 FOR UPDATE",
-                &[&id],
-            )
-            .await
-            .map_err(pg_error)?
-        else {
-            return Ok(Redrive::NotFound);
-        };
-        let (delivery_id, redriven_at): (i64, Option<i64>) = (row.get(0), row.get(1));
-        if redriven_at.is_some() {
-            return Ok(Redrive::AlreadyRedriven);
-        }
-        tx.execute(
-            "UPDATE dead_letters SET redriven_at = $1 WHERE id = $2",
-            &[&now, &id],
-        )
-        .await
-        .map_err(pg_error)?;
-        tx.execute(transitions::REDRIVE_DELIVERY, &[&now, &delivery_id])
-            .await
-            .map_err(pg_error)?;
-        tx.execute(
-            "UPDATE events SET status = 'processing', finished_at = NULL \
-             WHERE seq = (SELECT event_seq FROM deliveries WHERE id = $1)",
-            &[&delivery_id],
-        )
-        .await
-        .map_err(pg_error)?;
-        tx.commit().await.map_err(pg_error)?;
-        Ok(Redrive::Done)
-    }
-
-    pub async fn purge_finished(&self, before: i64) -> Result<usize, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg_error)?;
-        let seqs: Vec<i64> = tx
-            .query(
-                "SELECT e.seq FROM events e \
-                 WHERE e.finished_at IS NOT NULL AND e.finished_at < $1 \
-                   AND e.status IN ('done', 'failed', 'partial') \
-                   AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq \
-                                   AND d.status IN ('pending', 'in_flight')) \
-                   AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN dead_letters l ON l.delivery_id = d.id \
-                                   WHERE d.event_seq = e.seq AND l.redriven_at IS NULL) \
-                 LIMIT $2 FOR UPDATE OF e SKIP LOCKED",
-                &[&before, &PURGE_BATCH],
-            )
-            .await
-            .map_err(pg_error)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        for statement in [
-            "DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq = ANY($1))",
-            "DELETE FROM dead_letters WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq = ANY($1))",
-            "DELETE FROM deliveries WHERE event_seq = ANY($1)",
-            "DELETE FROM rule_runs WHERE event_seq = ANY($1)",
-            "DELETE FROM events WHERE seq = ANY($1)",
-        ] {
-            tx.execute(statement, &[&seqs]).await.map_err(pg_error)?;
-        }
-        tx.execute(
-            "DELETE FROM memory WHERE expires_at IS NOT NULL AND expires_at <= $1",
-            &[&now_millis()],
-        )
-        .await
-        .map_err(pg_error)?;
-        tx.commit().await.map_err(pg_error)?;
-        Ok(seqs.len())
-    }
-
-    pub async fn event_trace(&self, event_id: &str) -> Result<Option<EventTrace>, StoreError> {
-        let client = self.client().await?;
-        let Some(row) = client
-            .query_opt(
-                "SELECT seq, status, event, reason FROM events WHERE event_id = $1",
-                &[&event_id],
-            )
-            .await
-            .map_err(pg_error)?
-        else {
-            return Ok(None);
-        };
-        let seq: i64 = row.get(0);
-        // An unreadable event still has a trace: its status and reason say what happened.
-        let event: Option<Event> = serde_json::from_str(row.get::<_, &str>(2)).ok();
-        let mut rules = Vec::new();
-        for r in client
-            .query(
-                "SELECT rule, actions, error FROM rule_runs WHERE event_seq = $1 AND run_id = '' ORDER BY position",
-                &[&seq],
-            )
-            .await
-            .map_err(pg_error)?
-        {
-            rules.push(RuleRun {
-                rule: r.get(0),
-                actions: serde_json::from_str(r.get::<_, &str>(1)).context("actions")?,
-                error: r.get(2),
-            });
-        }
-        let mut deliveries = Vec::new();
-        for d in client
-            .query(
-                "SELECT id, run_id, seq, rule, action, provider, params, request, status, reason \
-                 FROM deliveries WHERE event_seq = $1 ORDER BY id",
-                &[&seq],
-            )
-            .await
-            .map_err(pg_error)?
-        {
-            let id: i64 = d.get(0);
-            deliveries.push(DeliveryTrace {
-                id,
-                run_id: d.get(1),
-                seq: i64::from(d.get::<_, i32>(2)),
-                rule: d.get(3),
-                action: d.get(4),
-                provider: d.get(5),
-                params: serde_json::from_str(d.get::<_, &str>(6)).context("params")?,
-                request: d
-                    .get::<_, Option<&str>>(7)
-                    .map(serde_json::from_str)
-                    .transpose()
-                    .context("request")?,
-                status: d.get(8),
-                reason: d.get(9),
-                attempts: attempts(&client, id).await?,
-            });
-        }
-        Ok(Some(EventTrace {
-            event,
-            status: row.get(1),
-            reason: row.get(3),
-            rules,
-            deliveries,
-        }))
-    }
-
-    pub async fn stored_event(&self, event_id: &str) -> Result<Option<PendingEvent>, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT seq, event FROM events WHERE event_id = $1",
-                &[&event_id],
-            )
-            .await
-            .map_err(pg_error)?;
-        row.map(|r| {
-            Ok(PendingEvent {
-                seq: r.get(0),
-                event: serde_json::from_str(r.get::<_, &str>(1)).context("event")?,
-            })
-        })
-        .transpose()
-    }
-
-    pub async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
-        let client = self.client().await?;
-        let mut sql = String::from(
-            "SELECT seq, event_id, source, kind, received_at, status, event, reason, \
-             user_id, user_phone, user_email, user_ns FROM events WHERE true",
-        );
-        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        let mut arg = |sql: &mut String, clause: &str, value: Box<dyn ToSql + Sync + Send>| {
-            args.push(value);
-            sql.push_str(&clause.replace('?', &format!("${}", args.len())));
-        };
-        if let Some(user) = &filter.user {
-            let phone = digits(user);
-            arg(&mut sql, " AND (user_id = ?", Box::new(user.clone()));
-            arg(&mut sql, " OR user_email = ?", Box::new(user.clone()));
-            arg(&mut sql, " OR user_ns = ?", Box::new(user.clone()));
-            arg(
-                &mut sql,
-                " OR user_phone = ?)",
-                Box::new(if phone.is_empty() {
-                    "\u{1}".to_string()
-                } else {
-                    phone
-                }),
-            );
-        }
-        if let Some(kind) = &filter.kind {
-            arg(&mut sql, " AND kind = ?", Box::new(kind.clone()));
-        }
-        if let Some(status) = &filter.status {
-            arg(&mut sql, " AND status = ?", Box::new(status.clone()));
-        }
-        if let Some(source) = &filter.source {
-            arg(&mut sql, " AND source = ?", Box::new(source.clone()));
-        }
-        if let Some(since) = filter.since {
-            arg(&mut sql, " AND received_at >= ?", Box::new(since));
-        }
-        if let Some(until) = filter.until {
-            arg(&mut sql, " AND received_at < ?", Box::new(until));
-        }
-        if let Some(cursor) = filter.cursor {
-            arg(&mut sql, " AND seq < ?", Box::new(cursor));
-        }
-        arg(
-            &mut sql,
-            " ORDER BY seq DESC LIMIT ?",
-            Box::new(filter.limit as i64),
-        );
-        let params: Vec<&(dyn ToSql + Sync)> = args
-            .iter()
-            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let rows = client.query(&sql, &params).await.map_err(pg_error)?;
-        Ok(rows
-            .iter()
-            .map(|r| EventSummary {
-                seq: r.get(0),
-                event_id: r.get(1),
-                source: r.get(2),
-                kind: r.get(3),
-                received_at: r.get(4),
-                status: r.get(5),
-                user: super::summary_user(
-                    Some(r.get::<_, &str>(6)),
-                    [r.get(8), r.get(9), r.get(10), r.get(11)],
-                ),
-                reason: r.get(7),
-            })
-            .collect())
-    }
-
-    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT l.id, e.event_id, d.action, d.provider, d.params, d.request, l.last_status, \
-                        l.last_response, l.reason, l.created_at, d.id \
-                 FROM dead_letters l JOIN deliveries d ON d.id = l.delivery_id JOIN events e ON e.seq = d.event_seq \
-                 WHERE l.redriven_at IS NULL ORDER BY l.id DESC LIMIT $1",
-                &[&(limit as i64)],
-            )
-            .await
-            .map_err(pg_error)?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.get(10)).collect();
-        let mut attempts_of = attempts_for(&client, &ids).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push(DeadLetter {
-                id: r.get(0),
-                event_id: r.get(1),
-                action: r.get(2),
-                provider: r.get(3),
-                params: serde_json::from_str(r.get::<_, &str>(4)).context("params")?,
-                request: r
-                    .get::<_, Option<&str>>(5)
-                    .map(serde_json::from_str)
-                    .transpose()
-                    .context("request")?,
-                last_status: r.get::<_, Option<i32>>(6).map(|s| s as u16),
-                last_response: r.get(7),
-                reason: r.get(8),
-                created_at: r.get(9),
-                attempts: attempts_of.remove(&r.get::<_, i64>(10)).unwrap_or_default(),
-            });
-        }
-        Ok(out)
-    }
-
-    pub async fn memory_of(
-        &self,
-        source: &str,
-        user_id: &str,
-        now: i64,
-    ) -> Result<Map<String, Value>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT key, value FROM memory WHERE source = $1 AND user_id = $2 AND (expires_at IS NULL OR expires_at > $3)",
-                &[&source, &user_id, &now],
-            )
-            .await
-            .map_err(pg_error)?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.get::<_, String>(0),
-                    serde_json::from_str(r.get::<_, &str>(1)).context("memory")?,
-                ))
-            })
-            .collect()
-    }
-
-    pub async fn queue_depth(&self) -> Result<(i64, i64), StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_one(
-                "SELECT (SELECT count(*) FROM events WHERE status = 'received'), \
-                        (SELECT count(*) FROM deliveries WHERE status IN ('pending', 'in_flight'))",
-                &[],
-            )
-            .await
-            .map_err(pg_error)?;
-        Ok((row.get(0), row.get(1)))
-    }
-
-    /// The shared slot for one request under `key`: at most one per `period_ms`.
-    pub async fn rate_slot(&self, key: &str, period_ms: i64) -> Result<i64, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_one(
-                "INSERT INTO rate_slots (key, next_at) VALUES ($1, $2 + $3) \
-                 ON CONFLICT (key) DO UPDATE SET next_at = GREATEST(rate_slots.next_at, $2) + $3 \
-                 RETURNING next_at - $3",
-                &[&key, &now_millis(), &period_ms],
-            )
-            .await
-            .map_err(pg_error)?;
-        Ok(row.get(0))
-    }
-
-    pub async fn pause_rate(&self, key: &str, until: i64) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                "INSERT INTO rate_slots (key, next_at) VALUES ($1, $2) \
-                 ON CONFLICT (key) DO UPDATE SET next_at = GREATEST(rate_slots.next_at, $2)",
-                &[&key, &until],
-            )
-            .await
-            .map_err(pg_error)?;
-        Ok(())
-    }
 }
 
 /// The attempts of many deliveries in one query, by delivery id.

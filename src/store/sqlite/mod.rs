@@ -24,8 +24,8 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::{
-    AttemptOutcome, ClaimedDelivery, DeadLetter, Decision, EventFilter, EventSummary, EventTrace,
-    Inserted, PendingEvent, Redrive, StoreError,
+    AttemptOutcome, Backend, ClaimedDelivery, DeadLetter, Decision, EventFilter, EventSummary,
+    EventTrace, Inserted, PendingEvent, Redrive, StoreError,
 };
 use crate::config::Synchronous;
 use crate::event::Event;
@@ -197,32 +197,6 @@ impl SqliteStore {
         })
     }
 
-    /// Stop taking writes: jobs already queued are committed, later ones answer
-    /// `Unavailable`.
-    pub fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
-        self.health.stop();
-        self.jobs.lock().expect("jobs sender").take();
-        if let Some(handle) = self.writer.lock().expect("writer handle").take() {
-            let _ = handle.join();
-        }
-        // Nothing writes any more: another process may take the file.
-        self.lock.lock().expect("lock file").take();
-    }
-
-    pub fn is_available(&self) -> bool {
-        !self.closed.load(Ordering::SeqCst)
-    }
-
-    /// Why the store cannot take writes now, if it cannot: the database file was removed or
-    /// replaced, the writer stopped, or its last commit failed (disk full, I/O error).
-    pub fn write_problem(&self) -> Option<String> {
-        if !self.is_available() {
-            return Some("the store is shut down".into());
-        }
-        self.health.problem()
-    }
-
     async fn submit<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         {
@@ -239,93 +213,9 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("the store writer has stopped".into()))?
     }
 
-    /// Store an accepted event, or find the first one with the same (source, event.id).
-    ///
-    /// # Errors
-    /// `Unavailable` when the event could not be committed.
-    pub async fn insert_event(&self, event: Event) -> Result<Inserted, StoreError> {
-        let json = serde_json::to_string(&event).context("Failed to serialise the event")?;
-        let (user_key, order_key, phone) =
-            (event.user_key(), event.order_key(), event.phone_digits());
-        self.submit(|reply| Job::Insert {
-            event: Box::new(event),
-            json,
-            user_key,
-            order_key,
-            phone,
-            reply,
-        })
-        .await
-    }
-
     /// Mark an accepted event that cannot be read back `failed` (`unreadable`).
     pub async fn mark_unreadable(&self, seq: i64) -> Result<(), StoreError> {
         self.submit(|reply| Job::Unreadable { seq, reply }).await
-    }
-
-    /// Store what the rules decided for an event, its deliveries and memory writes, in one
-    /// transaction.
-    pub async fn decide(&self, decision: Decision) -> Result<(), StoreError> {
-        self.submit(|reply| Job::Decide { decision, reply }).await
-    }
-
-    /// Store many decisions (acceptance order) in one job; one result per decision.
-    pub async fn decide_many(
-        &self,
-        decisions: Vec<Decision>,
-    ) -> Result<Vec<Result<(), String>>, StoreError> {
-        self.submit(|reply| Job::DecideMany { decisions, reply })
-            .await
-    }
-
-    /// Claim up to `limit` due deliveries of one provider whose key has nothing earlier open.
-    pub async fn claim_deliveries(
-        &self,
-        provider: &str,
-        limit: usize,
-        lease_ms: i64,
-    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        let provider = provider.to_string();
-        self.submit(|reply| Job::Claim {
-            provider,
-            limit,
-            lease_ms,
-            reply,
-        })
-        .await
-    }
-
-    /// Record an attempt and what follows it.
-    pub async fn finish_attempt(&self, outcome: AttemptOutcome) -> Result<(), StoreError> {
-        self.submit(|reply| Job::Finish { outcome, reply }).await
-    }
-
-    /// Remember (`Some`) or forget (`None`) the UChat subscriber of a phone.
-    pub async fn set_identity(
-        &self,
-        provider: &str,
-        phone: &str,
-        user_ns: Option<String>,
-    ) -> Result<(), StoreError> {
-        let (provider, phone) = (provider.to_string(), phone.to_string());
-        self.submit(|reply| Job::Identity {
-            provider,
-            phone,
-            user_ns,
-            reply,
-        })
-        .await
-    }
-
-    /// Send a dead letter's delivery again, from its first attempt, out of order.
-    pub async fn redrive(&self, id: i64) -> Result<Redrive, StoreError> {
-        self.submit(|reply| Job::Redrive { id, reply }).await
-    }
-
-    /// Delete finished events (and their rule runs, deliveries and attempts) that finished
-    /// before `before` (unix ms). Dead letters and unfinished work are kept.
-    pub async fn purge_finished(&self, before: i64) -> Result<usize, StoreError> {
-        self.submit(|reply| Job::Purge { before, reply }).await
     }
 
     /// Run a read on a pooled read connection, off the async workers.
@@ -372,9 +262,143 @@ impl SqliteStore {
         }
         Ok(pending)
     }
+}
+
+impl Backend for SqliteStore {
+    async fn claim_events(
+        self: &Arc<Self>,
+        limit: usize,
+        _lease_ms: i64,
+    ) -> Result<Vec<PendingEvent>, StoreError> {
+        // One process owns the file: no leases, just the oldest waiting events.
+        self.pending_events(limit).await
+    }
+
+    /// Rate limits are kept in the one process that owns the file.
+    async fn rate_slot(
+        self: &Arc<Self>,
+        _key: &str,
+        _period_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(None)
+    }
+
+    async fn pause_rate(self: &Arc<Self>, _key: &str, _until: i64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Stop taking writes: jobs already queued are committed, later ones answer
+    /// `Unavailable`.
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.health.stop();
+        self.jobs.lock().expect("jobs sender").take();
+        if let Some(handle) = self.writer.lock().expect("writer handle").take() {
+            let _ = handle.join();
+        }
+        // Nothing writes any more: another process may take the file.
+        self.lock.lock().expect("lock file").take();
+    }
+
+    fn is_available(&self) -> bool {
+        !self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Why the store cannot take writes now, if it cannot: the database file was removed or
+    /// replaced, the writer stopped, or its last commit failed (disk full, I/O error).
+    fn write_problem(&self) -> Option<String> {
+        if !self.is_available() {
+            return Some("the store is shut down".into());
+        }
+        self.health.problem()
+    }
+
+    /// Store an accepted event, or find the first one with the same (source, event.id).
+    ///
+    /// # Errors
+    /// `Unavailable` when the event could not be committed.
+    async fn insert_event(self: &Arc<Self>, event: Event) -> Result<Inserted, StoreError> {
+        let json = serde_json::to_string(&event).context("Failed to serialise the event")?;
+        let (user_key, order_key, phone) =
+            (event.user_key(), event.order_key(), event.phone_digits());
+        self.submit(|reply| Job::Insert {
+            event: Box::new(event),
+            json,
+            user_key,
+            order_key,
+            phone,
+            reply,
+        })
+        .await
+    }
+
+    /// Store what the rules decided for an event, its deliveries and memory writes, in one
+    /// transaction.
+    async fn decide(self: &Arc<Self>, decision: Decision) -> Result<(), StoreError> {
+        self.submit(|reply| Job::Decide { decision, reply }).await
+    }
+
+    /// Store many decisions (acceptance order) in one job; one result per decision.
+    async fn decide_many(
+        self: &Arc<Self>,
+        decisions: Vec<Decision>,
+    ) -> Result<Vec<Result<(), String>>, StoreError> {
+        self.submit(|reply| Job::DecideMany { decisions, reply })
+            .await
+    }
+
+    /// Claim up to `limit` due deliveries of one provider whose key has nothing earlier open.
+    async fn claim_deliveries(
+        self: &Arc<Self>,
+        provider: &str,
+        limit: usize,
+        lease_ms: i64,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let provider = provider.to_string();
+        self.submit(|reply| Job::Claim {
+            provider,
+            limit,
+            lease_ms,
+            reply,
+        })
+        .await
+    }
+
+    /// Record an attempt and what follows it.
+    async fn finish_attempt(self: &Arc<Self>, outcome: AttemptOutcome) -> Result<(), StoreError> {
+        self.submit(|reply| Job::Finish { outcome, reply }).await
+    }
+
+    /// Remember (`Some`) or forget (`None`) the UChat subscriber of a phone.
+    async fn set_identity(
+        self: &Arc<Self>,
+        provider: &str,
+        phone: &str,
+        user_ns: Option<String>,
+    ) -> Result<(), StoreError> {
+        let (provider, phone) = (provider.to_string(), phone.to_string());
+        self.submit(|reply| Job::Identity {
+            provider,
+            phone,
+            user_ns,
+            reply,
+        })
+        .await
+    }
+
+    /// Send a dead letter's delivery again, from its first attempt, out of order.
+    async fn redrive(self: &Arc<Self>, id: i64) -> Result<Redrive, StoreError> {
+        self.submit(|reply| Job::Redrive { id, reply }).await
+    }
+
+    /// Delete finished events (and their rule runs, deliveries and attempts) that finished
+    /// before `before` (unix ms). Dead letters and unfinished work are kept.
+    async fn purge_finished(self: &Arc<Self>, before: i64) -> Result<usize, StoreError> {
+        self.submit(|reply| Job::Purge { before, reply }).await
+    }
 
     /// The remembered UChat subscriber of a phone.
-    pub async fn identity(
+    async fn identity(
         self: &Arc<Self>,
         provider: &str,
         phone: &str,
@@ -385,7 +409,7 @@ impl SqliteStore {
     }
 
     /// Everything that happened to one event.
-    pub async fn event_trace(
+    async fn event_trace(
         self: &Arc<Self>,
         event_id: &str,
     ) -> Result<Option<EventTrace>, StoreError> {
@@ -394,7 +418,7 @@ impl SqliteStore {
     }
 
     /// The stored event and its position, for a replay.
-    pub async fn stored_event(
+    async fn stored_event(
         self: &Arc<Self>,
         event_id: &str,
     ) -> Result<Option<PendingEvent>, StoreError> {
@@ -404,7 +428,7 @@ impl SqliteStore {
     }
 
     /// Events, newest accepted first, filtered and paged.
-    pub async fn list_events(
+    async fn list_events(
         self: &Arc<Self>,
         filter: EventFilter,
     ) -> Result<Vec<EventSummary>, StoreError> {
@@ -413,15 +437,12 @@ impl SqliteStore {
     }
 
     /// Dead letters not yet redriven, newest first.
-    pub async fn dead_letters(
-        self: &Arc<Self>,
-        limit: usize,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
+    async fn dead_letters(self: &Arc<Self>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
         self.read(move |conn| read::dead_letters(conn, limit)).await
     }
 
     /// Every unexpired value a user's rules remembered.
-    pub async fn memory_of(
+    async fn memory_of(
         self: &Arc<Self>,
         source: &str,
         user_id: &str,
@@ -433,12 +454,12 @@ impl SqliteStore {
     }
 
     /// How many events and deliveries are not finished yet.
-    pub async fn queue_depth(self: &Arc<Self>) -> Result<(i64, i64), StoreError> {
+    async fn queue_depth(self: &Arc<Self>) -> Result<(i64, i64), StoreError> {
         self.read(read::queue_depth).await
     }
 
     /// Whether the database can take writes and answers a query.
-    pub async fn ping(self: &Arc<Self>) -> bool {
+    async fn ping(self: &Arc<Self>) -> bool {
         self.write_problem().is_none()
             && self
                 .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
