@@ -73,10 +73,6 @@ fn pg_error(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
-/// The advisory lock that serialises changes to one order key's head (decisions adding
-/// deliveries, outcomes closing them), so no instance misses promoting the next head.
-const LOCK_KEY: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
-
 /// Apply the versioned migrations, one instance at a time (a session advisory lock).
 async fn migrate(url: &str) -> Result<(), StoreError> {
     let (mut client, connection) = tokio_postgres::connect(url, NoTls)
@@ -239,7 +235,9 @@ impl Backend for PostgresStore {
     async fn decide(self: &Arc<Self>, decision: Decision) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        decide_in(&tx, &decision, now_millis()).await?;
+        let decisions = [decision];
+        lock_keys(&tx, &decisions).await?;
+        decisions_in(&tx, &decisions, now_millis()).await?;
         tx.commit().await.map_err(pg_error)
     }
 
@@ -254,29 +252,8 @@ impl Backend for PostgresStore {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg_error)?;
             let now = now_millis();
-            // Every key this batch adds deliveries to, locked up front in one sorted
-            // statement (outcomes lock theirs in the same order: no deadlock).
-            let keys: Vec<&str> = decisions
-                .iter()
-                .filter(|d| d.runs.iter().any(|r| !r.actions.is_empty()))
-                .map(|d| d.order_key.as_str())
-                .collect();
-            if !keys.is_empty() {
-                tx.query(
-                    "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(k) AS h \
-                     FROM unnest($1::text[]) AS k) AS keys ORDER BY h",
-                    &[&keys],
-                )
-                .await
-                .map_err(pg_error)?;
-            }
-            if decisions.iter().all(|d| d.run_id.is_empty()) {
-                first_runs_in(&tx, &decisions, now).await?;
-            } else {
-                for decision in &decisions {
-                    decide_in(&tx, decision, now).await?;
-                }
-            }
+            lock_keys(&tx, &decisions).await?;
+            decisions_in(&tx, &decisions, now).await?;
             tx.commit().await.map_err(pg_error)
         };
         match together.await {
@@ -783,28 +760,53 @@ impl Backend for PostgresStore {
     }
 }
 
-/// Store the first runs of a batch of events inside `tx`, as one pipeline: the events
-/// still waiting are locked in one statement (one decided meanwhile elsewhere is skipped),
-/// then every rule run, delivery, memory write and status goes out without waiting for the
-/// one before. A delivery heads its key when it is its decision's first and nothing of the
-/// key is open, which the insert itself asks, after the earlier decisions' inserts.
-async fn first_runs_in(
+/// Lock, in one sorted statement, every order key the decisions add deliveries to. Outcomes
+/// lock theirs in the same (hash) order, so the two never deadlock, and neither misses the
+/// other's change to a key's head.
+async fn lock_keys(
+    tx: &deadpool_postgres::Transaction<'_>,
+    decisions: &[Decision],
+) -> Result<(), StoreError> {
+    let keys: Vec<&str> = decisions
+        .iter()
+        .filter(|d| d.runs.iter().any(|r| !r.actions.is_empty()))
+        .map(|d| d.order_key.as_str())
+        .collect();
+    if !keys.is_empty() {
+        tx.query(
+            "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(k) AS h \
+             FROM unnest($1::text[]) AS k) AS keys ORDER BY h",
+            &[&keys],
+        )
+        .await
+        .map_err(pg_error)?;
+    }
+    Ok(())
+}
+
+/// Store decisions inside `tx` (their keys locked), as one pipeline: the events are locked
+/// and read in one statement (a first run whose event was decided meanwhile elsewhere is
+/// skipped), then every rule run, delivery, memory write and status goes out without
+/// waiting for the one before. A delivery heads its key when it is its decision's first
+/// and nothing of the key is open, which the insert itself asks, after the earlier
+/// decisions' inserts.
+async fn decisions_in(
     tx: &deadpool_postgres::Transaction<'_>,
     decisions: &[Decision],
     now: i64,
 ) -> Result<(), StoreError> {
     let seqs: Vec<i64> = decisions.iter().map(|d| d.event_seq).collect();
-    let waiting: std::collections::HashSet<i64> = tx
+    let stored: std::collections::HashMap<i64, (String, i32)> = tx
         .query(
-            "SELECT seq FROM events WHERE seq = ANY($1) AND status = 'received' ORDER BY seq FOR UPDATE",
+            "SELECT seq, status, rule_errors FROM events WHERE seq = ANY($1) ORDER BY seq FOR UPDATE",
             &[&seqs],
         )
         .await
         .map_err(pg_error)?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
         .collect();
-    let (run_stmt, delivery_stmt, memory_put, memory_delete, status_stmt) = tokio::try_join!(
+    let (run_stmt, delivery_stmt, memory_put, memory_delete, status_stmt, errors_stmt, settle) = tokio::try_join!(
         tx.prepare_cached(
             "INSERT INTO rule_runs (event_seq, run_id, position, rule, actions, error) VALUES ($1, $2, $3, $4, $5, $6)",
         ),
@@ -822,6 +824,8 @@ async fn first_runs_in(
         tx.prepare_cached(
             "UPDATE events SET status = $1, rule_errors = $2, finished_at = $3, lease_until = NULL WHERE seq = $4",
         ),
+        tx.prepare_cached("UPDATE events SET rule_errors = $1 WHERE seq = $2"),
+        tx.prepare_cached(transitions::SETTLE_EVENT),
     )
     .map_err(pg_error)?;
     // Everything serialised first (the pipeline borrows it), then sent.
@@ -830,12 +834,24 @@ async fn first_runs_in(
         runs: Vec<(i32, &'a RuleRun, String)>,
         deliveries: Vec<(&'a DecidedAction, i32, &'static str, String, String, bool)>,
         memory: Vec<Option<String>>,
-        status: &'static str,
-        errors: i32,
-        finished_at: Option<i64>,
+        /// The event's new status and when it finished; `None`: a replay that added no
+        /// delivery, whose errors are added and the event settled again.
+        status: Option<(&'static str, Option<i64>)>,
+        rule_errors: i32,
     }
     let mut prepared = Vec::with_capacity(decisions.len());
-    for decision in decisions.iter().filter(|d| waiting.contains(&d.event_seq)) {
+    for decision in decisions {
+        let Some((status, earlier_errors)) = stored.get(&decision.event_seq) else {
+            return Err(StoreError::Unexpected(anyhow::anyhow!(
+                "event #{} is not in the store",
+                decision.event_seq
+            )));
+        };
+        let first_run = decision.run_id.is_empty();
+        if first_run && status != "received" {
+            // Another instance (or an earlier try of ours) decided it already.
+            continue;
+        }
         let mut runs = Vec::new();
         let mut deliveries = Vec::new();
         for (position, run) in decision.runs.iter().enumerate() {
@@ -863,15 +879,23 @@ async fn first_runs_in(
             .collect::<Result<Vec<_>, _>>()
             .context("memory")?;
         let errors = decision.runs.iter().filter(|r| r.error.is_some()).count();
-        let (status, finished) = transitions::decided_status(deliveries.len(), errors);
+        let status = if first_run || !deliveries.is_empty() {
+            let (status, finished) = transitions::decided_status(deliveries.len(), errors);
+            Some((status, finished.then_some(now)))
+        } else {
+            None
+        };
         prepared.push(Prepared {
             decision,
             runs,
             deliveries,
             memory,
             status,
-            errors: errors as i32,
-            finished_at: finished.then_some(now),
+            rule_errors: if first_run {
+                errors as i32
+            } else {
+                earlier_errors + errors as i32
+            },
         });
     }
     let mut writes = Vec::new();
@@ -923,175 +947,24 @@ async fn first_runs_in(
             };
             writes.push(tx.execute_raw(statement, values));
         }
-        let values: Vec<&(dyn ToSql + Sync)> =
-            vec![&p.status, &p.errors, &p.finished_at, &d.event_seq];
-        writes.push(tx.execute_raw(&status_stmt, values));
-    }
-    futures_util::future::try_join_all(writes)
-        .await
-        .map_err(pg_error)?;
-    Ok(())
-}
-
-/// Store one decision inside `tx`: its rule runs, deliveries (the first heading its key
-/// when nothing of the key is open) and memory writes, and the event's new status.
-async fn decide_in(
-    tx: &deadpool_postgres::Transaction<'_>,
-    decision: &Decision,
-    now: i64,
-) -> Result<(), StoreError> {
-    let Some(row) = tx
-        .query_opt(
-            "SELECT status, rule_errors FROM events WHERE seq = $1 FOR UPDATE",
-            &[&decision.event_seq],
-        )
-        .await
-        .map_err(pg_error)?
-    else {
-        return Err(StoreError::Unexpected(anyhow::anyhow!(
-            "event #{} is not in the store",
-            decision.event_seq
-        )));
-    };
-    let (status, earlier_errors): (String, i32) = (row.get(0), row.get(1));
-    let first_run = decision.run_id.is_empty();
-    if first_run && status != "received" {
-        // Another instance (or an earlier try of ours) decided it already.
-        return Ok(());
-    }
-    // The first new delivery heads its key unless something of the key is still open;
-    // the key's lock keeps an outcome elsewhere from promoting past it meanwhile.
-    let mut head = if decision.runs.iter().any(|r| !r.actions.is_empty()) {
-        tx.execute(LOCK_KEY, &[&decision.order_key])
-            .await
-            .map_err(pg_error)?;
-        let open: i64 = tx
-            .query_one(transitions::KEY_HAS_OPEN, &[&decision.order_key])
-            .await
-            .map_err(pg_error)?
-            .get(0);
-        open == 0
-    } else {
-        false
-    };
-    let (run_stmt, delivery_stmt, memory_put, memory_delete) = tokio::try_join!(
-            tx.prepare_cached(
-                "INSERT INTO rule_runs (event_seq, run_id, position, rule, actions, error) VALUES ($1, $2, $3, $4, $5, $6)",
-            ),
-            tx.prepare_cached(
-                "INSERT INTO deliveries (event_seq, run_id, seq, order_key, rule, action, provider, params, \
-                 target, status, next_at, updated_at, head) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $10, $11)",
-            ),
-            tx.prepare_cached(
-                "INSERT INTO memory (source, user_id, key, value, expires_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (source, user_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-            ),
-            tx.prepare_cached("DELETE FROM memory WHERE source = $1 AND user_id = $2 AND key = $3"),
-        )
-        .map_err(pg_error)?;
-    // Everything serialised first, then every statement sent as one pipeline.
-    let mut runs = Vec::new();
-    let mut rows = Vec::new();
-    for (position, run) in decision.runs.iter().enumerate() {
-        runs.push((
-            position as i32,
-            run,
-            serde_json::to_string(&run.actions).context("actions")?,
-        ));
-        for action in &run.actions {
-            rows.push((
-                action,
-                action.seq as i32,
-                action.action.as_str(),
-                serde_json::to_string(&action.params).context("params")?,
-                serde_json::to_string(&action.target).context("target")?,
-                i32::from(head),
-            ));
-            head = false;
+        match &p.status {
+            Some((status, finished_at)) => {
+                let values: Vec<&(dyn ToSql + Sync)> =
+                    vec![status, &p.rule_errors, finished_at, &d.event_seq];
+                writes.push(tx.execute_raw(&status_stmt, values));
+            }
+            None if p.rule_errors > 0 => {
+                let values: Vec<&(dyn ToSql + Sync)> = vec![&p.rule_errors, &d.event_seq];
+                writes.push(tx.execute_raw(&errors_stmt, values));
+                let values: Vec<&(dyn ToSql + Sync)> = vec![&d.event_seq, &now];
+                writes.push(tx.execute_raw(&settle, values));
+            }
+            None => {}
         }
     }
-    let memory_values = decision
-        .memory
-        .iter()
-        .map(|w| w.value.as_ref().map(serde_json::to_string).transpose())
-        .collect::<Result<Vec<_>, _>>()
-        .context("memory")?;
-    let errors = decision.runs.iter().filter(|r| r.error.is_some()).count() as i32;
-    let deliveries = rows.len();
-    let mut writes = Vec::new();
-    for (position, run, actions) in &runs {
-        let params: Vec<&(dyn ToSql + Sync)> = vec![
-            &decision.event_seq,
-            &decision.run_id,
-            position,
-            &run.rule,
-            actions,
-            &run.error,
-        ];
-        writes.push(tx.execute_raw(&run_stmt, params));
-    }
-    for (action, seq, name, params, target, head) in &rows {
-        let values: Vec<&(dyn ToSql + Sync)> = vec![
-            &decision.event_seq,
-            &decision.run_id,
-            seq,
-            &decision.order_key,
-            &action.rule,
-            name,
-            &action.provider,
-            params,
-            target,
-            &now,
-            head,
-        ];
-        writes.push(tx.execute_raw(&delivery_stmt, values));
-    }
-    for (write, value) in decision.memory.iter().zip(&memory_values) {
-        let (statement, values): (_, Vec<&(dyn ToSql + Sync)>) = match value {
-            Some(value) => (
-                &memory_put,
-                vec![
-                    &write.source,
-                    &write.user_id,
-                    &write.key,
-                    value,
-                    &write.expires_at,
-                ],
-            ),
-            None => (
-                &memory_delete,
-                vec![&write.source, &write.user_id, &write.key],
-            ),
-        };
-        writes.push(tx.execute_raw(statement, values));
-    }
     futures_util::future::try_join_all(writes)
         .await
         .map_err(pg_error)?;
-    let rule_errors = if first_run {
-        errors
-    } else {
-        earlier_errors + errors
-    };
-    if deliveries > 0 || first_run {
-        let (status, finished) = transitions::decided_status(deliveries, errors as usize);
-        tx.execute(
-                "UPDATE events SET status = $1, rule_errors = $2, finished_at = $3, lease_until = NULL WHERE seq = $4",
-                &[&status, &rule_errors, &finished.then_some(now), &decision.event_seq],
-            )
-            .await
-            .map_err(pg_error)?;
-    } else if errors > 0 {
-        tx.execute(
-            "UPDATE events SET rule_errors = $1 WHERE seq = $2",
-            &[&rule_errors, &decision.event_seq],
-        )
-        .await
-        .map_err(pg_error)?;
-        tx.execute(transitions::SETTLE_EVENT, &[&decision.event_seq, &now])
-            .await
-            .map_err(pg_error)?;
-    }
     Ok(())
 }
 
