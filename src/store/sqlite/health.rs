@@ -11,9 +11,10 @@
 //! into the database file) and a truncating one once the writer has been idle for
 //! `IDLE_BEFORE_TRUNCATE`, which gives the disk back. A busy writer would starve any
 //! checkpoint that needs its lock, so when the WAL has grown past `WAL_RESTART_BYTES` the
-//! writer itself, between two batches, runs a restarting one (`restart_if_large`): the
-//! passive ones have already copied nearly everything, so it only waits for readers to
-//! finish and lets the next commit write the WAL from its start.
+//! writer itself, between two batches, runs a restarting one (`restart_if_large`), which
+//! lets the next commit write the WAL from its start. It costs the callers that arrive
+//! meanwhile tens of milliseconds (the checkpoint's copy and fsync), so it runs when no job
+//! is waiting, or past `WAL_MUST_RESTART_BYTES` in any case.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -27,12 +28,14 @@ use crate::event::now_millis;
 /// How often the checkpoint thread looks at the WAL.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// A WAL larger than this gets a restarting checkpoint.
-pub(super) const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
+pub(super) const WAL_RESTART_BYTES: u64 = 128 * 1024 * 1024;
+/// Past this, the writer restarts the WAL even with callers waiting.
+pub(super) const WAL_MUST_RESTART_BYTES: u64 = 320 * 1024 * 1024;
 /// After a checkpoint resets the WAL, the writer truncates the file to this size.
 pub(super) const WAL_KEEP_BYTES: u64 = 16 * 1024 * 1024;
 /// How long a checkpoint that needs readers gone waits for them before it gives up (it is
 /// tried again soon); writers wait meanwhile.
-const READERS_WAIT: Duration = Duration::from_millis(100);
+const READERS_WAIT: Duration = Duration::from_millis(20);
 /// How long the writer's connection waits on a lock otherwise.
 const WRITER_BUSY: Duration = Duration::from_secs(5);
 /// The writer idle this long: truncate the WAL to nothing.
@@ -155,11 +158,20 @@ fn wal_bytes(path: &Path) -> u64 {
 }
 
 /// On the writer thread, between batches: a restarting checkpoint when the WAL has grown
-/// past `WAL_RESTART_BYTES` (looked at every 250 ms: a busy writer can write 100 MB of WAL
-/// in a second).
-pub(super) fn restart_if_large(conn: &Connection, health: &WriterHealth, last_try: &mut i64) {
+/// past `WAL_RESTART_BYTES` and no job is waiting, or past `WAL_MUST_RESTART_BYTES` in any
+/// case (looked at every 250 ms: a busy writer can write 100 MB of WAL in a second).
+pub(super) fn restart_if_large(
+    conn: &Connection,
+    health: &WriterHealth,
+    last_try: &mut i64,
+    nobody_waiting: bool,
+) {
     let now = now_millis();
-    if now - *last_try < 250 || wal_bytes(&health.path) <= WAL_RESTART_BYTES {
+    if now - *last_try < 250 {
+        return;
+    }
+    let size = wal_bytes(&health.path);
+    if size <= WAL_RESTART_BYTES || (!nobody_waiting && size <= WAL_MUST_RESTART_BYTES) {
         return;
     }
     *last_try = now;
