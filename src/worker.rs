@@ -72,25 +72,6 @@ impl RuleRunner {
             }
         }
     }
-
-    /// The first run of the rules on an accepted event, as a decision to store.
-    pub async fn decide(
-        &self,
-        store: &Store,
-        seq: i64,
-        event: Arc<Event>,
-    ) -> anyhow::Result<Decision> {
-        let verdict = self.evaluate(store, event.clone()).await?;
-        tracing::info!(
-            event_id = %event.event_id,
-            source = %event.source,
-            kind = event.kind.as_str(),
-            actions = verdict.actions().count(),
-            rule_errors = verdict.runs.iter().filter(|r| r.error.is_some()).count(),
-            "rules decided"
-        );
-        Ok(decision(seq, &event, FIRST_RUN.to_string(), verdict))
-    }
 }
 
 /// A verdict as a decision to store for the event at position `seq`.
