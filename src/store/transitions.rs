@@ -33,20 +33,40 @@ macro_rules! settle_sql {
     };
 }
 
+/// Promote the oldest open delivery of the key given by the SQL expression.
+macro_rules! promote_sql {
+    ($order_key:literal) => {
+        concat!(
+            "UPDATE deliveries SET head = 1 WHERE id = (SELECT min(x.id) FROM deliveries x \
+             WHERE x.order_key = ",
+            $order_key,
+            " AND x.status IN ('pending', 'in_flight')) AND head = 0"
+        )
+    };
+}
+
 /// Settle the event whose `seq` is `$1`.
 pub(crate) const SETTLE_EVENT: &str = settle_sql!("$1");
 /// Settle the event of the delivery whose id is `$1`.
 pub(crate) const SETTLE_EVENT_OF_DELIVERY: &str =
     settle_sql!("(SELECT event_seq FROM deliveries WHERE id = $1)");
 
-/// Whether the order key `$1` has an open delivery (then a new one waits behind it).
-pub(crate) const KEY_HAS_OPEN: &str = "SELECT count(*) FROM (SELECT 1 FROM deliveries \
-     WHERE order_key = $1 AND status IN ('pending', 'in_flight') LIMIT 1) AS open";
+/// A decided delivery, `pending` and due at once: `$1` event seq, `$2` run id, `$3` its
+/// position in the run, `$4` order key, `$5` rule, `$6` action, `$7` provider, `$8` params,
+/// `$9` target, `$10` now, `$11` whether it is its decision's first delivery. The first
+/// heads its key when nothing of the key is open (the insert asks, so it sees the earlier
+/// inserts of the same transaction).
+pub(crate) const INSERT_DELIVERY: &str = "INSERT INTO deliveries (event_seq, run_id, seq, \
+     order_key, rule, action, provider, params, target, status, next_at, updated_at, head) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $10, \
+     CASE WHEN $11 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE order_key = $4 \
+                                   AND status IN ('pending', 'in_flight')) THEN 1 ELSE 0 END)";
 
 /// Make the oldest open delivery of key `$1` its head (after the head closed).
-pub(crate) const PROMOTE_NEXT_HEAD: &str = "UPDATE deliveries SET head = 1 \
-     WHERE id = (SELECT min(id) FROM deliveries WHERE order_key = $1 \
-                 AND status IN ('pending', 'in_flight')) AND head = 0";
+pub(crate) const PROMOTE_NEXT_HEAD: &str = promote_sql!("$1");
+/// The same, for the key of delivery `$1` (where the key is not at hand: a pipeline).
+pub(crate) const PROMOTE_NEXT_HEAD_OF_DELIVERY: &str =
+    promote_sql!("(SELECT order_key FROM deliveries WHERE id = $1)");
 
 /// Record an attempt's consequence on the delivery `$10`: `$1` status, `$2` attempts to
 /// add, `$3` next due time, `$4` the request (kept when null), `$5` whether an answer came

@@ -810,12 +810,7 @@ async fn decisions_in(
         tx.prepare_cached(
             "INSERT INTO rule_runs (event_seq, run_id, position, rule, actions, error) VALUES ($1, $2, $3, $4, $5, $6)",
         ),
-        tx.prepare_cached(
-            "INSERT INTO deliveries (event_seq, run_id, seq, order_key, rule, action, provider, params, \
-             target, status, next_at, updated_at, head) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $10, \
-             CASE WHEN $11 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE order_key = $4 \
-                                           AND status IN ('pending', 'in_flight')) THEN 1 ELSE 0 END)",
-        ),
+        tx.prepare_cached(transitions::INSERT_DELIVERY),
         tx.prepare_cached(
             "INSERT INTO memory (source, user_id, key, value, expires_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (source, user_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
@@ -1063,11 +1058,7 @@ async fn record_outcomes(
         tx.prepare_cached(transitions::ADD_ATTEMPT),
         tx.prepare_cached(transitions::RECORD_OUTCOME),
         tx.prepare_cached(transitions::ADD_DEAD_LETTER),
-        tx.prepare_cached(
-            "UPDATE deliveries SET head = 1 WHERE id = (SELECT min(x.id) FROM deliveries x \
-             WHERE x.order_key = (SELECT order_key FROM deliveries WHERE id = $1) \
-             AND x.status IN ('pending', 'in_flight')) AND head = 0"
-        ),
+        tx.prepare_cached(transitions::PROMOTE_NEXT_HEAD_OF_DELIVERY),
         tx.prepare_cached(transitions::SETTLE_EVENT_OF_DELIVERY),
     )
     .map_err(pg_error)?;

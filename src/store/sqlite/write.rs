@@ -279,21 +279,7 @@ fn decide(conn: &Connection, decision: &Decision, now: i64) -> anyhow::Result<()
         "INSERT INTO rule_runs (event_seq, run_id, position, rule, actions, error) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    let mut delivery_stmt = conn.prepare_cached(
-        "INSERT INTO deliveries (event_seq, run_id, seq, order_key, rule, action, provider, params, \
-         target, status, next_at, updated_at, head) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?10, ?11)",
-    )?;
-    // The first new delivery heads its key unless something of the key is still open.
-    let mut head = if decision.runs.iter().any(|r| !r.actions.is_empty()) {
-        conn.prepare_cached(transitions::KEY_HAS_OPEN)?
-            .query_row(named_params! {"$1": decision.order_key}, |row| {
-                row.get::<_, i64>(0)
-            })?
-            == 0
-    } else {
-        false
-    };
+    let mut delivery_stmt = conn.prepare_cached(transitions::INSERT_DELIVERY)?;
     let mut errors = 0;
     let mut deliveries = 0;
     for (position, run) in decision.runs.iter().enumerate() {
@@ -308,20 +294,19 @@ fn decide(conn: &Connection, decision: &Decision, now: i64) -> anyhow::Result<()
         ])?;
         for action in &run.actions {
             deliveries += 1;
-            delivery_stmt.execute(params![
-                decision.event_seq,
-                decision.run_id,
-                action.seq as i64,
-                decision.order_key,
-                action.rule,
-                action.action.as_str(),
-                action.provider,
-                serde_json::to_string(&action.params)?,
-                serde_json::to_string(&action.target)?,
-                now,
-                i64::from(head)
-            ])?;
-            head = false;
+            delivery_stmt.execute(named_params! {
+                "$1": decision.event_seq,
+                "$2": decision.run_id,
+                "$3": action.seq as i64,
+                "$4": decision.order_key,
+                "$5": action.rule,
+                "$6": action.action.as_str(),
+                "$7": action.provider,
+                "$8": serde_json::to_string(&action.params)?,
+                "$9": serde_json::to_string(&action.target)?,
+                "$10": now,
+                "$11": deliveries == 1,
+            })?;
         }
     }
     for write in &decision.memory {
