@@ -153,69 +153,48 @@ impl Application {
         let store = state.store.clone();
         let (tasks, metrics) = (state.tasks.clone(), state.metrics.clone());
         let worker = {
-            let (store, runner, stop) = (store.clone(), state.runner.clone(), stop.subscribe());
+            let (store, runner) = (store.clone(), state.runner.clone());
             supervise(
                 "rules",
                 tasks.clone(),
                 metrics.clone(),
-                stop.clone(),
-                move || {
-                    let (store, runner, stop) = (store.clone(), runner.clone(), stop.clone());
-                    Box::pin(worker::run(store, runner, stop)) as Task
-                },
+                stop.subscribe(),
+                move |stop| worker::run(store.clone(), runner.clone(), stop),
             )
         };
         let executor = {
-            let (store, settings, metrics, stop) = (
-                store.clone(),
-                state.settings.clone(),
-                state.metrics.clone(),
-                stop.subscribe(),
-            );
+            let (store, settings, metrics) =
+                (store.clone(), state.settings.clone(), metrics.clone());
             supervise(
                 "executor",
                 tasks.clone(),
                 metrics.clone(),
-                stop.clone(),
-                move || {
-                    let (store, settings, metrics, stop) = (
-                        store.clone(),
-                        settings.clone(),
-                        metrics.clone(),
-                        stop.clone(),
-                    );
-                    Box::pin(async move {
+                stop.subscribe(),
+                move |stop| {
+                    let (store, settings, metrics) =
+                        (store.clone(), settings.clone(), metrics.clone());
+                    async move {
                         if let Err(e) =
                             executor::run(store, settings, metrics, stop, SHUTDOWN_GRACE).await
                         {
                             tracing::error!("the executor stopped: {e:#}");
                         }
-                    }) as Task
+                    }
                 },
             )
         };
         let retention = {
-            let (store, days, stop) = (
-                store.clone(),
-                state.settings.storage.retention_days,
-                stop.subscribe(),
-            );
+            let (store, days) = (store.clone(), state.settings.storage.retention_days);
             supervise(
                 "retention",
                 tasks.clone(),
                 metrics.clone(),
-                stop.clone(),
-                move || {
-                    Box::pin(crate::store::retention::run(
-                        store.clone(),
-                        days,
-                        stop.clone(),
-                    )) as Task
-                },
+                stop.subscribe(),
+                move |stop| crate::store::retention::run(store.clone(), days, stop),
             )
         };
         let watcher = {
-            let (book, stop) = (state.runner.book.clone(), stop.subscribe());
+            let book = state.runner.book.clone();
             // The first run uses the watcher started in `build` (it already saw any change
             // since); a restart starts a new one.
             let first = std::sync::Mutex::new(Some(watcher));
@@ -223,14 +202,14 @@ impl Application {
                 "rule-watcher",
                 tasks.clone(),
                 metrics.clone(),
-                stop.clone(),
-                move || {
+                stop.subscribe(),
+                move |stop| {
                     let watcher = first
                         .lock()
                         .expect("first watcher")
                         .take()
                         .unwrap_or_else(|| crate::rules::watch::RuleWatcher::start(book.clone()));
-                    Box::pin(watcher.run(stop.clone())) as Task
+                    watcher.run(stop)
                 },
             )
         };
@@ -253,8 +232,6 @@ impl Application {
         Ok(())
     }
 }
-
-type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

@@ -54,8 +54,8 @@ impl Tasks {
     }
 }
 
-/// Run `make()` as the task `name` until `stop` turns true, restarting it whenever it ends
-/// or panics before that.
+/// Run `make(stop)` as the task `name` until `stop` turns true, restarting it whenever it
+/// ends or panics before that.
 pub fn supervise<F, Fut>(
     name: &'static str,
     tasks: Arc<Tasks>,
@@ -64,12 +64,12 @@ pub fn supervise<F, Fut>(
     make: F,
 ) -> JoinHandle<()>
 where
-    F: Fn() -> Fut + Send + 'static,
+    F: Fn(watch::Receiver<bool>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     tokio::spawn(async move {
         loop {
-            let run = tokio::spawn(make());
+            let run = tokio::spawn(make(stop.clone()));
             tasks.set(name, Some(run.abort_handle()));
             let ended = run.await;
             tasks.set(name, None);

@@ -41,10 +41,12 @@ impl RateLimits {
         let rate = provider
             .rate_per_second
             .or((provider.kind == ProviderKind::Aelyst).then_some(AELYST_PER_SECOND));
-        // A millisecond of margin so that a window closed at both ends still holds N.
+        // Ten milliseconds of margin: requests spaced exactly 1/N s apart can still arrive
+        // closer together (one delayed on the way more than the next), and it is arrivals a
+        // provider counts. It also keeps a window closed at both ends at N.
         let period = rate
             .and_then(NonZeroU32::new)
-            .map(|rate| Duration::from_secs(1) / rate.get() + Duration::from_millis(1));
+            .map(|rate| Duration::from_secs(1) / rate.get() + Duration::from_millis(10));
         let limiter = period.map(|period| {
             let quota = Quota::with_period(period)
                 .expect("a positive period")

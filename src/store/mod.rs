@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
-use crate::actions::DecidedAction;
+use crate::actions::{ActionKind, DecidedAction};
 use crate::config::{StorageSettings, StorageUrl};
 use crate::event::Event;
 use crate::providers::RequestSpec;
@@ -134,6 +134,41 @@ pub struct DeadLetter {
     pub created_at: i64,
 }
 
+/// A claimed delivery's stored columns read back (action name, params JSON, target JSON).
+/// An error means the row cannot be carried out: it is dead-lettered `unreadable` by
+/// `unreadable_outcome`, never a stop for the rows claimed with it.
+pub(crate) fn read_delivery(
+    action: &str,
+    params: &str,
+    target: &str,
+) -> anyhow::Result<(ActionKind, Map<String, Value>, crate::providers::Target)> {
+    use anyhow::Context as _;
+    let kind = ActionKind::parse(action).with_context(|| format!("unknown action {action}"))?;
+    Ok((
+        kind,
+        serde_json::from_str(params).context("params")?,
+        serde_json::from_str(target).context("target")?,
+    ))
+}
+
+/// A stored JSON column as shown to operators (traces, dead letters): the value, or, when
+/// it cannot be read, its text as a string, so one damaged row never fails a page.
+pub(crate) fn shown_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+/// The outcome that closes a delivery whose row cannot be read: dead, nothing sent.
+pub(crate) fn unreadable_outcome(delivery_id: i64) -> AttemptOutcome {
+    AttemptOutcome {
+        delivery_id,
+        request: None,
+        attempt: None,
+        next: Next::Dead {
+            reason: DeadReason::Unreadable,
+        },
+    }
+}
+
 /// What a redrive came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Redrive {
@@ -175,6 +210,8 @@ pub enum DeadReason {
     AttemptsExhausted,
     UserUnknown,
     UserAmbiguous,
+    /// The stored delivery could not be read back (it is never sent).
+    Unreadable,
 }
 
 impl DeadReason {
@@ -184,6 +221,7 @@ impl DeadReason {
             DeadReason::AttemptsExhausted => "attempts_exhausted",
             DeadReason::UserUnknown => "user_unknown",
             DeadReason::UserAmbiguous => "user_ambiguous",
+            DeadReason::Unreadable => "unreadable",
         }
     }
 }
@@ -234,7 +272,7 @@ pub(crate) trait Backend: Send + Sync + Sized {
     fn is_available(&self) -> bool;
     /// Why the store cannot take writes now, if it cannot.
     fn write_problem(&self) -> Option<String>;
-    /// Whether the database can take writes and answers a query.
+    /// Whether the database answers a query (`write_problem` says whether it can write).
     async fn ping(self: &Arc<Self>) -> bool;
     /// Store an accepted event, or find the first one with the same (source, event.id).
     async fn insert_event(self: &Arc<Self>, event: Event) -> Result<Inserted, StoreError>;

@@ -138,13 +138,82 @@ pub(crate) fn outcome_columns(next: &Next, now: i64) -> (&'static str, i64, Opti
     }
 }
 
-/// The status of an event once its first rule run is stored, and whether it is finished:
-/// with deliveries it is `processing`; without, `done`, or `failed` if a rule erred.
-pub(crate) fn decided_status(deliveries: usize, rule_errors: usize) -> (&'static str, bool) {
-    match (deliveries, rule_errors) {
-        (0, 0) => ("done", true),
-        (0, _) => ("failed", true),
-        _ => ("processing", false),
+/// One rule's run: `$1` event seq, `$2` run id, `$3` position, `$4` rule, `$5` actions
+/// (JSON), `$6` error.
+pub(crate) const INSERT_RULE_RUN: &str = "INSERT INTO rule_runs \
+     (event_seq, run_id, position, rule, actions, error) VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// A rule's `memory_set`: `$1` source, `$2` user id, `$3` key, `$4` value (JSON), `$5`
+/// expiry (unix ms, or null).
+pub(crate) const PUT_MEMORY: &str = "INSERT INTO memory (source, user_id, key, value, expires_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, user_id, key) \
+     DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at";
+
+/// A rule's `memory_set` to nothing: `$1` source, `$2` user id, `$3` key.
+pub(crate) const DELETE_MEMORY: &str =
+    "DELETE FROM memory WHERE source = $1 AND user_id = $2 AND key = $3";
+
+/// An event's status once a decision is stored: `$1` status, `$2` rule errors, `$3`
+/// finished at (or null), `$4` seq. Its claim (PostgreSQL's lease) ends with it. (The
+/// casts let PostgreSQL take a 64-bit count for its 32-bit column.)
+pub(crate) const SET_DECIDED: &str =
+    "UPDATE events SET status = $1, rule_errors = CAST($2 AS BIGINT), \
+     finished_at = $3, lease_until = NULL, lease_owner = NULL WHERE seq = $4";
+
+/// A replay's rule errors added to an event that gained no delivery: `$1` errors, `$2` seq
+/// (then `SETTLE_EVENT`).
+pub(crate) const SET_RULE_ERRORS: &str =
+    "UPDATE events SET rule_errors = CAST($1 AS BIGINT) WHERE seq = $2";
+
+/// What a stored decision does to its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EventAfterDecision {
+    /// `SET_DECIDED` with these values.
+    Decided {
+        status: &'static str,
+        rule_errors: i64,
+        finished_at: Option<i64>,
+    },
+    /// A replay that added no delivery but erred: `SET_RULE_ERRORS`, then `SETTLE_EVENT`.
+    MoreErrors { rule_errors: i64 },
+    /// A replay that added nothing and erred nowhere.
+    Unchanged,
+}
+
+/// The event's change for a decision with `deliveries` deliveries and `errors` rule errors;
+/// `earlier_errors` are the event's before (a replay adds to them). A first run with
+/// deliveries, or any run with some, makes the event `processing`; a first run without is
+/// `done`, or `failed` if a rule erred.
+pub(crate) fn event_after_decision(
+    first_run: bool,
+    deliveries: usize,
+    errors: usize,
+    earlier_errors: i64,
+    now: i64,
+) -> EventAfterDecision {
+    let rule_errors = if first_run {
+        errors as i64
+    } else {
+        earlier_errors + errors as i64
+    };
+    match (first_run, deliveries, errors) {
+        (_, 1.., _) => EventAfterDecision::Decided {
+            status: "processing",
+            rule_errors,
+            finished_at: None,
+        },
+        (true, 0, 0) => EventAfterDecision::Decided {
+            status: "done",
+            rule_errors,
+            finished_at: Some(now),
+        },
+        (true, 0, _) => EventAfterDecision::Decided {
+            status: "failed",
+            rule_errors,
+            finished_at: Some(now),
+        },
+        (false, 0, 1..) => EventAfterDecision::MoreErrors { rule_errors },
+        (false, 0, 0) => EventAfterDecision::Unchanged,
     }
 }
 
@@ -171,9 +240,28 @@ mod tests {
 
     #[test]
     fn a_decision_settles_the_event_only_without_deliveries() {
-        assert_eq!(decided_status(0, 0), ("done", true));
-        assert_eq!(decided_status(0, 2), ("failed", true));
-        assert_eq!(decided_status(3, 0), ("processing", false));
-        assert_eq!(decided_status(3, 1), ("processing", false));
+        use EventAfterDecision::*;
+        let decided = |status, rule_errors, finished_at| Decided {
+            status,
+            rule_errors,
+            finished_at,
+        };
+        let cases = [
+            // (first run, deliveries, errors, earlier errors) → change
+            ((true, 0, 0, 0), decided("done", 0, Some(7))),
+            ((true, 0, 2, 0), decided("failed", 2, Some(7))),
+            ((true, 3, 0, 0), decided("processing", 0, None)),
+            ((true, 3, 1, 5), decided("processing", 1, None)),
+            ((false, 2, 1, 5), decided("processing", 6, None)),
+            ((false, 0, 1, 5), MoreErrors { rule_errors: 6 }),
+            ((false, 0, 0, 5), Unchanged),
+        ];
+        for ((first, deliveries, errors, earlier), expected) in cases {
+            assert_eq!(
+                event_after_decision(first, deliveries, errors, earlier, 7),
+                expected,
+                "{first} {deliveries} {errors} {earlier}"
+            );
+        }
     }
 }

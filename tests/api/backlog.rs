@@ -206,6 +206,61 @@ async fn an_unreadable_stored_event_is_failed_and_never_stops_the_others() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn an_unreadable_stored_delivery_is_dead_lettered_and_never_stops_the_others() {
+    let app = spawn_app_with(Options {
+        rules: &[("send.rhai", "send_text(event.text);")],
+        delivery: Some(
+            "max_attempts = 100000\nbackoff_base_ms = 20\nbackoff_max_ms = 100\ntimeout_ms = 2000\nmax_in_flight = 4",
+        ),
+        ..Options::default()
+    })
+    .await;
+    let provider = Flaky::default();
+    Mock::given(wiremock::matchers::any())
+        .respond_with(provider.clone())
+        .mount(&app.jelou)
+        .await;
+    // Decided while the provider is down, then damaged where it waits.
+    let bad = accepted_event_id(
+        app.post_jelou(&from_user("573000000001", "bad-1", "bad"))
+            .await,
+    )
+    .await;
+    app.wait_until("the bad event's delivery is waiting", || async {
+        app.store.queue_depth().await.unwrap() == (0, 1)
+    })
+    .await;
+    app.sql("UPDATE deliveries SET params = 'not json'").await;
+    let good = accepted_event_id(
+        app.post_jelou(&from_user("573000000002", "good-1", "good"))
+            .await,
+    )
+    .await;
+    provider.up.store(true, Ordering::SeqCst);
+
+    assert_eq!(app.wait_finished(&good).await.status, "done");
+    let trace = app.wait_finished(&bad).await;
+    assert_eq!(trace.status, "failed");
+    assert_eq!(trace.deliveries[0].reason.as_deref(), Some("unreadable"));
+    let delivered = provider.delivered.lock().unwrap().clone();
+    assert_eq!(
+        delivered,
+        vec![("573000000002".to_string(), "good".to_string())]
+    );
+    let letters: Value = app
+        .admin_get("/admin/dead-letters")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        letters["dead_letters"][0]["reason"], "unreadable",
+        "{letters}"
+    );
+    app.stop().await;
+}
+
 /// A trigger that makes recording a delivery as `done` fail, as a full disk or a lost
 /// connection would.
 fn failing_outcome_trigger() -> &'static str {

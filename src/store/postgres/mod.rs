@@ -16,12 +16,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::NoTls;
 
-use super::transitions::{self, outcome_columns};
+use super::transitions::{self, outcome_columns, EventAfterDecision};
 use super::{
     Attempt, AttemptOutcome, Backend, ClaimedDelivery, DeadLetter, Decision, DeliveryTrace,
     EventFilter, EventSummary, EventTrace, Inserted, PendingEvent, Redrive, RuleRun, StoreError,
 };
-use crate::actions::{ActionKind, DecidedAction};
+use crate::actions::DecidedAction;
 use crate::event::{digits, now_millis, Event};
 
 mod embedded {
@@ -327,22 +327,27 @@ impl Backend for PostgresStore {
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: i64 = row.get(0);
-            let action: &str = row.get(4);
-            let kind = ActionKind::parse(action)
-                .with_context(|| format!("delivery {id} has an unknown action {action}"))?;
-            claimed.push(ClaimedDelivery {
-                id,
-                event_id: row.get(1),
-                action: DecidedAction {
-                    rule: row.get(3),
-                    seq: row.get::<_, i32>(2) as usize,
-                    action: kind,
-                    provider: row.get(5),
-                    params: serde_json::from_str(row.get::<_, &str>(6)).context("params")?,
-                    target: serde_json::from_str(row.get::<_, &str>(7)).context("target")?,
-                },
-                attempts: row.get::<_, i32>(8) as u32,
-            });
+            let event_id: String = row.get(1);
+            match super::read_delivery(row.get(4), row.get(6), row.get(7)) {
+                Ok((action, params, target)) => claimed.push(ClaimedDelivery {
+                    id,
+                    event_id,
+                    action: DecidedAction {
+                        rule: row.get(3),
+                        seq: row.get::<_, i32>(2) as usize,
+                        action,
+                        provider: row.get(5),
+                        params,
+                        target,
+                    },
+                    attempts: row.get::<_, i32>(8) as u32,
+                }),
+                // A row that cannot be read is dead, not a stop for the rows claimed with it.
+                Err(e) => {
+                    tracing::error!(%event_id, delivery = id, "a stored delivery cannot be read back; dead-lettered: {e:#}");
+                    self.finish_attempt(super::unreadable_outcome(id)).await?;
+                }
+            }
         }
         claimed.sort_by_key(|d| d.id);
         Ok(claimed)
@@ -515,7 +520,8 @@ impl Backend for PostgresStore {
         {
             rules.push(RuleRun {
                 rule: r.get(0),
-                actions: serde_json::from_str(r.get::<_, &str>(1)).context("actions")?,
+                // Unreadable actions show as none; the deliveries still list them.
+                actions: serde_json::from_str(r.get::<_, &str>(1)).unwrap_or_default(),
                 error: r.get(2),
             });
         }
@@ -537,12 +543,8 @@ impl Backend for PostgresStore {
                 rule: d.get(3),
                 action: d.get(4),
                 provider: d.get(5),
-                params: serde_json::from_str(d.get::<_, &str>(6)).context("params")?,
-                request: d
-                    .get::<_, Option<&str>>(7)
-                    .map(serde_json::from_str)
-                    .transpose()
-                    .context("request")?,
+                params: super::shown_json(d.get(6)),
+                request: d.get::<_, Option<&str>>(7).map(super::shown_json),
                 status: d.get(8),
                 reason: d.get(9),
                 attempts: attempts(&client, id).await?,
@@ -674,12 +676,8 @@ impl Backend for PostgresStore {
                 event_id: r.get(1),
                 action: r.get(2),
                 provider: r.get(3),
-                params: serde_json::from_str(r.get::<_, &str>(4)).context("params")?,
-                request: r
-                    .get::<_, Option<&str>>(5)
-                    .map(serde_json::from_str)
-                    .transpose()
-                    .context("request")?,
+                params: super::shown_json(r.get(4)),
+                request: r.get::<_, Option<&str>>(5).map(super::shown_json),
                 last_status: r.get::<_, Option<i32>>(6).map(|s| s as u16),
                 last_response: r.get(7),
                 reason: r.get(8),
@@ -806,33 +804,24 @@ async fn decisions_in(
         .iter()
         .map(|r| (r.get(0), (r.get(1), r.get(2))))
         .collect();
-    let (run_stmt, delivery_stmt, memory_put, memory_delete, status_stmt, errors_stmt, settle) = tokio::try_join!(
-        tx.prepare_cached(
-            "INSERT INTO rule_runs (event_seq, run_id, position, rule, actions, error) VALUES ($1, $2, $3, $4, $5, $6)",
-        ),
-        tx.prepare_cached(transitions::INSERT_DELIVERY),
-        tx.prepare_cached(
-            "INSERT INTO memory (source, user_id, key, value, expires_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (source, user_id, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-        ),
-        tx.prepare_cached("DELETE FROM memory WHERE source = $1 AND user_id = $2 AND key = $3"),
-        tx.prepare_cached(
-            "UPDATE events SET status = $1, rule_errors = $2, finished_at = $3, lease_until = NULL WHERE seq = $4",
-        ),
-        tx.prepare_cached("UPDATE events SET rule_errors = $1 WHERE seq = $2"),
-        tx.prepare_cached(transitions::SETTLE_EVENT),
-    )
-    .map_err(pg_error)?;
+    let (run_stmt, delivery_stmt, memory_put, memory_delete, status_stmt, errors_stmt, settle) =
+        tokio::try_join!(
+            tx.prepare_cached(transitions::INSERT_RULE_RUN),
+            tx.prepare_cached(transitions::INSERT_DELIVERY),
+            tx.prepare_cached(transitions::PUT_MEMORY),
+            tx.prepare_cached(transitions::DELETE_MEMORY),
+            tx.prepare_cached(transitions::SET_DECIDED),
+            tx.prepare_cached(transitions::SET_RULE_ERRORS),
+            tx.prepare_cached(transitions::SETTLE_EVENT),
+        )
+        .map_err(pg_error)?;
     // Everything serialised first (the pipeline borrows it), then sent.
     struct Prepared<'a> {
         decision: &'a Decision,
         runs: Vec<(i32, &'a RuleRun, String)>,
         deliveries: Vec<(&'a DecidedAction, i32, &'static str, String, String, bool)>,
         memory: Vec<Option<String>>,
-        /// The event's new status and when it finished; `None`: a replay that added no
-        /// delivery, whose errors are added and the event settled again.
-        status: Option<(&'static str, Option<i64>)>,
-        rule_errors: i32,
+        event: EventAfterDecision,
     }
     let mut prepared = Vec::with_capacity(decisions.len());
     for decision in decisions {
@@ -874,23 +863,19 @@ async fn decisions_in(
             .collect::<Result<Vec<_>, _>>()
             .context("memory")?;
         let errors = decision.runs.iter().filter(|r| r.error.is_some()).count();
-        let status = if first_run || !deliveries.is_empty() {
-            let (status, finished) = transitions::decided_status(deliveries.len(), errors);
-            Some((status, finished.then_some(now)))
-        } else {
-            None
-        };
+        let event = transitions::event_after_decision(
+            first_run,
+            deliveries.len(),
+            errors,
+            i64::from(*earlier_errors),
+            now,
+        );
         prepared.push(Prepared {
             decision,
             runs,
             deliveries,
             memory,
-            status,
-            rule_errors: if first_run {
-                errors as i32
-            } else {
-                earlier_errors + errors as i32
-            },
+            event,
         });
     }
     let mut writes = Vec::new();
@@ -942,19 +927,23 @@ async fn decisions_in(
             };
             writes.push(tx.execute_raw(statement, values));
         }
-        match &p.status {
-            Some((status, finished_at)) => {
+        match &p.event {
+            EventAfterDecision::Decided {
+                status,
+                rule_errors,
+                finished_at,
+            } => {
                 let values: Vec<&(dyn ToSql + Sync)> =
-                    vec![status, &p.rule_errors, finished_at, &d.event_seq];
+                    vec![status, rule_errors, finished_at, &d.event_seq];
                 writes.push(tx.execute_raw(&status_stmt, values));
             }
-            None if p.rule_errors > 0 => {
-                let values: Vec<&(dyn ToSql + Sync)> = vec![&p.rule_errors, &d.event_seq];
+            EventAfterDecision::MoreErrors { rule_errors } => {
+                let values: Vec<&(dyn ToSql + Sync)> = vec![rule_errors, &d.event_seq];
                 writes.push(tx.execute_raw(&errors_stmt, values));
                 let values: Vec<&(dyn ToSql + Sync)> = vec![&d.event_seq, &now];
                 writes.push(tx.execute_raw(&settle, values));
             }
-            None => {}
+            EventAfterDecision::Unchanged => {}
         }
     }
     futures_util::future::try_join_all(writes)

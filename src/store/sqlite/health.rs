@@ -170,11 +170,12 @@ pub(super) fn restart_if_large(
     if now - *last_try < 250 {
         return;
     }
+    // Looked at once per 250 ms, not after every batch (a stat on the writer thread).
+    *last_try = now;
     let size = wal_bytes(&health.path);
     if size <= WAL_RESTART_BYTES || (!nobody_waiting && size <= WAL_MUST_RESTART_BYTES) {
         return;
     }
-    *last_try = now;
     let _ = conn.busy_timeout(READERS_WAIT);
     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
         row.get::<_, i64>(0)

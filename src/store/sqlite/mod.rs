@@ -458,9 +458,9 @@ impl Backend for SqliteStore {
         self.read(read::queue_depth).await
     }
 
-    /// Whether the database can take writes and answers a query.
+    /// Whether the database answers a query.
     async fn ping(self: &Arc<Self>) -> bool {
-        self.write_problem().is_none()
+        self.is_available()
             && self
                 .read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
                 .await

@@ -280,8 +280,8 @@ pub(super) fn dead_letters(conn: &Connection, limit: usize) -> anyhow::Result<Ve
             event_id,
             action,
             provider,
-            params: serde_json::from_str(&params_json)?,
-            request: request.map(|r| serde_json::from_str(&r)).transpose()?,
+            params: crate::store::shown_json(&params_json),
+            request: request.as_deref().map(crate::store::shown_json),
             attempts: attempts_of.remove(&delivery_id).unwrap_or_default(),
             last_status,
             last_response,
@@ -323,7 +323,8 @@ pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<
         let (rule, actions, error) = row?;
         rules.push(RuleRun {
             rule,
-            actions: serde_json::from_str(&actions)?,
+            // Unreadable actions show as none; the deliveries below still list them.
+            actions: serde_json::from_str(&actions).unwrap_or_default(),
             error,
         });
     }
@@ -356,8 +357,8 @@ pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<
             rule,
             action,
             provider,
-            params: serde_json::from_str(&params_json)?,
-            request: request.map(|r| serde_json::from_str(&r)).transpose()?,
+            params: crate::store::shown_json(&params_json),
+            request: request.as_deref().map(crate::store::shown_json),
             status,
             reason,
             attempts: attempts(conn, id)?,

@@ -4,14 +4,13 @@
 
 use std::sync::mpsc;
 
-use anyhow::Context as _;
 use rusqlite::{named_params, params, Connection, OptionalExtension};
 
 use super::health::WriterHealth;
 use super::{Job, Reply};
-use crate::actions::{ActionKind, DecidedAction};
+use crate::actions::DecidedAction;
 use crate::event::{now_millis, Event};
-use crate::store::transitions::{self, outcome_columns};
+use crate::store::transitions::{self, outcome_columns, EventAfterDecision};
 use crate::store::{AttemptOutcome, ClaimedDelivery, Decision, Inserted, Redrive, StoreError};
 
 thread_local! {
@@ -275,23 +274,20 @@ fn decide(conn: &Connection, decision: &Decision, now: i64) -> anyhow::Result<()
         // twice would send twice.
         return Ok(());
     }
-    let mut run_stmt = conn.prepare_cached(
-        "INSERT INTO rule_runs (event_seq, run_id, position, rule, actions, error) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
+    let mut run_stmt = conn.prepare_cached(transitions::INSERT_RULE_RUN)?;
     let mut delivery_stmt = conn.prepare_cached(transitions::INSERT_DELIVERY)?;
     let mut errors = 0;
     let mut deliveries = 0;
     for (position, run) in decision.runs.iter().enumerate() {
-        errors += i64::from(run.error.is_some());
-        run_stmt.execute(params![
-            decision.event_seq,
-            decision.run_id,
-            position as i64,
-            run.rule,
-            serde_json::to_string(&run.actions)?,
-            run.error
-        ])?;
+        errors += usize::from(run.error.is_some());
+        run_stmt.execute(named_params! {
+            "$1": decision.event_seq,
+            "$2": decision.run_id,
+            "$3": position as i64,
+            "$4": run.rule,
+            "$5": serde_json::to_string(&run.actions)?,
+            "$6": run.error,
+        })?;
         for action in &run.actions {
             deliveries += 1;
             delivery_stmt.execute(named_params! {
@@ -311,44 +307,38 @@ fn decide(conn: &Connection, decision: &Decision, now: i64) -> anyhow::Result<()
     }
     for write in &decision.memory {
         match &write.value {
-            Some(value) => conn
-                .prepare_cached(
-                    "INSERT INTO memory (source, user_id, key, value, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) \
-                     ON CONFLICT (source, user_id, key) DO UPDATE SET value = excluded.value, \
-                     expires_at = excluded.expires_at",
-                )?
-                .execute(params![
-                    write.source,
-                    write.user_id,
-                    write.key,
-                    serde_json::to_string(value)?,
-                    write.expires_at
-                ])?,
-            None => conn
-                .prepare_cached("DELETE FROM memory WHERE source = ?1 AND user_id = ?2 AND key = ?3")?
-                .execute(params![write.source, write.user_id, write.key])?,
+            Some(value) => {
+                conn.prepare_cached(transitions::PUT_MEMORY)?
+                    .execute(named_params! {
+                        "$1": write.source,
+                        "$2": write.user_id,
+                        "$3": write.key,
+                        "$4": serde_json::to_string(value)?,
+                        "$5": write.expires_at,
+                    })?
+            }
+            None => conn.prepare_cached(transitions::DELETE_MEMORY)?.execute(
+                named_params! {"$1": write.source, "$2": write.user_id, "$3": write.key},
+            )?,
         };
     }
-    let rule_errors = if first_run {
-        errors
-    } else {
-        earlier_errors + errors
-    };
-    if deliveries > 0 || first_run {
-        let (status, finished) = transitions::decided_status(deliveries, errors as usize);
-        conn.prepare_cached(
-            "UPDATE events SET status = ?1, rule_errors = ?2, finished_at = ?3 WHERE seq = ?4",
-        )?
-        .execute(params![
+    match transitions::event_after_decision(first_run, deliveries, errors, earlier_errors, now) {
+        EventAfterDecision::Decided {
             status,
             rule_errors,
-            finished.then_some(now),
-            decision.event_seq
-        ])?;
-    } else if errors > 0 {
-        conn.prepare_cached("UPDATE events SET rule_errors = ?1 WHERE seq = ?2")?
-            .execute(params![rule_errors, decision.event_seq])?;
-        settle_event(conn, decision.event_seq, now)?;
+            finished_at,
+        } => {
+            conn.prepare_cached(transitions::SET_DECIDED)?
+                .execute(named_params! {
+                    "$1": status, "$2": rule_errors, "$3": finished_at, "$4": decision.event_seq,
+                })?;
+        }
+        EventAfterDecision::MoreErrors { rule_errors } => {
+            conn.prepare_cached(transitions::SET_RULE_ERRORS)?
+                .execute(named_params! {"$1": rule_errors, "$2": decision.event_seq})?;
+            settle_event(conn, decision.event_seq, now)?;
+        }
+        EventAfterDecision::Unchanged => {}
     }
     Ok(())
 }
@@ -392,7 +382,7 @@ fn claim(
     )?;
     let mut claimed = Vec::with_capacity(rows.len());
     for (id, event_id, seq, rule, action, provider, params_json, target, attempts) in rows {
-        match read_claimed(&action, &params_json, &target) {
+        match crate::store::read_delivery(&action, &params_json, &target) {
             Ok((action, params, target)) => {
                 lease.execute(params![now + lease_ms, now, id])?;
                 claimed.push(ClaimedDelivery {
@@ -412,46 +402,11 @@ fn claim(
             // A row that cannot be read is dead, not a stop for everything behind it.
             Err(e) => {
                 tracing::error!(%event_id, delivery = id, "a stored delivery cannot be read back; dead-lettered: {e:#}");
-                close_unreadable_delivery(conn, id, now)?;
+                finish_attempt(conn, &crate::store::unreadable_outcome(id), now)?;
             }
         }
     }
     Ok(claimed)
-}
-
-fn read_claimed(
-    action: &str,
-    params_json: &str,
-    target: &str,
-) -> anyhow::Result<(
-    ActionKind,
-    serde_json::Map<String, serde_json::Value>,
-    crate::providers::Target,
-)> {
-    let kind = ActionKind::parse(action).with_context(|| format!("unknown action {action}"))?;
-    Ok((
-        kind,
-        serde_json::from_str(params_json).context("params")?,
-        serde_json::from_str(target).context("target")?,
-    ))
-}
-
-/// A delivery whose stored row cannot be read: dead (`unreadable`), and its key moves on.
-fn close_unreadable_delivery(conn: &Connection, id: i64, now: i64) -> anyhow::Result<()> {
-    let order_key: String = conn
-        .prepare_cached(transitions::RECORD_OUTCOME)?
-        .query_row(
-            named_params! {"$1": "dead", "$2": 0, "$3": now, "$4": None::<String>, "$5": false,
-            "$6": None::<i64>, "$7": None::<String>, "$8": "unreadable", "$9": now, "$10": id},
-            |row| row.get(0),
-        )?;
-    conn.prepare_cached(transitions::ADD_DEAD_LETTER)?
-        .execute(named_params! {"$1": id, "$2": "unreadable", "$3": now})?;
-    conn.prepare_cached(transitions::PROMOTE_NEXT_HEAD)?
-        .execute(named_params! {"$1": order_key})?;
-    conn.prepare_cached(transitions::SETTLE_EVENT_OF_DELIVERY)?
-        .execute(named_params! {"$1": id, "$2": now})?;
-    Ok(())
 }
 
 fn finish_attempt(conn: &Connection, outcome: &AttemptOutcome, now: i64) -> anyhow::Result<()> {
