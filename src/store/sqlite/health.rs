@@ -159,7 +159,7 @@ fn wal_bytes(path: &Path) -> u64 {
 
 /// On the writer thread, between batches: a restarting checkpoint when the WAL has grown
 /// past `WAL_RESTART_BYTES` and no job is waiting, or past `WAL_MUST_RESTART_BYTES` in any
-/// case (looked at every 250 ms: a busy writer can write 100 MB of WAL in a second).
+/// case (at most one restart per 250 ms).
 pub(super) fn restart_if_large(
     conn: &Connection,
     health: &WriterHealth,
@@ -170,12 +170,14 @@ pub(super) fn restart_if_large(
     if now - *last_try < 250 {
         return;
     }
-    // Looked at once per 250 ms, not after every batch (a stat on the writer thread).
-    *last_try = now;
+    // The size is looked at after every batch (one stat, about a microsecond): a restart
+    // waits for a moment when no job is waiting, and checking only every 250 ms missed
+    // most such moments (the WAL then peaked at 368 MiB instead of about 180).
     let size = wal_bytes(&health.path);
     if size <= WAL_RESTART_BYTES || (!nobody_waiting && size <= WAL_MUST_RESTART_BYTES) {
         return;
     }
+    *last_try = now;
     let _ = conn.busy_timeout(READERS_WAIT);
     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
         row.get::<_, i64>(0)
