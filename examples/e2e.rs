@@ -7,6 +7,7 @@
 //! 5000). `STORAGE_URL` picks the store (default: SQLite in a temp dir);
 //! `RATE=N` paces the posts at N per second (to see latency below saturation; unset, it posts
 //! as fast as it can, which measures throughput).
+#![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

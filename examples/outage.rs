@@ -15,6 +15,7 @@
 //! SQLite in a temp dir; a `postgres://` URL is emptied first), `INSTANCES` (1; with
 //! PostgreSQL, 2 runs two `serve` processes on the one database and posts to both),
 //! `ONLY=down` skips the baseline run, `SWITCHBOARD_BIN` (target/release/switchboard).
+#![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};

@@ -1,10 +1,11 @@
 //! The `switchboard` binary: parse the command line, run the command, exit with its code.
 #![forbid(unsafe_code)]
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
-fn main() {
+fn main() -> ExitCode {
     let cli = switchboard::cli::Cli::parse();
-    let exit = switchboard::cli::run(cli);
-    std::process::exit(exit as i32);
+    ExitCode::from(switchboard::cli::run(cli) as u8)
 }

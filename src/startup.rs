@@ -190,7 +190,7 @@ impl Application {
                 tasks.clone(),
                 metrics.clone(),
                 stop.subscribe(),
-                move |stop| crate::store::retention::run(store.clone(), days, stop),
+                move |stop| store::retention::run(store.clone(), days, stop),
             )
         };
         let watcher = {

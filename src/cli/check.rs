@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::output::outln;
 use super::Exit;
 use crate::config::{ConfigError, ProviderKind, Settings};
 use crate::rules::check::check_rules;
@@ -12,7 +13,7 @@ pub fn run(config: &Path) -> Exit {
     let settings = match Settings::load(config) {
         Ok(settings) => settings,
         Err(e) => {
-            println!("{}", located(config, &e));
+            outln!("{}", located(config, &e));
             return Exit::Problem;
         }
     };
@@ -29,7 +30,7 @@ pub fn run(config: &Path) -> Exit {
     let problems = check_rules(&engine, &settings);
     if problems.is_empty() {
         let count = list_rule_files(&settings.rules.dir).map_or(0, |f| f.len());
-        println!(
+        outln!(
             "ok: {count} rule(s) in {}, {} source(s), {} provider(s)",
             settings.rules.dir.display(),
             settings.sources.len(),
@@ -38,7 +39,7 @@ pub fn run(config: &Path) -> Exit {
         Exit::Success
     } else {
         for p in &problems {
-            println!("{p}");
+            outln!("{p}");
         }
         eprintln!("{} problem(s) found", problems.len());
         Exit::Problem

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::output::{out, outln};
 use super::Exit;
 use crate::config::{Settings, SourceKind, StorageUrl};
 use crate::fixture::{Expected, Fixture};
@@ -73,12 +74,12 @@ pub fn run(settings: Settings, event_id: &str, out: Option<&Path>) -> Exit {
     }
     match out {
         None => {
-            print!("{text}");
+            out!("{text}");
             Exit::Success
         }
         Some(out) => match std::fs::write(out, text) {
             Ok(()) => {
-                println!("{}", out.display());
+                outln!("{}", out.display());
                 eprintln!(
                     "wrote {} with {} expected action(s); run `switchboard test {}` to check it",
                     out.display(),

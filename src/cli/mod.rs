@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod fixture;
+pub mod output;
 pub mod post;
 pub mod replay;
 pub mod serve;
@@ -100,10 +101,15 @@ fn with_settings(path: &Path, f: impl FnOnce(Settings) -> Exit) -> Exit {
             f(settings)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            report(&e);
             Exit::Problem
         }
     }
+}
+
+/// The one error printer of the command line: `error: <sentence>` on stderr.
+pub fn report(error: &dyn std::fmt::Display) {
+    eprintln!("error: {error}");
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use secrecy::ExposeSecret;
 
+use super::output::outln;
 use super::{runtime, Exit};
 use crate::config::{Settings, SourceCredential, SourceKind};
 use crate::fixture::{self, Fixture};
@@ -39,7 +40,7 @@ pub fn run(settings: Settings, url: Option<&str>, paths: &[PathBuf]) -> Exit {
         });
         match result {
             Ok((status, body)) => {
-                println!("{} {} {}", file.display(), status.as_u16(), body.trim());
+                outln!("{} {} {}", file.display(), status.as_u16(), body.trim());
                 if !status.is_success() {
                     exit = Exit::Problem;
                 }

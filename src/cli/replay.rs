@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
+use super::output::outln;
 use super::{runtime, Exit};
 use crate::actions::DecidedAction;
 use crate::config::{ProviderSettings, Settings};
@@ -78,7 +79,7 @@ pub fn run(settings: Settings, paths: &[PathBuf], send: bool) -> Exit {
                     exit = Exit::Problem;
                 }
             }
-            println!("{line}");
+            outln!("{line}");
         }
     }
     exit
@@ -142,7 +143,8 @@ impl<'s> Context<'s> {
             }),
             Err(problems) => {
                 for p in problems {
-                    println!("{p}");
+                    // The command ends with a problem either way; a closed stdout adds nothing.
+                    let _ = super::output::write(format_args!("{p}\n"));
                 }
                 None
             }

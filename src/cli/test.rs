@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 use similar::TextDiff;
 
+use super::output::{out, outln};
 use super::replay::Context;
 use super::Exit;
 use crate::config::Settings;
@@ -19,14 +20,14 @@ pub fn run(settings: Settings, paths: &[PathBuf]) -> Exit {
         paths.to_vec()
     };
     let Some(ctx) = Context::new(&settings) else {
-        println!("0 passed, 0 failed");
+        outln!("0 passed, 0 failed");
         return Exit::Problem;
     };
     let files = match fixture::collect(&paths) {
         Ok(files) => files,
         Err(e) => {
             eprintln!("error: {e}");
-            println!("0 passed, 0 failed");
+            outln!("0 passed, 0 failed");
             return Exit::Problem;
         }
     };
@@ -35,7 +36,7 @@ pub fn run(settings: Settings, paths: &[PathBuf]) -> Exit {
         let fixture = match Fixture::load(&file) {
             Ok(fixture) => fixture,
             Err(e) => {
-                println!("FAIL {}\n  {e}", file.display());
+                outln!("FAIL {}\n  {e}", file.display());
                 failed += 1;
                 continue;
             }
@@ -46,7 +47,7 @@ pub fn run(settings: Settings, paths: &[PathBuf]) -> Exit {
         let (_, actions, errors) = match ctx.decide(&fixture) {
             Ok(decided) => decided,
             Err(e) => {
-                println!("FAIL {}\n  {e}", file.display());
+                outln!("FAIL {}\n  {e}", file.display());
                 failed += 1;
                 continue;
             }
@@ -69,22 +70,22 @@ pub fn run(settings: Settings, paths: &[PathBuf]) -> Exit {
             }
         } else {
             failed += 1;
-            println!("FAIL {}", file.display());
+            outln!("FAIL {}", file.display());
             let expected_text = pretty(&expected);
             let actual_text = pretty(&actual);
             let diff = TextDiff::from_lines(&expected_text, &actual_text);
-            print!(
+            out!(
                 "{}",
                 diff.unified_diff()
                     .context_radius(3)
                     .header("expected", "actual")
             );
             for error in errors {
-                println!("  rule error: {error}");
+                outln!("  rule error: {error}");
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    outln!("{passed} passed, {failed} failed");
     if failed > 0 {
         Exit::Problem
     } else {

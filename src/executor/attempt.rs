@@ -327,7 +327,7 @@ pub fn backoff(
         .backoff_base_ms
         .saturating_mul(1u64 << exponent)
         .min(delivery.backoff_max_ms);
-    let jittered = (raw as f64 * rand::thread_rng().gen_range(0.5..=1.0)) as u64;
+    let jittered = (raw as f64 * rand::rng().random_range(0.5..=1.0)) as u64;
     let floor = retry_after
         .map(|d| {
             u64::try_from(d.as_millis())
