@@ -225,14 +225,13 @@ impl Drop for ChildGuard {
     }
 }
 
-/// The first `127.0.0.1:PORT` after `prefix` in `text`.
+/// The port announced after `prefix` in `text`: the digits after the last `:` of the next
+/// word (`127.0.0.1:41235 (rules ...`), or the next word's digits (`41235.`).
 pub fn port_after(text: &str, prefix: &str) -> Option<u16> {
     let rest = &text[text.find(prefix)? + prefix.len()..];
-    let digits: String = rest
-        .trim_start_matches(|c: char| !c.is_ascii_digit())
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let word = rest.split_whitespace().next()?;
+    let port = word.rsplit(':').next()?;
+    let digits: String = port.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
 }
 
