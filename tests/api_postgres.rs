@@ -13,6 +13,8 @@ mod admin;
 #[path = "api/backlog.rs"]
 mod backlog;
 #[cfg(postgres_tests)]
+mod common;
+#[cfg(postgres_tests)]
 #[path = "api/delivery.rs"]
 mod delivery;
 #[cfg(postgres_tests)]

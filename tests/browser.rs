@@ -8,10 +8,8 @@
 //! See tests/browser/README.md.
 
 use std::future::Future;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -23,13 +21,15 @@ use tokio::sync::watch;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+mod common;
+use common::config::{Config, JELOU_SECRET};
+use common::process::{port_after, ChildGuard};
+use common::wait::{wait_until_async, Lazy, TIMEOUT};
+
 /// Debian's `chromium-driver` and `chromium`; `CHROMEDRIVER` and `CHROMIUM` override them.
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const ADMIN_TOKEN: &str = "console-test-token";
-const JELOU_SECRET: &str = "jelou-signing-secret";
-/// How long any one expectation may take to come true in the page.
-const WAIT: Duration = Duration::from_secs(15);
 
 // ---------------------------------------------------------------------------------------
 // The application under test
@@ -57,60 +57,13 @@ async fn spawn_app(rules: &[(&str, &str)]) -> TestApp {
     for (name, script) in rules {
         std::fs::write(dir.path().join("rules").join(name), script).unwrap();
     }
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-admin_token = "{ADMIN_TOKEN}"
-
-[storage]
-url = "sqlite://data/switchboard.db"
-
-[rules]
-dir = "rules"
-
-[delivery]
-max_attempts = 3
-backoff_base_ms = 50
-backoff_max_ms = 200
-timeout_ms = 2000
-max_in_flight = 4
-
-[providers.jelou]
-kind = "jelou"
-base_url = "{jelou}"
-client_id = "jelou-client"
-client_secret = "jelou-client-secret"
-bot_id = "bot-default"
-
-[providers.uchat]
-kind = "uchat"
-base_url = "{uchat}"
-token = "uchat-api-token"
-pause_minutes = 90
-
-[providers.aelyst]
-kind = "aelyst"
-base_url = "{aelyst}"
-token = "aelyst-api-token"
-
-[sources.jelou]
-kind = "jelou"
-secret = "{JELOU_SECRET}"
-
-[routing]
-tag = "uchat"
-label = "uchat"
-conversation = "aelyst"
-state = "jelou"
-message = "jelou"
-"#,
-        jelou = jelou.uri(),
-        uchat = uchat.uri(),
-        aelyst = aelyst.uri(),
-    );
-    let config_path = dir.path().join("switchboard.toml");
-    std::fs::write(&config_path, config).unwrap();
+    let config_path = Config::new()
+        .admin_token(ADMIN_TOKEN)
+        .jelou(&jelou.uri())
+        .uchat(&uchat.uri())
+        .aelyst(&aelyst.uri())
+        .sources(&["jelou"])
+        .write(dir.path(), "switchboard.toml");
     let settings = Settings::load(&config_path).expect("test config loads");
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -196,35 +149,13 @@ fn jelou_message(id: &str, text: &str) -> Value {
 // The browser
 // ---------------------------------------------------------------------------------------
 
-/// The chromedriver child process, in its own process group so that the Chromium it starts
-/// goes with it.
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // The group we created for our own child: chromedriver and the browser it started.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.0.id())])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A fantoccini session on a headless Chromium. Dropping it ends chromedriver and Chromium.
+/// A fantoccini session on a headless Chromium. Dropping it ends chromedriver and Chromium
+/// (chromedriver runs in a process group of its own, which goes whole).
 struct Browser {
     client: Client,
-    _driver: Driver,
+    _driver: ChildGuard,
     _profile: TempDir,
     base: String,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// Start chromedriver and a headless Chromium, or `None` (after saying why) when they are
@@ -257,22 +188,23 @@ async fn browser(app: &TestApp) -> Option<Browser> {
             return None;
         }
     }
-    let port = free_port();
+    // Port 0: chromedriver binds a free port itself and says which on stdout.
+    let logs = tempfile::tempdir().expect("a folder for chromedriver's output");
     let mut command = Command::new(&chromedriver);
-    command
-        .arg(format!("--port={port}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        command.process_group(0);
-    }
-    let driver = Driver(command.spawn().expect("chromedriver starts"));
+    command.arg("--port=0");
+    let driver = ChildGuard::spawn_group("chromedriver", command, logs.path());
+    let port = wait_until_async(
+        || {
+            let said = driver.stdout();
+            std::future::ready(port_after(&said, "started successfully on port "))
+        },
+        "chromedriver to say its port",
+        TIMEOUT,
+    )
+    .await;
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    eventually("chromedriver to listen", || {
+    eventually("chromedriver to be ready", || {
         let (http, url) = (&http, &url);
         async move {
             let status: Value = http
@@ -287,7 +219,7 @@ async fn browser(app: &TestApp) -> Option<Browser> {
         }
     })
     .await;
-    let profile = tempfile::tempdir().expect("a profile dir");
+    let profile = logs;
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".to_string(),
@@ -314,23 +246,13 @@ async fn browser(app: &TestApp) -> Option<Browser> {
     })
 }
 
-/// Poll `probe` until it gives `Some`, for at most [`WAIT`].
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+/// Poll `probe` until it gives `Some`, for at most the toolkit's generous [`TIMEOUT`].
+async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until_async(probe, what, TIMEOUT).await
 }
 
 fn css(testid: &str) -> String {
@@ -383,18 +305,23 @@ impl Browser {
 
     /// Wait until a visible element matching `selector` contains `needle`; its whole text.
     async fn wait_text(&self, selector: &str, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let texts = self.texts(selector).await;
-            if let Some(hit) = texts.iter().find(|t| t.contains(needle)) {
-                return hit.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {WAIT:?} waiting for {selector} to contain {needle:?}; it shows {texts:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let shown = std::sync::Mutex::new(Vec::new());
+        wait_until_async(
+            || async {
+                let texts = self.texts(selector).await;
+                let hit = texts.iter().find(|t| t.contains(needle)).cloned();
+                *shown.lock().unwrap() = texts;
+                hit
+            },
+            Lazy(|| {
+                format!(
+                    "{selector} to contain {needle:?}; it shows {:?}",
+                    shown.lock().unwrap()
+                )
+            }),
+            TIMEOUT,
+        )
+        .await
     }
 
     /// Click the first element matching `selector`, waiting for it to be there and clickable.

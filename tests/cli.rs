@@ -7,96 +7,38 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use wiremock::matchers::{any, body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+mod common;
+use common::config::{Config, JELOU_SECRET, NOWHERE};
+use common::http;
+use common::process::{self, Serve};
+use common::wait::{wait_until, TIMEOUT};
+
 /// The config file every sandbox holds, passed as `--config`.
 const CFG: &str = "switchboard.toml";
-/// A base URL where nothing answers (the discard port): for tests that must not send.
-const NOWHERE: &str = "http://127.0.0.1:9";
 /// The Jelou phone-number contact id used by most fixtures, and its E.164 form.
 const PHONE_DIGITS: &str = "573001112233";
 const PHONE: &str = "+573001112233";
-/// How long a `serve` child may take to become ready or to exit.
-const SERVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 // ---- config -------------------------------------------------------------------------------
 
-/// Where each provider's requests go, and where `serve` listens.
-struct Endpoints<'a> {
-    jelou: &'a str,
-    uchat: &'a str,
-    aelyst: &'a str,
-    listen: &'a str,
-}
-
-impl Default for Endpoints<'_> {
-    fn default() -> Self {
-        Endpoints {
-            jelou: NOWHERE,
-            uchat: NOWHERE,
-            aelyst: NOWHERE,
-            listen: "127.0.0.1:0",
-        }
-    }
-}
-
-/// A complete config: three providers, a Jelou source, a generic CRM source, routing.
-fn config(e: &Endpoints) -> String {
-    format!(
-        r#"[server]
-listen = "{listen}"
-
-[storage]
-url = "sqlite://data/sb.db"
-
-[rules]
-dir = "rules"
-
-[providers.jelou]
-kind = "jelou"
-base_url = "{jelou}"
-client_id = "id"
-client_secret = "secret"
-bot_id = "bot-default"
-
-[providers.uchat]
-kind = "uchat"
-base_url = "{uchat}"
-token = "ut"
-
-[providers.aelyst]
-kind = "aelyst"
-base_url = "{aelyst}"
-token = "at"
-
-[sources.jelou]
-kind = "jelou"
-secret = "jelou-secret"
-
-[sources.crm]
-kind = "generic"
-secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-provider = "jelou"
-
-[routing]
-tag = "uchat"
-conversation = "aelyst"
-"#,
-        listen = e.listen,
-        jelou = e.jelou,
-        uchat = e.uchat,
-        aelyst = e.aelyst,
-    )
+/// The sandboxes' config: the shared template with no `[delivery]` table (the built-in
+/// defaults), Jelou credentials `id:secret`, the Jelou and generic CRM sources, and
+/// `[routing]` for tags and conversations only; providers where nothing answers.
+fn config() -> Config {
+    Config::new()
+        .storage("sqlite://data/sb.db")
+        .delivery(None)
+        .jelou_client("id", "secret")
+        .sources(&["jelou", "crm"])
+        .routing(&[("tag", "uchat"), ("conversation", "aelyst")])
 }
 
 // ---- fixtures -----------------------------------------------------------------------------
@@ -222,15 +164,14 @@ struct Sandbox {
 impl Sandbox {
     /// A sandbox with the default config (nothing reachable) and an empty `rules/`.
     fn new() -> Sandbox {
-        Sandbox::with_endpoints(&Endpoints::default())
+        Sandbox::with_config(&config())
     }
 
-    fn with_endpoints(endpoints: &Endpoints) -> Sandbox {
+    fn with_config(config: &Config) -> Sandbox {
         let sandbox = Sandbox {
             dir: tempfile::tempdir().expect("a temporary folder"),
         };
-        sandbox.write(CFG, &config(endpoints));
-        fs::create_dir_all(sandbox.path("rules")).unwrap();
+        config.write(sandbox.root(), CFG);
         sandbox
     }
 
@@ -252,13 +193,7 @@ impl Sandbox {
 
     /// The binary with `args`, run in the sandbox, with the default log level.
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .current_dir(self.root())
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null());
-        command
+        process::switchboard(self.root(), args)
     }
 
     fn run(&self, args: &[&str]) -> Out {
@@ -273,100 +208,13 @@ impl Sandbox {
             .into()
     }
 
-    /// Start `switchboard serve` on this sandbox's config; its stderr goes to `log_name`.
-    fn serve(&self, config: &str, log_name: &str, port: u16) -> Server {
-        let log = fs::File::create(self.path(log_name)).unwrap();
-        let child = self
-            .command(&["serve", "--config", config])
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start switchboard serve");
-        Server {
-            child,
-            port,
-            log: self.path(log_name),
-        }
+    /// Start `switchboard serve` on this sandbox's config (its stderr in `<name>.log`) and
+    /// wait until it is ready.
+    fn serve(&self, config: &str, name: &str) -> Serve {
+        let mut server = Serve::start(self.root(), config, name);
+        server.wait_ready();
+        server
     }
-}
-
-/// A `serve` child process, killed when dropped (also when a test panics).
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Server {
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Wait until `GET /readyz` answers 200; panic (with the server's log) if it never does.
-    fn wait_ready(&mut self) {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "serve exited with {status} before it was ready\n----- its stderr -----\n{}",
-                    self.log()
-                );
-            }
-            if http_status(self.port, "/readyz") == Some(200) {
-                return;
-            }
-            assert!(
-                started.elapsed() < SERVE_TIMEOUT,
-                "serve did not become ready within {SERVE_TIMEOUT:?}\n----- its stderr -----\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The status of `GET path` on 127.0.0.1:port, or `None` when nothing answers.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    answer.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Wait for a child to exit on its own, killing it (and failing) after `SERVE_TIMEOUT`.
-fn wait_exit(mut child: Child) -> Out {
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > SERVE_TIMEOUT {
-            let _ = child.kill();
-            let out: Out = child.wait_with_output().unwrap().into();
-            panic!("the process did not exit within {SERVE_TIMEOUT:?}\n{out}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap().into()
 }
 
 /// The `path:line:col: message` problem lines of `text` that start with `path:`, as
@@ -450,8 +298,9 @@ fn check_reports_every_broken_rule_file_in_one_run() {
 #[test]
 fn check_names_an_unknown_config_key_and_exits_1() {
     let sb = Sandbox::new();
-    let text =
-        config(&Endpoints::default()).replace("[server]\n", "[server]\nlisten_port = 8080\n");
+    let text = config()
+        .render()
+        .replace("[server]\n", "[server]\nlisten_port = 8080\n");
     sb.write(CFG, &text);
     let out = sb.run(&["check", "--config", CFG]);
     out.assert_code(1);
@@ -465,12 +314,7 @@ fn check_names_an_unknown_config_key_and_exits_1() {
 fn check_names_a_missing_environment_variable_and_exits_1() {
     const VAR: &str = "SWITCHBOARD_CLI_TEST_MISSING_SECRET";
     let sb = Sandbox::new();
-    let with_var = |reference: &str| {
-        config(&Endpoints::default()).replace(
-            "client_secret = \"secret\"",
-            &format!("client_secret = \"{reference}\""),
-        )
-    };
+    let with_var = |reference: &str| config().jelou_client("id", reference).render();
 
     sb.write(CFG, &with_var(&format!("${{{VAR}}}")));
     let out: Out = sb
@@ -537,12 +381,7 @@ async fn replay_dry_run_prints_one_json_line_per_action_and_calls_no_provider() 
         .mount(&server)
         .await;
     let uri = server.uri();
-    let sb = Sandbox::with_endpoints(&Endpoints {
-        jelou: &uri,
-        uchat: &uri,
-        aelyst: &uri,
-        ..Endpoints::default()
-    });
+    let sb = Sandbox::with_config(&config().jelou(&uri).uchat(&uri).aelyst(&uri));
     sb.write(
         "rules/10-handoff.rhai",
         "set_manual(3600);\nsend_text(\"hi\");\n",
@@ -770,10 +609,7 @@ async fn replay_send_calls_jelou_with_basic_auth_and_adds_the_response() {
         .mount(&jelou)
         .await;
     let uri = jelou.uri();
-    let sb = Sandbox::with_endpoints(&Endpoints {
-        jelou: &uri,
-        ..Endpoints::default()
-    });
+    let sb = Sandbox::with_config(&config().jelou(&uri));
     sb.write("rules/10-handoff.rhai", "set_manual(3600);\n");
     sb.write("fixtures/a.json", &jelou_fixture("agent", None));
 
@@ -795,7 +631,7 @@ async fn replay_send_looks_up_a_uchat_subscriber_by_phone_then_tags_them() {
         .and(path("/subscribers"))
         .and(query_param("phone", PHONE))
         .and(query_param("limit", "2"))
-        .and(header("authorization", "Bearer ut"))
+        .and(header("authorization", "Bearer uchat-api-token"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({"data": [{"user_ns": "ns1"}]})),
         )
@@ -805,7 +641,7 @@ async fn replay_send_looks_up_a_uchat_subscriber_by_phone_then_tags_them() {
         .await;
     Mock::given(method("POST"))
         .and(path("/subscriber/add-tag-by-name"))
-        .and(header("authorization", "Bearer ut"))
+        .and(header("authorization", "Bearer uchat-api-token"))
         .and(header("content-type", "application/json"))
         .and(body_json(json!({"user_ns": "ns1", "tag_name": "vip"})))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "ok"})))
@@ -814,10 +650,7 @@ async fn replay_send_looks_up_a_uchat_subscriber_by_phone_then_tags_them() {
         .mount(&uchat)
         .await;
     let uri = uchat.uri();
-    let sb = Sandbox::with_endpoints(&Endpoints {
-        uchat: &uri,
-        ..Endpoints::default()
-    });
+    let sb = Sandbox::with_config(&config().uchat(&uri));
     sb.write("rules/30-vip.rhai", "add_tag(\"vip\");\n");
     sb.write("fixtures/a.json", &jelou_fixture("premium", None));
 
@@ -847,7 +680,7 @@ async fn replay_send_calls_aelyst_with_bearer_auth_and_the_phone_identifier() {
     let aelyst = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(format!("/contact/phone:{PHONE}/tag")))
-        .and(header("authorization", "Bearer at"))
+        .and(header("authorization", "Bearer aelyst-api-token"))
         .and(header("content-type", "application/json"))
         .and(body_json(json!(["vip"])))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
@@ -856,10 +689,7 @@ async fn replay_send_calls_aelyst_with_bearer_auth_and_the_phone_identifier() {
         .mount(&aelyst)
         .await;
     let uri = aelyst.uri();
-    let sb = Sandbox::with_endpoints(&Endpoints {
-        aelyst: &uri,
-        ..Endpoints::default()
-    });
+    let sb = Sandbox::with_config(&config().aelyst(&uri));
     sb.write(
         "rules/30-vip.rhai",
         "provider(\"aelyst\").add_tag(\"vip\");\n",
@@ -886,10 +716,7 @@ async fn replay_send_reports_a_provider_failure_and_exits_1() {
         .mount(&jelou)
         .await;
     let uri = jelou.uri();
-    let sb = Sandbox::with_endpoints(&Endpoints {
-        jelou: &uri,
-        ..Endpoints::default()
-    });
+    let sb = Sandbox::with_config(&config().jelou(&uri));
     sb.write("rules/10-handoff.rhai", "set_manual(3600);\n");
     sb.write("fixtures/a.json", &jelou_fixture("agent", None));
     let out = sb
@@ -996,7 +823,7 @@ fn test_does_not_count_fixtures_without_expect() {
 fn test_reads_fixtures_from_the_current_directory_by_default() {
     // The config lives in conf/, so its folder and the current one differ.
     let sb = Sandbox::new();
-    sb.write("conf/switchboard.toml", &config(&Endpoints::default()));
+    sb.write("conf/switchboard.toml", &config().render());
     sb.write(
         "conf/rules/30-vip.rhai",
         "if event.text.contains(\"premium\") {\n    add_tag(\"vip\");\n}\n",
@@ -1021,7 +848,7 @@ fn test_reads_fixtures_from_the_current_directory_by_default() {
 
 #[test]
 fn the_shipped_fixtures_pass_switchboard_test() {
-    let out: Out = Command::new(BIN)
+    let out: Out = Command::new(process::BIN)
         .arg("test")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::null())
@@ -1039,16 +866,26 @@ fn the_shipped_fixtures_pass_switchboard_test() {
 
 // ---- post and serve -----------------------------------------------------------------------
 
-/// A sandbox whose config listens on a free port, with a harmless rule.
-fn served_sandbox() -> (Sandbox, u16) {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let sb = Sandbox::with_endpoints(&Endpoints {
-        listen: &listen,
-        ..Endpoints::default()
-    });
+/// A sandbox whose config listens on port 0 (`serve` reports the port it got), with a
+/// harmless rule.
+fn served_sandbox() -> Sandbox {
+    let sb = Sandbox::new();
     sb.write("rules/10-quiet.rhai", "let nothing = ();\n");
-    (sb, port)
+    sb
+}
+
+/// `post` posts to `http://{server.listen}` unless given `--url`. The server listens on
+/// port 0 (the kernel's pick, read from its log), so this writes `post.toml`: the sandbox's
+/// config naming the port the server got, for `post --config post.toml` to find it there.
+const POST_CFG: &str = "post.toml";
+
+fn write_post_config(sb: &Sandbox, server: &Serve) {
+    let listen = format!("127.0.0.1:{}", server.port());
+    let text = fs::read_to_string(sb.path(CFG)).unwrap().replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"{listen}\""),
+    );
+    sb.write(POST_CFG, &text);
 }
 
 /// The status and JSON answer of a `post` stdout line for `file`.
@@ -1072,12 +909,12 @@ fn posted(out: &Out, file: &str) -> (u16, Value) {
 
 #[test]
 fn post_answers_202_then_duplicate_with_the_same_event_id() {
-    let (sb, port) = served_sandbox();
+    let sb = served_sandbox();
     sb.write("fixtures/jelou.json", &jelou_fixture("hello there", None));
-    let mut server = sb.serve(CFG, "serve.log", port);
-    server.wait_ready();
+    let server = sb.serve(CFG, "serve");
+    write_post_config(&sb, &server);
 
-    let first = sb.run(&["post", "--config", CFG, "fixtures/jelou.json"]);
+    let first = sb.run(&["post", "--config", POST_CFG, "fixtures/jelou.json"]);
     first.assert_code(0);
     let (status, answer) = posted(&first, "fixtures/jelou.json");
     assert_eq!(status, 202, "{first}");
@@ -1085,7 +922,7 @@ fn post_answers_202_then_duplicate_with_the_same_event_id() {
     let event_id = answer["event_id"].as_str().unwrap_or_default().to_string();
     assert!(event_id.starts_with("evt_"), "{first}");
 
-    let again = sb.run(&["post", "--config", CFG, "fixtures/jelou.json"]);
+    let again = sb.run(&["post", "--config", POST_CFG, "fixtures/jelou.json"]);
     again.assert_code(0);
     let (status, answer) = posted(&again, "fixtures/jelou.json");
     assert_eq!(status, 202, "{again}");
@@ -1098,15 +935,20 @@ fn post_answers_202_then_duplicate_with_the_same_event_id() {
 
 #[test]
 fn post_signs_a_generic_standard_webhooks_fixture() {
-    let (sb, port) = served_sandbox();
+    let sb = served_sandbox();
     sb.write("fixtures/crm.json", &crm_fixture("msg_cli_test_1", "hello"));
-    let mut server = sb.serve(CFG, "serve.log", port);
-    server.wait_ready();
+    let server = sb.serve(CFG, "serve");
+    write_post_config(&sb, &server);
 
-    let out = sb.run(&["post", "--config", CFG, "fixtures/crm.json"]);
+    let out = sb.run(&["post", "--config", POST_CFG, "fixtures/crm.json"]);
     out.assert_code(0);
     let (status, answer) = posted(&out, "fixtures/crm.json");
-    assert_eq!(status, 202, "{out}\n----- server -----\n{}", server.log());
+    assert_eq!(
+        status,
+        202,
+        "{out}\n----- server -----\n{}",
+        server.report()
+    );
     assert_eq!(answer["duplicate"], false, "{out}");
     assert!(
         answer["event_id"]
@@ -1119,34 +961,27 @@ fn post_signs_a_generic_standard_webhooks_fixture() {
 
 #[test]
 fn serve_refuses_a_second_process_on_the_same_sqlite_file() {
-    let (sb, port) = served_sandbox();
-    let mut first = sb.serve(CFG, "first.log", port);
-    first.wait_ready();
+    let sb = served_sandbox();
+    let first = sb.serve(CFG, "first");
 
-    // Same folder, so the same `sqlite://data/sb.db`; another port, so only the store clashes.
-    let other = format!("127.0.0.1:{}", free_port());
-    sb.write(
-        "second.toml",
-        &config(&Endpoints {
-            listen: &other,
-            ..Endpoints::default()
-        }),
-    );
+    // Same folder, so the same `sqlite://data/sb.db`; port 0 again, so another port, and
+    // only the store clashes.
+    sb.write("second.toml", &config().render());
     let second = sb
         .command(&["serve", "--config", "second.toml"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let out = wait_exit(second);
+    let out: Out = process::wait_exit(second).into();
     out.assert_code(1);
-    let expected = format!("store locked by pid {}", first.child.id());
+    let expected = format!("store locked by pid {}", first.id());
     assert!(
         out.stderr.contains(&expected),
         "stderr must say `{expected}`\n{out}"
     );
     assert_eq!(
-        http_status(port, "/readyz"),
+        http::status(first.port(), "/readyz"),
         Some(200),
         "the first server keeps running"
     );
@@ -1154,7 +989,7 @@ fn serve_refuses_a_second_process_on_the_same_sqlite_file() {
 
 #[test]
 fn serve_with_a_broken_rule_exits_1_and_prints_the_problem() {
-    let (sb, _port) = served_sandbox();
+    let sb = served_sandbox();
     sb.write("rules/20-broken.rhai", "let a = 1;\nlet b = ;\n");
     let child = sb
         .command(&["serve", "--config", CFG])
@@ -1162,7 +997,7 @@ fn serve_with_a_broken_rule_exits_1_and_prints_the_problem() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let out = wait_exit(child);
+    let out: Out = process::wait_exit(child).into();
     out.assert_code(1);
     let problems = problems_for(&out.stderr, "rules/20-broken.rhai");
     assert!(
@@ -1319,7 +1154,7 @@ fn check_reports_a_routing_entry_that_cannot_carry_out_the_action() {
 
 #[test]
 fn fixture_writes_a_stored_event_with_its_actions_as_expect_and_the_case_passes() {
-    let (sb, port) = served_sandbox();
+    let sb = served_sandbox();
     sb.write(
         "rules/10-tag.rhai",
         "if event.text.contains(\"premium\") { add_tag(\"vip\"); send_text(\"welcome\"); }\n",
@@ -1328,28 +1163,22 @@ fn fixture_writes_a_stored_event_with_its_actions_as_expect_and_the_case_passes(
         "cases/crm.json",
         &crm_fixture("msg_fixture_1", "I want premium"),
     );
-    let mut server = sb.serve(CFG, "serve.log", port);
-    server.wait_ready();
-    let posted_out = sb.run(&["post", "cases/crm.json"]);
+    let server = sb.serve(CFG, "serve");
+    let posted_out = sb.run(&["post", "--url", &server.address(), "cases/crm.json"]);
     let (status, answer) = posted(&posted_out, "cases/crm.json");
     assert_eq!(status, 202, "{posted_out}");
     let event_id = answer["event_id"].as_str().unwrap().to_string();
 
     // The rules ran in the server; wait until the event's decision is stored.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let written = loop {
-        let out = sb.run(&["fixture", &event_id, "--out", "cases/from-traffic.json"]);
-        let text = fs::read_to_string(sb.path("cases/from-traffic.json")).unwrap_or_default();
-        if out.code == Some(0) && text.contains("\"expect\": [\n") {
-            break text;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{out}\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let written = wait_until(
+        || {
+            let out = sb.run(&["fixture", &event_id, "--out", "cases/from-traffic.json"]);
+            let text = fs::read_to_string(sb.path("cases/from-traffic.json")).unwrap_or_default();
+            (out.code == Some(0) && text.contains("\"expect\": [\n")).then_some(text)
+        },
+        "`switchboard fixture` to write the event with its actions",
+        TIMEOUT,
+    );
     let fixture: Value = serde_json::from_str(&written).unwrap();
     assert_eq!(fixture["source"], "crm");
     assert_eq!(fixture["headers"]["webhook-id"], "msg_fixture_1");
@@ -1397,34 +1226,15 @@ fn check_refuses_eval_and_import() {
 
 // ---- serve: reload on SIGHUP, JSON logs ------------------------------------------------------
 
-/// Wait until the server's log contains `needle`.
-fn wait_for_log(server: &Server, needle: &str) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let log = server.log();
-        if log.contains(needle) {
-            return log;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no {needle:?} in the log:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn serve_reloads_the_rules_on_sighup() {
-    let (sb, port) = served_sandbox();
-    let mut server = sb.serve(CFG, "serve.log", port);
-    server.wait_ready();
-    let pid = server.child.id().to_string();
-    let status = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
-    assert!(status.success());
-    let log = wait_for_log(&server, "rules reloaded after SIGHUP");
+    let sb = served_sandbox();
+    let server = sb.serve(CFG, "serve");
+    server.signal("HUP");
+    let log = server.wait_for_stderr("rules reloaded after SIGHUP");
     assert!(log.contains("1 rule(s)"), "{log}");
     assert_eq!(
-        http_status(port, "/readyz"),
+        http::status(server.port(), "/readyz"),
         Some(200),
         "still serving after the reload"
     );
@@ -1432,18 +1242,17 @@ fn serve_reloads_the_rules_on_sighup() {
 
 #[test]
 fn json_logs_carry_the_event_id_and_never_a_secret() {
-    let (sb, port) = served_sandbox();
+    let sb = served_sandbox();
     let config = fs::read_to_string(sb.path(CFG)).unwrap();
     sb.write(CFG, &format!("{config}\n[logging]\nformat = \"json\"\n"));
     sb.write("rules/20-send.rhai", "send_text(\"hello\");\n");
     sb.write("cases/jelou.json", &jelou_fixture("hello there", None));
-    let mut server = sb.serve(CFG, "serve.log", port);
-    server.wait_ready();
-    let posted_out = sb.run(&["post", "cases/jelou.json"]);
+    let server = sb.serve(CFG, "serve");
+    let posted_out = sb.run(&["post", "--url", &server.address(), "cases/jelou.json"]);
     let (_, answer) = posted(&posted_out, "cases/jelou.json");
     let event_id = answer["event_id"].as_str().unwrap().to_string();
     // The delivery fails (nothing listens at the provider's address): that is logged too.
-    let log = wait_for_log(&server, "delivery failed");
+    let log = server.wait_for_stderr("delivery failed");
     let lines: Vec<Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
@@ -1457,7 +1266,7 @@ fn json_logs_carry_the_event_id_and_never_a_secret() {
         "rules decided and the delivery, with the event id:\n{log}"
     );
     // The source's signing secret, and the provider's Basic credentials (base64 of id:secret).
-    for secret in ["jelou-secret", "aWQ6c2VjcmV0"] {
+    for secret in [JELOU_SECRET, "aWQ6c2VjcmV0"] {
         assert!(
             !log.contains(secret),
             "a secret ({secret}) reached the log:\n{log}"

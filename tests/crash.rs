@@ -4,17 +4,22 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use switchboard::inbound::verify::sign_jelou;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const SECRET: &str = "crash-secret";
+mod common;
+use common::config::{Config, JELOU_SECRET};
+use common::process::Serve;
+use common::wait::{wait_until_async, Lazy, TIMEOUT};
+
 const MAX_IN_FLIGHT: usize = 4;
+/// How many accepted events make "under load" (the kill comes once this many are in).
+const LOAD: usize = 300;
 
 /// Counts every text the provider receives.
 #[derive(Clone, Default)]
@@ -32,83 +37,27 @@ impl Respond for Counter {
     }
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn write_config(dir: &Path, port: u16, provider: &str) {
+/// The test's config: one Jelou provider (the counting mock) and source, a store of its
+/// own, retries that come quickly.
+fn write_config(dir: &Path, provider: &str) {
     std::fs::create_dir_all(dir.join("rules")).unwrap();
     std::fs::write(dir.join("rules/send.rhai"), "send_text(event.text);").unwrap();
-    std::fs::write(
-        dir.join("switchboard.toml"),
-        format!(
-            r#"[server]
-listen = "127.0.0.1:{port}"
-[storage]
-url = "sqlite://data/crash.db"
-[delivery]
-max_attempts = 10
-backoff_base_ms = 50
-backoff_max_ms = 500
-timeout_ms = 5000
-max_in_flight = {MAX_IN_FLIGHT}
-[providers.jelou]
-kind = "jelou"
-base_url = "{provider}"
-client_id = "i"
-client_secret = "s"
-bot_id = "b"
-[sources.jelou]
-kind = "jelou"
-secret = "{SECRET}"
-"#
-        ),
-    )
-    .unwrap();
+    Config::new()
+        .storage("sqlite://data/crash.db")
+        .delivery(Some(&format!(
+            "max_attempts = 10\nbackoff_base_ms = 50\nbackoff_max_ms = 500\ntimeout_ms = 5000\nmax_in_flight = {MAX_IN_FLIGHT}"
+        )))
+        .jelou(provider)
+        .sources(&["jelou"])
+        .write(dir, "switchboard.toml");
 }
 
-fn start(dir: &Path) -> Server {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("serve.log"))
-        .unwrap();
-    Server(
-        Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["serve", "--config", "switchboard.toml"])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("serve starts"),
-    )
-}
-
-async fn wait_ready(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "serve did not become ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// `switchboard serve` on port 0 (the restart gets a port of its own: nothing needs the old
+/// address), ready to take webhooks.
+async fn start(dir: &Path, name: &str) -> Serve {
+    let mut server = Serve::start_async(dir, "switchboard.toml", name).await;
+    server.wait_ready_async().await;
+    server
 }
 
 /// One signed Jelou message from its own user whose text is `id`.
@@ -120,7 +69,7 @@ async fn post(client: &reqwest::Client, port: u16, id: &str, user: usize) -> Opt
     .unwrap();
     let response = client
         .post(format!("http://127.0.0.1:{port}/webhooks/jelou"))
-        .header("X-Jelou-Signature", sign_jelou(SECRET, &body))
+        .header("X-Jelou-Signature", sign_jelou(JELOU_SECRET, &body))
         .header("Content-Type", "application/json")
         .body(body)
         .send()
@@ -129,29 +78,28 @@ async fn post(client: &reqwest::Client, port: u16, id: &str, user: usize) -> Opt
     Some(response.status().as_u16())
 }
 
-async fn wait_delivered(counter: &Counter, accepted: &HashSet<String>, dir: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let missing: Vec<String> = {
-            let seen = counter.0.lock().unwrap();
-            accepted
-                .iter()
-                .filter(|id| !seen.contains_key(*id))
-                .cloned()
-                .collect()
-        };
-        if missing.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} accepted event(s) never reached the provider, e.g. {:?}\n{}",
-            missing.len(),
-            &missing[..missing.len().min(5)],
-            std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn wait_delivered(counter: &Counter, accepted: &HashSet<String>) {
+    let missing = || -> Vec<String> {
+        let seen = counter.0.lock().unwrap();
+        accepted
+            .iter()
+            .filter(|id| !seen.contains_key(*id))
+            .cloned()
+            .collect()
+    };
+    wait_until_async(
+        || std::future::ready(missing().is_empty()),
+        Lazy(|| {
+            let missing = missing();
+            format!(
+                "every accepted event to reach the provider; {} never did, e.g. {:?}",
+                missing.len(),
+                &missing[..missing.len().min(5)]
+            )
+        }),
+        TIMEOUT,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,10 +111,9 @@ async fn a_kill_9_under_load_loses_no_accepted_event_and_repeats_only_what_was_i
         .mount(&provider)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    write_config(dir.path(), port, &provider.uri());
-    let mut server = start(dir.path());
-    wait_ready(port).await;
+    write_config(dir.path(), &provider.uri());
+    let mut server = start(dir.path(), "serve").await;
+    let port = server.port();
 
     // 16 clients post as fast as they can; every 202 is a promise.
     let accepted = Arc::new(Mutex::new(HashSet::new()));
@@ -190,9 +137,14 @@ async fn a_kill_9_under_load_loses_no_accepted_event_and_repeats_only_what_was_i
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    server.0.kill().unwrap(); // SIGKILL
-    server.0.wait().unwrap();
+    // Kill it in the thick of it: once plenty has been accepted (a count, not a clock).
+    wait_until_async(
+        || std::future::ready(accepted.lock().unwrap().len() >= LOAD),
+        format!("{LOAD} events accepted under load"),
+        TIMEOUT,
+    )
+    .await;
+    server.kill(); // SIGKILL
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     for client in clients {
         client.await.unwrap();
@@ -209,9 +161,8 @@ async fn a_kill_9_under_load_loses_no_accepted_event_and_repeats_only_what_was_i
         "the kill came after everything was delivered; nothing was tested"
     );
 
-    let _restarted = start(dir.path());
-    wait_ready(port).await;
-    wait_delivered(&counter, &accepted, dir.path()).await;
+    let _restarted = start(dir.path(), "restarted").await;
+    wait_delivered(&counter, &accepted).await;
     let seen = counter.0.lock().unwrap().clone();
     let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(
@@ -236,10 +187,9 @@ async fn sigterm_finishes_in_flight_work_exits_0_and_repeats_nothing() {
         .mount(&provider)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    write_config(dir.path(), port, &provider.uri());
-    let mut server = start(dir.path());
-    wait_ready(port).await;
+    write_config(dir.path(), &provider.uri());
+    let mut server = start(dir.path(), "serve").await;
+    let port = server.port();
     let client = reqwest::Client::new();
     let mut accepted = HashSet::new();
     for n in 0..40 {
@@ -247,29 +197,14 @@ async fn sigterm_finishes_in_flight_work_exits_0_and_repeats_nothing() {
         assert_eq!(post(&client, port, &id, n).await, Some(202));
         accepted.insert(id);
     }
-    let pid = server.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = server.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "serve did not stop after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    server.signal("TERM");
+    // However long the stop takes on a busy machine, it must come, and cleanly.
+    let status = server.wait_exit_async().await;
+    let log = server.stderr();
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(log.contains("stopped"), "{log}");
-    let _restarted = start(dir.path());
-    wait_ready(port).await;
-    wait_delivered(&counter, &accepted, dir.path()).await;
+    let _restarted = start(dir.path(), "restarted").await;
+    wait_delivered(&counter, &accepted).await;
     let seen = counter.0.lock().unwrap().clone();
     let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "a clean stop repeated {repeated:?}");

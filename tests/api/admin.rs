@@ -214,7 +214,8 @@ async fn replaying_an_event_runs_the_current_rules_and_a_dry_run_only_shows_them
         .as_str()
         .unwrap()
         .ends_with("/v1/bots/bot-from-event/messages"));
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Nothing was sent yet; whether the dry run queued anything shows below: the real
+    // replay's delivery goes out after anything queued before it for the same user.
     assert_eq!(
         app.jelou.received_requests().await.unwrap().len(),
         1,
@@ -229,9 +230,17 @@ async fn replaying_an_event_runs_the_current_rules_and_a_dry_run_only_shows_them
     let run_id = run["run_id"].as_str().unwrap();
     assert!(run_id.starts_with("run_"));
     let trace = app.wait_finished(&event_id).await;
-    assert_eq!(trace.deliveries.len(), 2);
+    assert_eq!(
+        trace.deliveries.len(),
+        2,
+        "the first run and the real replay; a dry run stores no delivery"
+    );
     assert_eq!(trace.deliveries[1].run_id, run_id);
-    assert_eq!(app.jelou.received_requests().await.unwrap().len(), 2);
+    assert_eq!(
+        app.jelou.received_requests().await.unwrap().len(),
+        2,
+        "the first run and the real replay; a dry run sends nothing"
+    );
     assert_eq!(
         app.admin_post("/admin/events/evt_missing/replay", None)
             .await
@@ -384,8 +393,12 @@ async fn retention_purges_finished_events_but_keeps_dead_letters_and_unfinished_
     }
     app.wait_finished(&ids[0]).await;
     app.wait_finished(&ids[1]).await;
-    // The third waits a minute for its retry: still unfinished.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The third waits a minute for its retry after its first attempt: still unfinished.
+    app.wait_until("the third event's first attempt failed", || async {
+        let trace = app.store.event_trace(&ids[2]).await.unwrap();
+        trace.is_some_and(|t| t.deliveries.iter().any(|d| !d.attempts.is_empty()))
+    })
+    .await;
     let purged = switchboard::store::retention::purge_expired(&app.store, 0)
         .await
         .unwrap();

@@ -13,10 +13,10 @@ use tempfile::TempDir;
 use tokio::sync::watch;
 use wiremock::MockServer;
 
-pub const JELOU_SECRET: &str = "jelou-signing-secret";
-pub const AELYST_SECRET: &str = "aelyst-signing-key";
-pub const UCHAT_TOKEN: &str = "uchat-webhook-token";
-pub const CRM_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+use crate::common::config::Config;
+use crate::common::{self, wait::Lazy, wait::TIMEOUT};
+
+pub use crate::common::config::{AELYST_SECRET, CRM_SECRET, JELOU_SECRET, UCHAT_TOKEN};
 
 pub struct TestApp {
     pub address: String,
@@ -70,86 +70,19 @@ pub async fn spawn_app_with(options: Options<'_>) -> TestApp {
     for (name, script) in options.rules {
         std::fs::write(dir.path().join("rules").join(name), script).unwrap();
     }
-    let delivery = options.delivery.unwrap_or(
-        "max_attempts = 3\nbackoff_base_ms = 50\nbackoff_max_ms = 200\ntimeout_ms = 2000\nmax_in_flight = 4",
-    );
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-max_body_bytes = {max_body}
-admin_token = "{admin}"
-
-[storage]
-url = "sqlite://data/switchboard.db"
-
-[rules]
-dir = "rules"
-
-[delivery]
-{delivery}
-
-[providers.jelou]
-kind = "jelou"
-base_url = "{jelou}"
-client_id = "jelou-client"
-client_secret = "jelou-client-secret"
-bot_id = "bot-default"
-{jelou_extra}
-
-[providers.uchat]
-kind = "uchat"
-base_url = "{uchat}"
-token = "uchat-api-token"
-pause_minutes = 90
-
-[providers.aelyst]
-kind = "aelyst"
-base_url = "{aelyst}"
-token = "aelyst-api-token"
-
-[sources.jelou]
-kind = "jelou"
-secret = "{JELOU_SECRET}"
-
-[sources.aelyst]
-kind = "aelyst"
-secret = "{AELYST_SECRET}"
-
-[sources.uchat]
-kind = "uchat"
-token = "{UCHAT_TOKEN}"
-
-[sources.crm]
-kind = "generic"
-secret = ["whsec_c2Vjb25kLXNlY3JldC1rZXktMDEyMzQ1Njc4OQ==", "{CRM_SECRET}"]
-provider = "jelou"
-
-[routing]
-tag = "uchat"
-label = "uchat"
-conversation = "aelyst"
-state = "jelou"
-message = "jelou"
-{extra}
-"#,
-        max_body = options.max_body_bytes.unwrap_or(1_048_576),
-        admin = options.admin_token.unwrap_or(ADMIN_TOKEN),
-        jelou_extra = options.jelou_extra,
-        jelou = jelou.uri(),
-        uchat = uchat.uri(),
-        aelyst = aelyst.uri(),
-        extra = options.extra_config,
-    );
-    let config = match fresh_postgres_database().await {
-        Some(url) => config.replace(
-            "url = \"sqlite://data/switchboard.db\"",
-            &format!("url = \"{url}\""),
-        ),
-        None => config,
-    };
-    let config_path = dir.path().join("switchboard.toml");
-    std::fs::write(&config_path, config).unwrap();
+    let mut config = Config::new()
+        .max_body_bytes(options.max_body_bytes.unwrap_or(1_048_576))
+        .admin_token(options.admin_token.unwrap_or(ADMIN_TOKEN))
+        .delivery(Some(options.delivery.unwrap_or(common::config::DELIVERY)))
+        .jelou(&jelou.uri())
+        .uchat(&uchat.uri())
+        .aelyst(&aelyst.uri())
+        .jelou_extra(options.jelou_extra)
+        .extra(options.extra_config);
+    if let Some(url) = fresh_postgres_database().await {
+        config = config.storage(&url);
+    }
+    let config_path = config.write(dir.path(), "switchboard.toml");
     let settings = Settings::load(&config_path).expect("test config loads");
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -301,27 +234,18 @@ impl TestApp {
     #[allow(dead_code)]
     pub async fn metric(&self, name: &str, labels: &str) -> f64 {
         let text = self.get("/metrics").await.text().await.unwrap();
-        text.lines()
-            .filter(|l| l.starts_with(name) && l.contains(labels))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        common::http::metric(&text, name, labels)
     }
 
-    /// Wait (up to a bound) until `check` holds; panics with `what` if it never does.
+    /// Wait (up to [`TIMEOUT`]) until `check` holds; panics with `what` if it never
+    /// does.
     #[allow(dead_code)]
-    pub async fn wait_until<F, Fut>(&self, what: &str, mut check: F)
+    pub async fn wait_until<F, Fut>(&self, what: &str, check: F)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while !check().await {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "never happened: {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        common::wait::wait_until_async(check, what, TIMEOUT).await;
     }
 
     pub fn rules_dir(&self) -> std::path::PathBuf {
@@ -338,20 +262,23 @@ impl TestApp {
 
     /// Wait until the event's rules ran and every delivery finished; return its trace.
     pub async fn wait_finished(&self, event_id: &str) -> EventTrace {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(trace) = self.store.event_trace(event_id).await.unwrap() {
-                if ["done", "failed", "partial"].contains(&trace.status.as_str()) {
-                    return trace;
-                }
-                if tokio::time::Instant::now() > deadline {
-                    panic!("event {event_id} did not finish: {trace:#?}");
-                }
-            } else if tokio::time::Instant::now() > deadline {
-                panic!("event {event_id} was never stored");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let last = std::sync::Mutex::new(None);
+        common::wait::wait_until_async(
+            || async {
+                let trace = self.store.event_trace(event_id).await.unwrap();
+                let finished = trace
+                    .as_ref()
+                    .is_some_and(|t| ["done", "failed", "partial"].contains(&t.status.as_str()));
+                *last.lock().unwrap() = trace.clone();
+                trace.filter(|_| finished)
+            },
+            Lazy(|| match &*last.lock().unwrap() {
+                Some(trace) => format!("event {event_id} to finish: {trace:#?}"),
+                None => format!("event {event_id} to be stored"),
+            }),
+            TIMEOUT,
+        )
+        .await
     }
 
     /// Stop the application and start it again on the same config, store and rules, with

@@ -5,6 +5,8 @@ pub const POSTGRES: bool = false;
 
 mod admin;
 mod backlog;
+#[path = "../common/mod.rs"]
+mod common;
 mod delivery;
 mod delivery_policy;
 mod helpers;

@@ -9,6 +9,8 @@ use switchboard::inbound::verify::sign_jelou;
 use wiremock::matchers::any;
 use wiremock::{Mock, ResponseTemplate};
 
+use switchboard::event::now_millis;
+
 use crate::helpers::*;
 
 async fn post_to(client: &reqwest::Client, address: &str, body: &Value) -> Value {
@@ -136,40 +138,49 @@ async fn a_crashed_instances_leases_are_taken_over_when_they_expire() {
     let app = app.restart().await;
     app.wait_finished(&event).await;
     assert_eq!(app.jelou.received_requests().await.unwrap().len(), 1);
+    let lease_until = now_millis() + 1500;
     sql(
         &url,
-        "UPDATE deliveries SET status = 'in_flight', head = 1, lease_owner = 'dead-instance', \
-         lease_until = (extract(epoch from now()) * 1000)::bigint + 1500; \
-         UPDATE events SET status = 'processing', finished_at = NULL",
+        &format!(
+            "UPDATE deliveries SET status = 'in_flight', head = 1, lease_owner = 'dead-instance', \
+             lease_until = {lease_until}; \
+             UPDATE events SET status = 'processing', finished_at = NULL"
+        ),
     )
     .await;
     // Until the lease expires nothing happens; then the delivery is sent again (at least
-    // once: the dead instance may or may not have sent it) and the event finishes.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(
-        app.jelou.received_requests().await.unwrap().len(),
-        1,
-        "a live lease was not respected"
-    );
+    // once: the dead instance may or may not have sent it) and the event finishes. The
+    // attempt's own time shows the live lease was respected (no waiting on a clock here).
     let trace = app.wait_finished(&event).await;
     assert_eq!(trace.status, "done");
     assert_eq!(app.jelou.received_requests().await.unwrap().len(), 2);
+    let resent = trace.deliveries[0].attempts.last().unwrap().at;
+    assert!(
+        resent >= lease_until,
+        "a live lease was not respected: sent again at {resent}, the lease ran until {lease_until}"
+    );
 
     // The same for an event whose rules never ran: a stale claim is taken over.
     let stuck = accepted_event_id(app.post_jelou(&jelou_message("lease-2", "stuck")).await).await;
     app.wait_finished(&stuck).await;
+    let lease_until = now_millis() + 1500;
     sql(
         &url,
         &format!(
             "DELETE FROM deliveries WHERE event_seq = (SELECT seq FROM events WHERE event_id = '{stuck}'); \
              DELETE FROM rule_runs WHERE event_seq = (SELECT seq FROM events WHERE event_id = '{stuck}'); \
              UPDATE events SET status = 'received', finished_at = NULL, lease_owner = 'dead-instance', \
-             lease_until = (extract(epoch from now()) * 1000)::bigint + 1500 WHERE event_id = '{stuck}'"
+             lease_until = {lease_until} WHERE event_id = '{stuck}'"
         ),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let trace = app.wait_finished(&stuck).await;
     assert_eq!(trace.deliveries.len(), 1);
+    // Its rules ran again only once the stale claim had expired.
+    let sent = trace.deliveries[0].attempts[0].at;
+    assert!(
+        sent >= lease_until,
+        "the claim was taken over at {sent}, before it expired at {lease_until}"
+    );
     app.stop().await;
 }
