@@ -542,6 +542,40 @@ fn replay_runs_every_json_fixture_in_a_folder() {
 }
 
 #[test]
+fn replay_into_a_closed_pipe_exits_quietly_with_success() {
+    // `switchboard replay fixtures/ | head -1`: the reader goes away after one line. The
+    // output is far bigger than a pipe's buffer, so later writes do meet the closed pipe.
+    let sb = Sandbox::new();
+    sb.write(
+        "rules/10-many.rhai",
+        "for i in 0..20 { add_tag(`${event.text}-${i}`); }\n",
+    );
+    for n in 0..200 {
+        sb.write(
+            &format!("cases/{n:03}.json"),
+            &jelou_fixture(&format!("from-{n}"), None),
+        );
+    }
+    let mut child = sb
+        .command(&["replay", "--config", CFG, "cases"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run switchboard");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    assert!(first.contains("\"action\":\"add_tag\""), "{first}");
+    drop(stdout);
+    let out: Out = child.wait_with_output().unwrap().into();
+    out.assert_code(0);
+    assert!(
+        !out.stderr.contains("panicked"),
+        "no panic on a closed pipe\n{out}"
+    );
+}
+
+#[test]
 fn replay_reports_a_throwing_rule_as_path_line_col_and_keeps_the_other_rules_actions() {
     let sb = Sandbox::new();
     sb.write(
@@ -1133,7 +1167,7 @@ fn check_finds_unknown_functions_argument_counts_providers_and_impossible_action
 #[test]
 fn check_reports_a_routing_entry_that_cannot_carry_out_the_action() {
     let sandbox = Sandbox::new();
-    let config = std::fs::read_to_string(sandbox.path(CFG)).unwrap();
+    let config = fs::read_to_string(sandbox.path(CFG)).unwrap();
     sandbox.write(
         CFG,
         &config.replace("[routing]\n", "[routing]\nmessage = \"uchat\"\n"),
