@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::Settings;
-use crate::event::{new_event_id, now_millis, Event};
+use crate::domain::event::{new_event_id, now_millis, Event};
 use crate::inbound::{decode, verify::Verified};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

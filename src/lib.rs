@@ -6,13 +6,14 @@
 //! command; `startup` wires the server; `config` reads `switchboard.toml`.
 #![forbid(unsafe_code)]
 
-pub mod actions;
 pub mod admin;
 pub mod cli;
 pub mod config;
-pub mod event;
+pub mod domain;
+pub mod dryrun;
 pub mod executor;
 pub mod fixture;
+pub mod http;
 pub mod inbound;
 pub mod metrics;
 pub mod providers;

@@ -12,22 +12,13 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use tokio::sync::watch;
 
 use crate::config::Settings;
+use crate::http::{health, AppState};
 use crate::metrics::Metrics;
 use crate::rules::{build_engine, Problem, RuleBook, RuleEnv};
 use crate::store::{self, Store, StoreError};
 use crate::supervisor::{supervise, Tasks};
 use crate::worker::{self, RuleRunner};
 use crate::{executor, inbound};
-
-/// What request handlers share.
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub store: Store,
-    pub runner: RuleRunner,
-    pub metrics: Arc<Metrics>,
-    /// The supervised background tasks, and which of them run.
-    pub tasks: Arc<Tasks>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -97,11 +88,11 @@ impl Application {
                     "/webhooks/{source}",
                     web::post().to(inbound::receive_webhook),
                 )
-                .route("/healthz", web::get().to(inbound::healthz))
-                .route("/readyz", web::get().to(inbound::readyz))
+                .route("/healthz", web::get().to(health::healthz))
+                .route("/readyz", web::get().to(health::readyz))
                 .route("/metrics", web::get().to(metrics_text))
                 .configure(crate::admin::routes)
-                .default_service(web::to(inbound::not_found))
+                .default_service(web::to(health::not_found))
         })
         .disable_signals()
         .shutdown_timeout(5)

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::event::{now_millis, Event};
+use crate::domain::event::{now_millis, Event};
 use crate::metrics::Metrics;
 use crate::rules::{RuleBook, RuleEnv, Verdict};
 use crate::store::{Decision, PendingEvent, Store, FIRST_RUN};

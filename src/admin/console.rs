@@ -4,26 +4,24 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
-use crate::inbound::Rejection;
-use crate::startup::AppState;
+use crate::http::{AppState, Rejection};
 
 const PAGE: &str = include_str!("console/index.html");
 
-pub async fn page(state: web::Data<AppState>) -> HttpResponse {
+pub async fn page(state: web::Data<AppState>) -> Result<HttpResponse, Rejection> {
     if !state.settings.admin_enabled() {
-        return Rejection::new(
+        return Err(Rejection::new(
             StatusCode::NOT_FOUND,
             "not_found",
             "the console is off: set [server] admin_token to turn it on",
-        )
-        .response();
+        ));
     }
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .insert_header((
             "Content-Security-Policy",
             "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
         ))
-        .body(PAGE)
+        .body(PAGE))
 }

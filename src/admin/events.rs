@@ -1,13 +1,11 @@
 //! `GET /admin/events`, `GET /admin/events/{id}`, `POST /admin/events/{id}/replay`.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{authorize, internal};
-use crate::inbound::Rejection;
-use crate::startup::AppState;
+use crate::http::{AppState, Rejection};
 use crate::store::EventFilter;
 
 const DEFAULT_LIMIT: usize = 50;
@@ -43,71 +41,66 @@ fn parse_time(name: &str, value: &str) -> Result<i64, Rejection> {
 }
 
 pub async fn list(
-    request: HttpRequest,
     query: Result<web::Query<ListQuery>, actix_web::Error>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let result = async {
-        authorize(&request, &state)?;
-        let query = query
-            .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()))?
-            .into_inner();
-        let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-        let cursor = query
-            .cursor
-            .as_deref()
-            .map(|c| {
-                c.parse::<i64>().map_err(|_| {
-                    Rejection::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_query",
-                        "cursor must be a next_cursor value",
-                    )
-                })
-            })
-            .transpose()?;
-        if let Some(status) = &query.status {
-            if !["received", "processing", "done", "failed", "partial"].contains(&status.as_str()) {
-                return Err(Rejection::new(
+) -> Result<HttpResponse, Rejection> {
+    let query = query
+        .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()))?
+        .into_inner();
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                Rejection::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_query",
-                    format!(
-                        "status={status} is not one of received, processing, done, failed, partial"
-                    ),
-                ));
-            }
+                    "cursor must be a next_cursor value",
+                )
+            })
+        })
+        .transpose()?;
+    if let Some(status) = &query.status {
+        if !["received", "processing", "done", "failed", "partial"].contains(&status.as_str()) {
+            return Err(Rejection::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!(
+                    "status={status} is not one of received, processing, done, failed, partial"
+                ),
+            ));
         }
-        let filter = EventFilter {
-            user: query.user.filter(|u| !u.is_empty()),
-            kind: query.kind.filter(|k| !k.is_empty()),
-            status: query.status,
-            source: query.source.filter(|s| !s.is_empty()),
-            since: query
-                .since
-                .as_deref()
-                .map(|v| parse_time("since", v))
-                .transpose()?,
-            until: query
-                .until
-                .as_deref()
-                .map(|v| parse_time("until", v))
-                .transpose()?,
-            // One more than asked, to know whether there is a next page.
-            limit: limit + 1,
-            cursor,
-        };
-        let mut events = state.store.list_events(filter).await.map_err(internal)?;
-        let next_cursor = (events.len() > limit).then(|| {
-            events.truncate(limit);
-            events.last().map(|e| e.seq.to_string())
-        });
-        Ok(
-            HttpResponse::Ok()
-                .json(json!({"events": events, "next_cursor": next_cursor.flatten()})),
-        )
     }
-    .await;
-    result.unwrap_or_else(|r: Rejection| r.response())
+    let filter = EventFilter {
+        user: query.user.filter(|u| !u.is_empty()),
+        kind: query.kind.filter(|k| !k.is_empty()),
+        status: query.status,
+        source: query.source.filter(|s| !s.is_empty()),
+        since: query
+            .since
+            .as_deref()
+            .map(|v| parse_time("since", v))
+            .transpose()?,
+        until: query
+            .until
+            .as_deref()
+            .map(|v| parse_time("until", v))
+            .transpose()?,
+        // One more than asked, to know whether there is a next page.
+        limit: limit + 1,
+        cursor,
+    };
+    let mut events = state
+        .store
+        .list_events(filter)
+        .await
+        .map_err(Rejection::store)?;
+    let next_cursor = (events.len() > limit).then(|| {
+        events.truncate(limit);
+        events.last().map(|e| e.seq.to_string())
+    });
+    Ok(HttpResponse::Ok().json(json!({"events": events, "next_cursor": next_cursor.flatten()})))
 }
 
 fn event_not_found(event_id: &str) -> Rejection {
@@ -119,22 +112,16 @@ fn event_not_found(event_id: &str) -> Rejection {
 }
 
 pub async fn trace(
-    request: HttpRequest,
     event_id: web::Path<String>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let result = async {
-        authorize(&request, &state)?;
-        let trace = state
-            .store
-            .event_trace(&event_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| event_not_found(&event_id))?;
-        Ok(HttpResponse::Ok().json(trace))
-    }
-    .await;
-    result.unwrap_or_else(|r: Rejection| r.response())
+) -> Result<HttpResponse, Rejection> {
+    let trace = state
+        .store
+        .event_trace(&event_id)
+        .await
+        .map_err(Rejection::store)?
+        .ok_or_else(|| event_not_found(&event_id))?;
+    Ok(HttpResponse::Ok().json(trace))
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,37 +132,35 @@ pub struct ReplayQuery {
 }
 
 pub async fn replay(
-    request: HttpRequest,
     event_id: web::Path<String>,
     query: Result<web::Query<ReplayQuery>, actix_web::Error>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let result = async {
-        authorize(&request, &state)?;
-        let dry_run = query
-            .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()))?
-            .dry_run;
-        let stored = state
-            .store
-            .stored_event(&event_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| event_not_found(&event_id))?;
-        let verdict = state
-            .runner
-            .evaluate(&state.store, std::sync::Arc::new(stored.event.clone()))
-            .await
-            .map_err(internal)?;
-        if dry_run {
-            let actions = super::rules::describe(&state, &stored.event, &verdict);
-            return Ok(HttpResponse::Ok().json(json!({"dry_run": true, "actions": actions})));
-        }
-        let run_id = format!("run_{}", ulid::Ulid::new());
-        tracing::info!(event_id = %stored.event.event_id, run_id = %run_id, actions = verdict.actions().count(), "operator replay");
-        let decision = crate::worker::decision(stored.seq, &stored.event, run_id.clone(), verdict);
-        state.store.decide(decision).await.map_err(internal)?;
-        Ok(HttpResponse::Accepted().json(json!({"run_id": run_id})))
+) -> Result<HttpResponse, Rejection> {
+    let dry_run = query
+        .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()))?
+        .dry_run;
+    let stored = state
+        .store
+        .stored_event(&event_id)
+        .await
+        .map_err(Rejection::store)?
+        .ok_or_else(|| event_not_found(&event_id))?;
+    let verdict = state
+        .runner
+        .evaluate(&state.store, std::sync::Arc::new(stored.event.clone()))
+        .await
+        .map_err(Rejection::store)?;
+    if dry_run {
+        let actions = crate::dryrun::describe(&state.settings, &stored.event, &verdict);
+        return Ok(HttpResponse::Ok().json(json!({"dry_run": true, "actions": actions})));
     }
-    .await;
-    result.unwrap_or_else(|r: Rejection| r.response())
+    let run_id = format!("run_{}", ulid::Ulid::new());
+    tracing::info!(event_id = %stored.event.event_id, run_id = %run_id, actions = verdict.actions().count(), "operator replay");
+    let decision = crate::worker::decision(stored.seq, &stored.event, run_id.clone(), verdict);
+    state
+        .store
+        .decide(decision)
+        .await
+        .map_err(Rejection::store)?;
+    Ok(HttpResponse::Accepted().json(json!({"run_id": run_id})))
 }

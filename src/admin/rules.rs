@@ -4,22 +4,15 @@
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{authorize, internal};
-use crate::event::Event;
 use crate::fixture::Fixture;
-use crate::inbound::Rejection;
-use crate::rules::Verdict;
-use crate::startup::AppState;
+use crate::http::{AppState, Rejection};
 
-pub async fn list(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(r) = authorize(&request, &state) {
-        return r.response();
-    }
-    HttpResponse::Ok().json(json!({"rules": state.runner.book.states()}))
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, Rejection> {
+    Ok(HttpResponse::Ok().json(json!({"rules": state.runner.book.states()})))
 }
 
 /// The try-it request: a fixture's fields.
@@ -34,45 +27,31 @@ pub struct TryRequest {
 }
 
 pub async fn try_it(
-    request: HttpRequest,
     payload: Result<web::Json<TryRequest>, actix_web::Error>,
     state: web::Data<AppState>,
-) -> HttpResponse {
-    let result = async {
-        authorize(&request, &state)?;
-        let payload = payload
-            .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
-            .into_inner();
-        let fixture = Fixture {
-            source: payload.source,
-            body: payload.body,
-            headers: payload.headers,
-            received_at: payload.received_at,
-            memory: Default::default(),
-            expect: None,
-        };
-        let event = fixture
-            .to_event(&state.settings)
-            .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_payload", e))?;
-        let verdict = state
-            .runner
-            .evaluate(&state.store, std::sync::Arc::new(event.clone()))
-            .await
-            .map_err(internal)?;
-        Ok(HttpResponse::Ok().json(json!({
-            "event": event,
-            "rules": verdict.runs,
-            "actions": describe(&state, &event, &verdict),
-        })))
-    }
-    .await;
-    result.unwrap_or_else(|r: Rejection| r.response())
-}
-
-/// The actions of a verdict as `replay` prints them, requests included (dry run).
-pub fn describe(state: &AppState, event: &Event, verdict: &Verdict) -> Vec<Value> {
-    verdict
-        .actions()
-        .map(|action| crate::cli::replay::action_line(&state.settings, event, action))
-        .collect()
+) -> Result<HttpResponse, Rejection> {
+    let payload = payload
+        .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
+        .into_inner();
+    let fixture = Fixture {
+        source: payload.source,
+        body: payload.body,
+        headers: payload.headers,
+        received_at: payload.received_at,
+        memory: Default::default(),
+        expect: None,
+    };
+    let event = fixture
+        .to_event(&state.settings)
+        .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_payload", e))?;
+    let verdict = state
+        .runner
+        .evaluate(&state.store, std::sync::Arc::new(event.clone()))
+        .await
+        .map_err(Rejection::store)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "event": event,
+        "rules": verdict.runs,
+        "actions": crate::dryrun::describe(&state.settings, &event, &verdict),
+    })))
 }

@@ -46,33 +46,10 @@ pub fn run(config: &Path) -> Exit {
     }
 }
 
-/// A config error as `path:line:col: message` (line 1, column 1 when it has no place).
+/// A config error as `path:line:col: message` (an unreadable file is at line 1, column 1).
 fn located(config: &Path, error: &ConfigError) -> String {
     match error {
         ConfigError::Read { .. } => format!("{}:1:1: {error}", config.display()),
-        ConfigError::Invalid { message, .. } => {
-            // TOML syntax errors name their line and column in the message.
-            let place = message
-                .split("line ")
-                .nth(1)
-                .and_then(|rest| {
-                    let line: usize = rest
-                        .split(|c: char| !c.is_ascii_digit())
-                        .next()?
-                        .parse()
-                        .ok()?;
-                    let column: usize = rest
-                        .split("column ")
-                        .nth(1)?
-                        .split(|c: char| !c.is_ascii_digit())
-                        .next()?
-                        .parse()
-                        .ok()?;
-                    Some((line, column))
-                })
-                .unwrap_or((1, 1));
-            let first_line = message.lines().next().unwrap_or_default();
-            format!("{}:{}:{}: {first_line}", config.display(), place.0, place.1)
-        }
+        ConfigError::Invalid { .. } => error.to_string(),
     }
 }

@@ -89,8 +89,9 @@ fn signed_request(
                         .find(|(k, _)| k.eq_ignore_ascii_case("webhook-id"))
                         .map(|(_, v)| v.clone())
                         .unwrap_or_else(|| format!("msg_{}", ulid::Ulid::new()));
-                    let timestamp = crate::event::now_millis() / 1000;
-                    let signature = sign_standard(secret, &id, timestamp, &body)?;
+                    let timestamp = crate::domain::event::now_millis() / 1000;
+                    let signature =
+                        sign_standard(secret, &id, timestamp, &body).map_err(|e| e.to_string())?;
                     request
                         .header("webhook-id", id)
                         .header("webhook-timestamp", timestamp.to_string())

@@ -10,11 +10,11 @@ use serde_json::{json, Value};
 
 use super::output::outln;
 use super::{runtime, Exit};
-use crate::actions::DecidedAction;
-use crate::config::{ProviderSettings, Settings};
+use crate::config::Settings;
+use crate::domain::actions::DecidedAction;
+use crate::dryrun::action_line;
 use crate::executor::attempt::{self, AttemptResult, Identities};
 use crate::fixture::{self, Fixture};
-use crate::providers::{self, RequestSpec, UserRef};
 use crate::rules::{build_engine, compile_dir, RuleEnv, RuleSet};
 
 pub fn run(settings: Settings, paths: &[PathBuf], send: bool) -> Exit {
@@ -85,37 +85,6 @@ pub fn run(settings: Settings, paths: &[PathBuf], send: bool) -> Exit {
     exit
 }
 
-/// One action as `replay` prints it (contract §6.3), with its dry-run request.
-pub fn action_line(
-    settings: &Settings,
-    event: &crate::event::Event,
-    action: &DecidedAction,
-) -> Value {
-    json!({
-        "event_id": event.event_id,
-        "source": event.source,
-        "rule": action.rule,
-        "seq": action.seq,
-        "action": action.action.as_str(),
-        "provider": action.provider,
-        "params": action.params,
-        "request": dry_request(&settings.providers[&action.provider], action),
-    })
-}
-
-/// The request as a dry run shows it: looked-up values as placeholders, and `null` with a
-/// `user_unknown` note when nothing names the user at that provider.
-pub fn dry_request(provider: &ProviderSettings, action: &DecidedAction) -> Value {
-    let user = match &action.target.user {
-        UserRef::Known { value } => value.clone(),
-        UserRef::LookupPhone { digits } => providers::lookup_placeholder(provider, digits),
-        UserRef::Unknown => return json!({"dead_letter": "user_unknown"}),
-    };
-    let request: RequestSpec =
-        providers::request(provider, &action.as_action(), &action.target, &user);
-    json!(request)
-}
-
 /// One user's memory in a `replay` or `test` run: value and expiry (unix ms).
 type UserMemory = std::collections::BTreeMap<String, (Value, Option<i64>)>;
 
@@ -155,7 +124,7 @@ impl<'s> Context<'s> {
     pub(super) fn decide_file(
         &self,
         file: &std::path::Path,
-    ) -> Result<(crate::event::Event, Vec<DecidedAction>, Vec<String>), String> {
+    ) -> Result<(crate::domain::event::Event, Vec<DecidedAction>, Vec<String>), String> {
         let fixture = Fixture::load(file)?;
         self.decide(&fixture)
             .map_err(|e| format!("{}: {e}", file.display()))
@@ -164,7 +133,7 @@ impl<'s> Context<'s> {
     pub(super) fn decide(
         &self,
         fixture: &Fixture,
-    ) -> Result<(crate::event::Event, Vec<DecidedAction>, Vec<String>), String> {
+    ) -> Result<(crate::domain::event::Event, Vec<DecidedAction>, Vec<String>), String> {
         let event = Arc::new(fixture.to_event(self.settings)?);
         let owner = event.user.id.clone().map(|id| (event.source.clone(), id));
         let mut memory = self.memory.borrow_mut();

@@ -9,10 +9,10 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 
 use super::limits::RateLimits;
-use crate::actions::DecidedAction;
 use crate::config::{DeliverySettings, ProviderSettings};
-use crate::event::now_millis;
-use crate::providers::{self, LookupResult, RequestSpec, UserRef, Verdict};
+use crate::domain::actions::DecidedAction;
+use crate::domain::event::now_millis;
+use crate::providers::{self, AnswerClass, LookupResult, RequestSpec, UserRef};
 use crate::store::{excerpt, Attempt, DeadReason, Store};
 
 /// A provider with its HTTP client (one connection pool each).
@@ -126,10 +126,10 @@ impl Answer {
         }
     }
 
-    fn verdict(&self, provider: &ProviderSettings) -> Verdict {
+    fn verdict(&self, provider: &ProviderSettings) -> AnswerClass {
         match self.status {
-            Some(status) => providers::verdict(provider.kind, status, &self.body),
-            None => Verdict::Retry,
+            Some(status) => providers::classify(provider.kind, status, &self.body),
+            None => AnswerClass::Retry,
         }
     }
 }
@@ -263,7 +263,7 @@ pub async fn attempt(
                 let answer = send(client, &lookup).await;
                 let verdict = answer.verdict(provider);
                 let result = match verdict {
-                    Verdict::Success => match providers::read_lookup(&answer.body) {
+                    AnswerClass::Success => match providers::read_lookup(&answer.body) {
                         LookupResult::Found(ns) => {
                             identities
                                 .set(&provider.name, digits, Some(ns.clone()))
@@ -276,8 +276,8 @@ pub async fn attempt(
                             Err(AttemptResult::Dead(DeadReason::UserAmbiguous))
                         }
                     },
-                    Verdict::Retry => Err(AttemptResult::Retry),
-                    Verdict::Final => Err(AttemptResult::Dead(DeadReason::FinalStatus)),
+                    AnswerClass::Retry => Err(AttemptResult::Retry),
+                    AnswerClass::Final => Err(AttemptResult::Dead(DeadReason::FinalStatus)),
                 };
                 match result {
                     Ok(ns) => ns,
@@ -302,9 +302,9 @@ pub async fn attempt(
         }
     }
     let result = match answer.verdict(provider) {
-        Verdict::Success => AttemptResult::Success,
-        Verdict::Retry => AttemptResult::Retry,
-        Verdict::Final => AttemptResult::Dead(DeadReason::FinalStatus),
+        AnswerClass::Success => AttemptResult::Success,
+        AnswerClass::Retry => AttemptResult::Retry,
+        AnswerClass::Final => AttemptResult::Dead(DeadReason::FinalStatus),
     };
     AttemptReport {
         attempt: Some(answer.attempt()),

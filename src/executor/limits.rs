@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::config::{ProviderKind, ProviderSettings};
-use crate::event::now_millis;
+use crate::domain::event::now_millis;
 use crate::store::Store;
 
 /// Aelyst's published limit: 5 requests per second per method and path.

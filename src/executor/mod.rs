@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 
 use crate::config::{DeliverySettings, Settings};
-use crate::event::now_millis;
+use crate::domain::event::now_millis;
 use crate::metrics::Metrics;
 use crate::store::{AttemptOutcome, Next, Store};
 use attempt::{AttemptResult, Identities, ProviderClient};

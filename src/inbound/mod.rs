@@ -5,54 +5,18 @@
 pub mod decode;
 pub mod verify;
 
-use actix_web::http::header::{self, HeaderMap};
+use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::event::{new_event_id, now_millis};
-use crate::startup::AppState;
+use crate::domain::event::{new_event_id, now_millis};
+use crate::http::{AppState, Rejection};
 use crate::store::StoreError;
 use decode::DecodeError;
 use verify::VerifyError;
-
-/// An answer that is not a `2xx`: the contract's error code and a sentence for a human.
-#[derive(Debug)]
-pub struct Rejection {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    /// Ask the client to open a new connection (the body was not read to its end).
-    close: bool,
-}
-
-impl Rejection {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Rejection {
-            status,
-            code,
-            message: message.into(),
-            close: false,
-        }
-    }
-
-    pub fn code(&self) -> &'static str {
-        self.code
-    }
-
-    pub fn response(&self) -> HttpResponse {
-        let mut builder = HttpResponse::build(self.status);
-        if self.close {
-            builder.force_close();
-        }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            builder.insert_header((header::RETRY_AFTER, "5"));
-        }
-        builder.json(json!({"error": self.code, "message": self.message}))
-    }
-}
 
 fn header_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -81,14 +45,14 @@ pub async fn receive_webhook(
             HttpResponse::build(status).json(json!({"event_id": event_id, "duplicate": duplicate}))
         }
         Err(rejection) => {
-            let label = if rejection.code == "unknown_source" {
+            let label = if rejection.code() == "unknown_source" {
                 "(unknown)"
             } else {
                 source_name.as_str()
             };
-            state.metrics.received(label, rejection.code);
-            tracing::info!(source = %source_name, error = rejection.code, "webhook rejected: {}", rejection.message);
-            rejection.response()
+            state.metrics.received(label, rejection.code());
+            tracing::info!(source = %source_name, error = rejection.code(), "webhook rejected: {}", rejection.message());
+            rejection.error_response()
         }
     }
 }
@@ -100,24 +64,24 @@ async fn accept(
     state: &AppState,
 ) -> Result<(StatusCode, String, bool), Rejection> {
     let settings = &state.settings;
-    let source = settings.source(source_name).ok_or_else(|| Rejection {
-        // The body was not read: the client must not reuse this connection.
-        close: true,
-        ..Rejection::new(
+    // The body was not read: the client must not reuse this connection.
+    let source = settings.source(source_name).ok_or_else(|| {
+        Rejection::new(
             StatusCode::NOT_FOUND,
             "unknown_source",
             format!("no source named \"{source_name}\" is configured"),
         )
+        .closing()
     })?;
 
     let limit = settings.server.max_body_bytes;
-    let too_large = || Rejection {
-        close: true,
-        ..Rejection::new(
+    let too_large = || {
+        Rejection::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!("the body is larger than this server's limit of {limit} bytes"),
         )
+        .closing()
     };
     let declared =
         header_value(request.headers(), "content-length").and_then(|v| v.parse::<usize>().ok());
@@ -196,52 +160,4 @@ async fn accept(
     let status = StatusCode::from_u16(source.ack_status).unwrap_or(StatusCode::ACCEPTED);
     tracing::debug!(event_id = %inserted.event_id, source = %source_name, duplicate = inserted.duplicate, "webhook accepted");
     Ok((status, inserted.event_id, inserted.duplicate))
-}
-
-/// `GET /healthz`: the process runs.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
-}
-
-/// `GET /readyz`: the store can write and answers, and every background task runs.
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    if let Some(problem) = state.store.write_problem() {
-        return Rejection::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            problem,
-        )
-        .response();
-    }
-    if !state.store.ping().await {
-        return Rejection::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            "the store does not answer",
-        )
-        .response();
-    }
-    let stopped = state.tasks.stopped();
-    if !stopped.is_empty() {
-        return Rejection::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            format!(
-                "background task(s) not running: {} (restarting)",
-                stopped.join(", ")
-            ),
-        )
-        .response();
-    }
-    HttpResponse::Ok().json(json!({"status": "ready", "rules": state.runner.book.current().len()}))
-}
-
-/// Any other path: JSON 404 instead of an empty body.
-pub async fn not_found(request: HttpRequest) -> HttpResponse {
-    Rejection::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!("no route for {} {}", request.method(), request.path()),
-    )
-    .response()
 }

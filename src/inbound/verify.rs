@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::config::secrets::standard_webhooks_key;
 use crate::config::{SourceCredential, SourceKind, SourceSettings};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -99,11 +100,7 @@ fn verify_token<'h>(
 ) -> Result<(), VerifyError> {
     let offered = present(header("x-webhook-token"))
         .map(str::trim)
-        .or_else(|| {
-            present(header("authorization"))
-                .and_then(|v| v.trim().strip_prefix("Bearer "))
-                .map(str::trim)
-        })
+        .or_else(|| present(header("authorization")).and_then(crate::http::auth::bearer_token))
         .ok_or(VerifyError::Missing(
             "X-Webhook-Token or Authorization: Bearer header",
         ))?;
@@ -152,17 +149,6 @@ fn verify_standard<'h>(
     Err(VerifyError::Bad("webhook-signature"))
 }
 
-/// The key bytes of a Standard Webhooks secret: the base64 after `whsec_`.
-///
-/// # Errors
-/// When the part after `whsec_` is not base64.
-pub fn standard_webhooks_key(secret: &str) -> Result<Vec<u8>, String> {
-    let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
-    BASE64
-        .decode(encoded)
-        .map_err(|_| "a Standard Webhooks secret is `whsec_` followed by base64".to_string())
-}
-
 /// Constant-time comparison of HMAC-SHA256(key, parts…) with `expected`.
 fn hmac_matches(key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
@@ -199,7 +185,7 @@ pub fn sign_standard(
     id: &str,
     timestamp: i64,
     body: &[u8],
-) -> Result<String, String> {
+) -> Result<String, crate::config::secrets::SecretError> {
     let key = standard_webhooks_key(secret)?;
     let prefix = format!("{id}.{timestamp}.");
     Ok(format!(
@@ -330,10 +316,14 @@ mod tests {
             SourceCredential::Token(SecretString::from("t0k".to_string())),
         );
         assert_eq!(run(&src, &[("X-Webhook-Token", "t0k")], b"{}", 0), Ok(()));
-        assert_eq!(
-            run(&src, &[("Authorization", "Bearer t0k")], b"{}", 0),
-            Ok(())
-        );
+        for scheme in ["Bearer", "bearer", "BEARER"] {
+            let value = format!("{scheme} t0k");
+            assert_eq!(
+                run(&src, &[("Authorization", value.as_str())], b"{}", 0),
+                Ok(()),
+                "{scheme}"
+            );
+        }
         assert!(matches!(
             run(&src, &[("X-Webhook-Token", "nope")], b"{}", 0),
             Err(VerifyError::Bad(_))

@@ -7,9 +7,9 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
 
 use super::{phone_digits, spec, url, RequestSpec, Target, UserRef};
-use crate::actions::{Action, ActionKind};
 use crate::config::ProviderSettings;
-use crate::event::Event;
+use crate::domain::actions::{Action, ActionKind};
+use crate::domain::event::Event;
 
 /// RFC 3986 path-segment encoding, with `:`, `+` and `@` sent literally (contract §6.2).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC

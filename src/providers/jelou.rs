@@ -5,9 +5,9 @@
 use serde_json::{json, Map, Value};
 
 use super::{phone_digits, spec, url, RequestSpec, Target, UserRef};
-use crate::actions::{Action, ActionKind};
 use crate::config::ProviderSettings;
-use crate::event::Event;
+use crate::domain::actions::{Action, ActionKind};
+use crate::domain::event::Event;
 
 pub(super) fn supports(action: ActionKind) -> bool {
     matches!(

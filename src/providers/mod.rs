@@ -8,46 +8,16 @@ mod uchat;
 
 use base64::Engine as _;
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::actions::{Action, ActionKind};
 use crate::config::{ProviderAuth, ProviderKind, ProviderSettings, SourceSettings};
-use crate::event::Event;
-
-/// Who the user is at one provider, decided when the rule runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "by", rename_all = "snake_case")]
-pub enum UserRef {
-    /// Known outright: Jelou `userId`, UChat `user_ns`, Aelyst `{identifier}`.
-    Known { value: String },
-    /// UChat only: the `user_ns` is looked up by phone when the delivery runs.
-    LookupPhone { digits: String },
-    /// Nothing names the user at this provider: the delivery is dead-lettered `user_unknown`.
-    Unknown,
-}
-
-/// The addressee of one action at its provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Target {
-    pub user: UserRef,
-    /// Jelou: the bot that speaks.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bot_id: Option<String>,
-}
-
-/// One HTTP request, as printed by `replay` and stored with a delivery (never headers).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RequestSpec {
-    pub method: String,
-    pub url: String,
-    #[serde(default, skip_serializing_if = "Value::is_null")]
-    pub body: Value,
-}
+use crate::domain::actions::{Action, ActionKind};
+use crate::domain::event::Event;
+pub use crate::domain::target::{RequestSpec, Target, UserRef};
 
 /// How a provider's answer counts (contract §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum AnswerClass {
     Success,
     /// Worth another try later.
     Retry,
@@ -135,18 +105,18 @@ pub fn lookup_placeholder(provider: &ProviderSettings, digits: &str) -> String {
 }
 
 /// How to read an answer of `status` with `body` from a provider of this kind.
-pub fn verdict(kind: ProviderKind, status: u16, body: &[u8]) -> Verdict {
+pub fn classify(kind: ProviderKind, status: u16, body: &[u8]) -> AnswerClass {
     match status {
         200..=299 => {
             if kind == ProviderKind::Jelou && jelou::reports_failure(body) {
-                Verdict::Final
+                AnswerClass::Final
             } else {
-                Verdict::Success
+                AnswerClass::Success
             }
         }
-        408 | 429 | 500..=599 => Verdict::Retry,
-        449 if kind == ProviderKind::Aelyst => Verdict::Retry,
-        _ => Verdict::Final,
+        408 | 429 | 500..=599 => AnswerClass::Retry,
+        449 if kind == ProviderKind::Aelyst => AnswerClass::Retry,
+        _ => AnswerClass::Final,
     }
 }
 

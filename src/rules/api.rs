@@ -10,11 +10,12 @@ use std::time::Instant;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map as RhaiMap, Position};
 use serde_json::{json, Map, Value};
 
+use super::routing::Routes;
 use super::ruleset::RuleEnv;
-use crate::actions::{Action, ActionKind, DecidedAction};
-use crate::event::{digits, Event};
+use crate::domain::actions::{Action, ActionKind, DecidedAction};
+use crate::domain::decision::MemoryWrite;
+use crate::domain::event::{digits, Event};
 use crate::providers;
-use crate::store::MemoryWrite;
 
 type RhaiResult = Result<(), Box<EvalAltResult>>;
 
@@ -135,55 +136,17 @@ fn choose(
     action: &Action,
 ) -> Result<(String, providers::Target), String> {
     let env = &ctx.env;
-    let kind = action.action;
     let source = env
         .sources
         .get(&ctx.event.source)
         .ok_or_else(|| format!("source \"{}\" is not configured", ctx.event.source))?;
-    let name = if let Some(name) = explicit {
-        let provider = env
-            .providers
-            .get(name)
-            .ok_or_else(|| format!("provider \"{name}\" is not configured"))?;
-        if !providers::supports(provider.kind, kind) {
-            return Err(format!(
-                "provider \"{name}\" ({}) cannot carry out {}",
-                provider.kind.as_str(),
-                kind.as_str()
-            ));
-        }
-        name.to_string()
-    } else {
-        let own = source.provider.as_ref().filter(|p| {
-            env.providers
-                .get(*p)
-                .is_some_and(|p| providers::supports(p.kind, kind))
-        });
-        match own {
-            Some(own) => own.clone(),
-            None => {
-                let family = kind.family();
-                let routed = env.routing.get(&family).ok_or_else(|| {
-                    format!(
-                        "no provider can carry out {} for source \"{}\": its provider cannot, and [routing] has no `{}` entry",
-                        kind.as_str(),
-                        source.name,
-                        family.as_str()
-                    )
-                })?;
-                let provider = &env.providers[routed];
-                if !providers::supports(provider.kind, kind) {
-                    return Err(format!(
-                        "[routing] {} = \"{routed}\", but {} providers cannot carry out {}",
-                        family.as_str(),
-                        provider.kind.as_str(),
-                        kind.as_str()
-                    ));
-                }
-                routed.clone()
-            }
-        }
+    let routes = Routes {
+        providers: &env.providers,
+        routing: &env.routing,
     };
+    let name = routes
+        .route(source, explicit, action.action)
+        .map_err(|e| e.to_string())?;
     let provider = &env.providers[&name];
     providers::validate(provider.kind, action)?;
     let target = providers::target(provider, source, &ctx.event)?;
@@ -425,8 +388,8 @@ pub(super) fn register(engine: &mut Engine) {
     engine.register_fn(
         "within_hours",
         |schedule: &str, timezone: &str| -> Result<bool, Box<EvalAltResult>> {
-            let at =
-                with_running(|ctx| ctx.event.received_at).unwrap_or_else(crate::event::now_millis);
+            let at = with_running(|ctx| ctx.event.received_at)
+                .unwrap_or_else(crate::domain::event::now_millis);
             super::hours::within_hours(schedule, timezone, at)
                 .map_err(|e| error(format!("within_hours: {e}")))
         },

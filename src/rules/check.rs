@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rhai::{ASTNode, Engine, Expr, Position, Stmt, AST};
 
+use super::routing::Routes;
 use super::ruleset::{compile_file, list_rule_files, Problem};
-use crate::actions::ActionKind;
 use crate::config::Settings;
+use crate::domain::actions::ActionKind;
 use crate::providers;
 
 /// Rhai's built-in functions that are not registered anywhere (any number of arguments).
@@ -231,35 +232,24 @@ fn arity_problem(
 /// Where a bare action would go cannot carry it out: `[routing]` names an incapable
 /// provider, or no configured source's event could be carried out at all.
 fn route_problem(settings: &Settings, kind: ActionKind, name: &str) -> Option<String> {
-    let family = kind.family();
-    let routed = settings.routing.get(&family);
-    if let Some(routed) = routed {
-        let provider = &settings.providers[routed];
-        if !providers::supports(provider.kind, kind) {
-            return Some(format!(
-                "{name}(): [routing] {} = \"{routed}\", but {} providers cannot carry out {}",
-                family.as_str(),
-                provider.kind.as_str(),
-                kind.as_str()
-            ));
-        }
-        return None;
+    let routes = Routes::of(settings);
+    match routes.routed(kind) {
+        Err(e) => return Some(format!("{name}(): {e}")),
+        Ok(Some(_)) => return None,
+        Ok(None) => {}
     }
     if settings.sources.is_empty() {
         return None;
     }
-    let any_source_can = settings.sources.values().any(|source| {
-        source
-            .provider
-            .as_ref()
-            .and_then(|p| settings.providers.get(p))
-            .is_some_and(|p| providers::supports(p.kind, kind))
-    });
+    let any_source_can = settings
+        .sources
+        .values()
+        .any(|source| routes.own(source, kind).is_some());
     (!any_source_can).then(|| {
         format!(
             "{name}(): no source's provider can carry out {}, and [routing] has no `{}` entry",
             kind.as_str(),
-            family.as_str()
+            kind.family().as_str()
         )
     })
 }

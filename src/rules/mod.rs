@@ -7,6 +7,7 @@ mod book;
 pub mod check;
 mod engine;
 pub mod hours;
+pub mod routing;
 mod ruleset;
 pub mod watch;
 

@@ -12,10 +12,10 @@ use rhai::{Dynamic, Engine, EvalAltResult, ParseError, Scope, AST};
 
 use super::api::{self, Memory, RunContext, STOP_MARKER};
 use super::engine::LIMITS;
-use crate::actions::{ActionFamily, DecidedAction};
 use crate::config::{ProviderSettings, Settings, SourceSettings};
-use crate::event::Event;
-use crate::store::{MemoryWrite, RuleRun};
+use crate::domain::actions::{ActionFamily, DecidedAction};
+use crate::domain::decision::{MemoryWrite, RuleRun};
+use crate::domain::event::Event;
 
 /// What the rules need of the configuration to choose providers.
 #[derive(Debug, Clone)]
@@ -135,7 +135,7 @@ pub fn compile_dir(engine: &Engine, dir: &Path) -> Result<RuleSet, Vec<Problem>>
         let uses_memory = rules.iter().any(|r| calls_memory(&r.ast));
         Ok(RuleSet {
             rules,
-            loaded_at: crate::event::now_millis(),
+            loaded_at: crate::domain::event::now_millis(),
             uses_memory,
         })
     } else {

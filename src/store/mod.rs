@@ -16,10 +16,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 
-use crate::actions::{ActionKind, DecidedAction};
 use crate::config::{StorageSettings, StorageUrl};
-use crate::event::Event;
-use crate::providers::RequestSpec;
+use crate::domain::actions::{ActionKind, DecidedAction};
+pub use crate::domain::decision::{Decision, MemoryWrite, RuleRun};
+use crate::domain::event::Event;
+pub use crate::domain::status::DeadReason;
+use crate::domain::target::RequestSpec;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -53,39 +55,6 @@ pub struct PendingEvent {
     pub event: Event,
 }
 
-/// One rule's part in an event, as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RuleRun {
-    pub rule: String,
-    pub actions: Vec<DecidedAction>,
-    pub error: Option<String>,
-}
-
-/// What the rules decided for one event: stored in one transaction with its deliveries
-/// and the memory the rules wrote.
-#[derive(Debug, Clone)]
-pub struct Decision {
-    pub event_seq: i64,
-    /// `""` for the event's first run, `run_<ULID>` for an operator's replay.
-    pub run_id: String,
-    /// Deliveries of one key go out one at a time, in order (contract §7).
-    pub order_key: String,
-    pub runs: Vec<RuleRun>,
-    pub memory: Vec<MemoryWrite>,
-}
-
-/// One `memory_set` of a rule that completed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MemoryWrite {
-    pub source: String,
-    pub user_id: String,
-    pub key: String,
-    /// `None` deletes the key.
-    pub value: Option<Value>,
-    /// Unix ms after which the value is gone.
-    pub expires_at: Option<i64>,
-}
-
 /// The admin API's event filter (contract §8).
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
@@ -109,7 +78,7 @@ pub struct EventSummary {
     pub event_id: String,
     pub source: String,
     pub kind: String,
-    pub user: crate::event::User,
+    pub user: crate::domain::event::User,
     pub received_at: i64,
     pub status: String,
     /// Why an event failed without its rules running (`unreadable`); null otherwise.
@@ -141,7 +110,11 @@ pub(crate) fn read_delivery(
     action: &str,
     params: &str,
     target: &str,
-) -> anyhow::Result<(ActionKind, Map<String, Value>, crate::providers::Target)> {
+) -> anyhow::Result<(
+    ActionKind,
+    Map<String, Value>,
+    crate::domain::target::Target,
+)> {
     use anyhow::Context as _;
     let kind = ActionKind::parse(action).with_context(|| format!("unknown action {action}"))?;
     Ok((
@@ -201,29 +174,6 @@ pub enum Next {
     Done,
     Retry { next_at: i64 },
     Dead { reason: DeadReason },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeadReason {
-    FinalStatus,
-    AttemptsExhausted,
-    UserUnknown,
-    UserAmbiguous,
-    /// The stored delivery could not be read back (it is never sent).
-    Unreadable,
-}
-
-impl DeadReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeadReason::FinalStatus => "final_status",
-            DeadReason::AttemptsExhausted => "attempts_exhausted",
-            DeadReason::UserUnknown => "user_unknown",
-            DeadReason::UserAmbiguous => "user_ambiguous",
-            DeadReason::Unreadable => "unreadable",
-        }
-    }
 }
 
 /// The record of one attempt and what follows.
@@ -602,16 +552,19 @@ impl Storage {
 
 /// The user shown in the events list: from the stored event, or, when it cannot be read,
 /// from the row's own columns (`user_id`, `user_phone` digits, `user_email`, `user_ns`).
-pub(crate) fn summary_user(json: Option<&str>, columns: [Option<String>; 4]) -> crate::event::User {
+pub(crate) fn summary_user(
+    json: Option<&str>,
+    columns: [Option<String>; 4],
+) -> crate::domain::event::User {
     #[derive(Deserialize)]
     struct Only {
-        user: crate::event::User,
+        user: crate::domain::event::User,
     }
     if let Some(only) = json.and_then(|j| serde_json::from_str::<Only>(j).ok()) {
         return only.user;
     }
     let [id, phone, email, ns] = columns;
-    crate::event::User {
+    crate::domain::event::User {
         id,
         phone: phone.map(|digits| format!("+{digits}")),
         email,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::Store;
-use crate::event::now_millis;
+use crate::domain::event::now_millis;
 
 /// How often to look for expired events.
 const EVERY: Duration = Duration::from_secs(600);

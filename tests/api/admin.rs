@@ -45,6 +45,51 @@ async fn admin_routes_need_the_token_and_are_off_without_one() {
 }
 
 #[tokio::test]
+async fn every_admin_path_and_method_goes_through_the_token_check_first() {
+    // The check is middleware on the whole /admin scope: routes that exist, with either
+    // method, and paths that match no route all answer 401 without the token.
+    let app = spawn_app(&[]).await;
+    for (method, path) in [
+        ("GET", "/admin/events"),
+        ("POST", "/admin/events/evt_x/replay"),
+        ("POST", "/admin/dead-letters/1/redrive"),
+        ("POST", "/admin/try"),
+        ("DELETE", "/admin/rules"),
+        ("GET", "/admin/no-such-route"),
+        ("POST", "/admin"),
+        ("GET", "/admin/events?token=ADMIN"),
+    ] {
+        let response = app
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401, "{method} {path}");
+    }
+    // With the token, an unknown admin path is a JSON 404 (not an open door).
+    let unknown = app.admin_get("/admin/no-such-route").await;
+    assert_eq!(unknown.status().as_u16(), 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_matches_in_any_case() {
+    let app = spawn_app(&[]).await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let response = app
+            .client
+            .get(format!("{}/admin/rules", app.address))
+            .header("authorization", format!("{scheme} {ADMIN_TOKEN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{scheme}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn events_are_listed_newest_first_with_filters_and_paging() {
     let app = spawn_app(&[]).await;
     let mut ids = Vec::new();

@@ -9,7 +9,7 @@ use switchboard::inbound::verify::sign_jelou;
 use wiremock::matchers::any;
 use wiremock::{Mock, ResponseTemplate};
 
-use switchboard::event::now_millis;
+use switchboard::domain::event::now_millis;
 
 use crate::helpers::*;
 

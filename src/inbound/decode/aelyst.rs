@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::{string_list, text_at, Decoded};
-use crate::event::{normalize_phone, EventKind, Message, User};
+use crate::domain::event::{normalize_phone, EventKind, Message, User};
 
 pub(super) fn decode(o: &Map<String, Value>) -> Decoded {
     let kind = match o.get("event_type").and_then(Value::as_str) {

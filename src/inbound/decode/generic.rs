@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::{as_text, string_list, text_at, Decoded};
-use crate::event::{normalize_phone, EventKind, Message, User};
+use crate::domain::event::{normalize_phone, EventKind, Message, User};
 
 pub(super) fn decode(o: &Map<String, Value>, webhook_id: Option<&str>) -> Decoded {
     let user = User {

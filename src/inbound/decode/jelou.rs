@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::{first_text, text_at, Decoded};
-use crate::event::{normalize_phone, EventKind, Message, User};
+use crate::domain::event::{normalize_phone, EventKind, Message, User};
 
 pub(super) fn decode(o: &Map<String, Value>) -> Decoded {
     if o.get("object").and_then(Value::as_str) == Some("message_event") || o.contains_key("value") {

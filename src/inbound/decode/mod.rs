@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::verify::Verified;
 use crate::config::{SourceKind, SourceSettings};
-use crate::event::{Event, EventKind, Message, User};
+use crate::domain::event::{Event, EventKind, Message, User};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::{decode, DecodeError};
 use crate::config::{SourceCredential, SourceKind, SourceSettings};
-use crate::event::{Event, EventKind};
+use crate::domain::event::{Event, EventKind};
 use crate::inbound::verify::Verified;
 
 fn source(kind: SourceKind) -> SourceSettings {

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::{first_text, text_at, Decoded};
-use crate::event::{EventKind, Message, User};
+use crate::domain::event::{EventKind, Message, User};
 
 pub(super) fn decode(o: &Map<String, Value>) -> Decoded {
     let direction = o

@@ -21,8 +21,8 @@ use super::{
     Attempt, AttemptOutcome, Backend, ClaimedDelivery, DeadLetter, Decision, DeliveryTrace,
     EventFilter, EventSummary, EventTrace, Inserted, PendingEvent, Redrive, RuleRun, StoreError,
 };
-use crate::actions::DecidedAction;
-use crate::event::{digits, now_millis, Event};
+use crate::domain::actions::DecidedAction;
+use crate::domain::event::{digits, now_millis, Event};
 
 mod embedded {
     refinery::embed_migrations!("src/store/migrations/postgres");

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::event::now_millis;
+use crate::domain::event::now_millis;
 
 /// How often the checkpoint thread looks at the WAL.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);

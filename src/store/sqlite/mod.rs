@@ -28,7 +28,7 @@ use super::{
     EventTrace, Inserted, PendingEvent, Redrive, StoreError,
 };
 use crate::config::Synchronous;
-use crate::event::Event;
+use crate::domain::event::Event;
 
 mod embedded {
     refinery::embed_migrations!("src/store/migrations/sqlite");

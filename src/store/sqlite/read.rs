@@ -4,7 +4,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
-use crate::event::{digits, Event};
+use crate::domain::event::{digits, Event};
 use crate::store::{
     Attempt, DeadLetter, DeliveryTrace, EventFilter, EventSummary, EventTrace, PendingEvent,
     RuleRun,

@@ -8,8 +8,8 @@ use rusqlite::{named_params, params, Connection, OptionalExtension};
 
 use super::health::WriterHealth;
 use super::{Job, Reply};
-use crate::actions::DecidedAction;
-use crate::event::{now_millis, Event};
+use crate::domain::actions::DecidedAction;
+use crate::domain::event::{now_millis, Event};
 use crate::store::transitions::{self, outcome_columns, EventAfterDecision};
 use crate::store::{AttemptOutcome, ClaimedDelivery, Decision, Inserted, Redrive, StoreError};
 

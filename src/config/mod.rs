@@ -2,13 +2,17 @@
 //! typed `Settings` everything else is built from. Secrets are `SecretString`s, so they never
 //! reach a log line or `Debug` output.
 
+mod locate;
+pub mod secrets;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::actions::ActionFamily;
+use crate::domain::actions::ActionFamily;
+pub use crate::domain::platform::{ProviderKind, SourceKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -17,8 +21,14 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
+    /// Every problem in the file has a place: `path:line:col: message`.
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
 /// The whole configuration, validated.
@@ -41,6 +51,8 @@ pub struct Settings {
 pub struct ServerSettings {
     pub listen: String,
     pub max_body_bytes: usize,
+    /// A body not complete this long after its headers gets `408 body_timeout`.
+    pub body_timeout_ms: u64,
     pub admin_token: SecretString,
 }
 
@@ -49,6 +61,7 @@ impl Default for ServerSettings {
         Self {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 1_048_576,
+            body_timeout_ms: 10_000,
             admin_token: SecretString::from(String::new()),
         }
     }
@@ -102,26 +115,6 @@ impl Default for DeliverySettings {
     }
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    Jelou,
-    Uchat,
-    Aelyst,
-}
-
-impl ProviderKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProviderKind::Jelou => "jelou",
-            ProviderKind::Uchat => "uchat",
-            ProviderKind::Aelyst => "aelyst",
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct ProviderSettings {
     pub name: String,
@@ -143,36 +136,6 @@ pub enum ProviderAuth {
         client_secret: SecretString,
     },
     Bearer(SecretString),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceKind {
-    Jelou,
-    Aelyst,
-    Uchat,
-    Generic,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::Jelou => "jelou",
-            SourceKind::Aelyst => "aelyst",
-            SourceKind::Uchat => "uchat",
-            SourceKind::Generic => "generic",
-        }
-    }
-
-    /// The provider kind a source of this kind is native to (none for generic).
-    pub fn provider_kind(self) -> Option<ProviderKind> {
-        match self {
-            SourceKind::Jelou => Some(ProviderKind::Jelou),
-            SourceKind::Aelyst => Some(ProviderKind::Aelyst),
-            SourceKind::Uchat => Some(ProviderKind::Uchat),
-            SourceKind::Generic => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -323,21 +286,41 @@ impl Settings {
         path: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            path: path.display().to_string(),
-            message,
+        let at = |offset: Option<usize>, message: String| {
+            let (line, column) = offset.map_or((1, 1), |o| locate::line_col(text, o));
+            ConfigError::Invalid {
+                path: path.display().to_string(),
+                line,
+                column,
+                message,
+            }
         };
-        let mut value: toml::Value = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        expand_value(&mut value, env).map_err(invalid)?;
-        let raw: RawConfig = value
-            .try_into()
-            .map_err(|e: toml::de::Error| invalid(e.message().trim().to_string()))?;
+        // A problem found after parsing starts with the key it is about.
+        let keyed = |message: String| {
+            let offset = locate::leading_key(&message).and_then(|k| locate::key_offset(text, k));
+            at(offset, message)
+        };
+        let mut value: toml::Value = toml::from_str(text)
+            .map_err(|e| at(e.span().map(|s| s.start), one_line(e.message())))?;
+        expand_value(&mut value, env, "").map_err(keyed)?;
+        let raw: RawConfig = match value.try_into() {
+            Ok(raw) => raw,
+            Err(expanded) => {
+                let expanded: toml::de::Error = expanded;
+                // The same document read from the text gives the place (expansion changes
+                // only what strings hold, not types or keys).
+                return Err(match toml::from_str::<RawConfig>(text) {
+                    Err(e) => at(e.span().map(|s| s.start), one_line(e.message())),
+                    Ok(_) => at(None, one_line(expanded.message())),
+                });
+            }
+        };
         let base_dir = path
             .parent()
             .map(Path::to_path_buf)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
-        build(raw, path, &base_dir).map_err(invalid)
+        build(raw, path, &base_dir).map_err(keyed)
     }
 
     pub fn source(&self, name: &str) -> Option<&SourceSettings> {
@@ -350,14 +333,10 @@ impl Settings {
 }
 
 fn build(raw: RawConfig, path: &Path, base_dir: &Path) -> Result<Settings, String> {
-    if raw.server.max_body_bytes == 0 {
-        return Err("server.max_body_bytes must be greater than 0".into());
-    }
-    if raw.delivery.max_attempts == 0 {
-        return Err("delivery.max_attempts must be at least 1".into());
-    }
-    if raw.delivery.max_in_flight == 0 {
-        return Err("delivery.max_in_flight must be at least 1".into());
+    check_server(&raw.server)?;
+    check_delivery(&raw.delivery)?;
+    if raw.storage.retention_days == 0 {
+        return Err("storage.retention_days must be at least 1".into());
     }
     let storage_url = parse_storage_url(&raw.storage.url, base_dir)?;
 
@@ -394,7 +373,7 @@ fn build(raw: RawConfig, path: &Path, base_dir: &Path) -> Result<Settings, Strin
             }
             if s.kind == SourceKind::Generic {
                 for secret in list {
-                    crate::inbound::verify::standard_webhooks_key(secret.expose_secret())
+                    secrets::standard_webhooks_key(secret.expose_secret())
                         .map_err(|e| format!("sources.{name}.secret: {e}"))?;
                 }
             }
@@ -425,9 +404,9 @@ fn build(raw: RawConfig, path: &Path, base_dir: &Path) -> Result<Settings, Strin
             }),
         };
         let ack_status = s.ack_status.unwrap_or(202);
-        if !(200..300).contains(&ack_status) {
+        if ![200, 201, 202].contains(&ack_status) {
             return Err(format!(
-                "sources.{name}.ack_status: {ack_status} is not a 2xx status"
+                "sources.{name}.ack_status: {ack_status} is not one of 200, 201, 202"
             ));
         }
         sources.insert(
@@ -479,6 +458,68 @@ fn build(raw: RawConfig, path: &Path, base_dir: &Path) -> Result<Settings, Strin
         routing,
         logging: raw.logging,
     })
+}
+
+/// The largest `max_body_bytes` accepted (contract 9.2).
+pub const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+fn check_server(server: &ServerSettings) -> Result<(), String> {
+    if server.max_body_bytes == 0 {
+        return Err("server.max_body_bytes must be greater than 0".into());
+    }
+    if server.max_body_bytes > MAX_BODY_LIMIT {
+        return Err(format!(
+            "server.max_body_bytes: {} is over the limit of {MAX_BODY_LIMIT} (16 MiB)",
+            server.max_body_bytes
+        ));
+    }
+    if server.body_timeout_ms == 0 {
+        return Err("server.body_timeout_ms must be at least 1".into());
+    }
+    if !listen_is_valid(&server.listen) {
+        return Err(format!(
+            "server.listen: \"{}\" is not an address like 127.0.0.1:8080, [::1]:8080 or localhost:8080",
+            server.listen
+        ));
+    }
+    Ok(())
+}
+
+/// `IP:port`, `[IPv6]:port` or `hostname:port`.
+fn listen_is_valid(listen: &str) -> bool {
+    if listen.parse::<std::net::SocketAddr>().is_ok() {
+        return true;
+    }
+    let Some((host, port)) = listen.rsplit_once(':') else {
+        return false;
+    };
+    port.parse::<u16>().is_ok()
+        && !host.is_empty()
+        && host.parse::<std::net::IpAddr>().is_err()
+        && host.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+fn check_delivery(delivery: &DeliverySettings) -> Result<(), String> {
+    for (key, value) in [
+        ("max_attempts", u64::from(delivery.max_attempts)),
+        ("max_in_flight", delivery.max_in_flight as u64),
+        ("timeout_ms", delivery.timeout_ms),
+        ("backoff_base_ms", delivery.backoff_base_ms),
+        ("backoff_max_ms", delivery.backoff_max_ms),
+    ] {
+        if value == 0 {
+            return Err(format!("delivery.{key} must be at least 1"));
+        }
+    }
+    if delivery.backoff_base_ms > delivery.backoff_max_ms {
+        return Err(format!(
+            "delivery.backoff_base_ms: {} is more than backoff_max_ms ({})",
+            delivery.backoff_base_ms, delivery.backoff_max_ms
+        ));
+    }
+    Ok(())
 }
 
 fn list_names<V>(map: &BTreeMap<String, V>) -> String {
@@ -580,9 +621,39 @@ fn parse_storage_url(url: &str, base_dir: &Path) -> Result<StorageUrl, String> {
         Ok(StorageUrl::Postgres(url.to_string()))
     } else {
         Err(format!(
-            "storage.url: \"{url}\" is neither sqlite://PATH nor postgres://..."
+            "storage.url: \"{}\" is neither sqlite://PATH nor postgres://...",
+            redact_url(url)
         ))
     }
+}
+
+/// A URL with its password (`scheme://user:password@host`) shown as `<redacted>`, for
+/// every message that names a storage URL.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:<redacted>@{host}{tail}")
+            } else {
+                format!("{scheme}://{user}@{host}{tail}")
+            }
+        }
+        None => url.to_string(),
+    }
+    .split('&')
+    .map(|part| match part.split_once("password=") {
+        Some((before, _)) if before.is_empty() || before.ends_with('?') => {
+            format!("{before}password=<redacted>")
+        }
+        _ => part.to_string(),
+    })
+    .collect::<Vec<_>>()
+    .join("&")
 }
 
 fn resolve(base_dir: &Path, path: &str) -> PathBuf {
@@ -594,17 +665,37 @@ fn resolve(base_dir: &Path, path: &str) -> PathBuf {
     }
 }
 
+/// A TOML parser message on one line: what was found; what was expected.
+fn one_line(message: &str) -> String {
+    message
+        .trim()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Expand `${VAR}` in every string; an error names the key (`key: message`).
 fn expand_value(
     value: &mut toml::Value,
     env: &dyn Fn(&str) -> Option<String>,
+    key: &str,
 ) -> Result<(), String> {
     match value {
         toml::Value::String(s) => {
-            *s = expand_vars(s, env)?;
+            *s = expand_vars(s, env).map_err(|e| format!("{key}: {e}"))?;
             Ok(())
         }
-        toml::Value::Array(items) => items.iter_mut().try_for_each(|v| expand_value(v, env)),
-        toml::Value::Table(table) => table.iter_mut().try_for_each(|(_, v)| expand_value(v, env)),
+        toml::Value::Array(items) => items.iter_mut().try_for_each(|v| expand_value(v, env, key)),
+        toml::Value::Table(table) => table.iter_mut().try_for_each(|(name, v)| {
+            let inner = if key.is_empty() {
+                name.clone()
+            } else {
+                format!("{key}.{name}")
+            };
+            expand_value(v, env, &inner)
+        }),
         _ => Ok(()),
     }
 }
@@ -664,6 +755,68 @@ mod tests {
             "EMPTY" => Some(String::new()),
             _ => None,
         }
+    }
+
+    /// The error `Settings::parse` gives for `text` in `x.toml`.
+    fn error_of(text: &str) -> String {
+        Settings::parse(text, Path::new("x.toml"), &env)
+            .map(|_| "accepted".to_string())
+            .unwrap_or_else(|e| e.to_string())
+    }
+
+    #[test]
+    fn absurd_values_are_refused_at_their_line_and_column() {
+        let source = "[sources.a]\nkind = \"jelou\"\n";
+        let cases = [
+            ("[delivery]\ntimeout_ms = 0\n", "x.toml:2:1: delivery.timeout_ms must be at least 1"),
+            ("[delivery]\nbackoff_base_ms = 0\n", "x.toml:2:1: delivery.backoff_base_ms must be at least 1"),
+            ("[delivery]\nmax_attempts = 0\n", "x.toml:2:1: delivery.max_attempts must be at least 1"),
+            ("[delivery]\nmax_in_flight = 0\n", "x.toml:2:1: delivery.max_in_flight must be at least 1"),
+            ("\n[delivery]\nbackoff_base_ms = 5000\nbackoff_max_ms = 1000\n", "x.toml:3:1: delivery.backoff_base_ms: 5000 is more than backoff_max_ms (1000)"),
+            ("[storage]\nretention_days = 0\n", "x.toml:2:1: storage.retention_days must be at least 1"),
+            ("[server]\nlisten = \"8080\"\n", "x.toml:2:1: server.listen: \"8080\" is not an address like 127.0.0.1:8080, [::1]:8080 or localhost:8080"),
+            ("[server]\nlisten = \"localhost:99999\"\n", "x.toml:2:1: server.listen"),
+            ("[server]\nmax_body_bytes = 1000000000000000\n", "x.toml:2:1: server.max_body_bytes: 1000000000000000 is over the limit"),
+            ("[server]\nbody_timeout_ms = 0\n", "x.toml:2:1: server.body_timeout_ms must be at least 1"),
+            (&format!("{source}token = \"t\"\nack_status = 204\n"), "x.toml:4:1: sources.a.ack_status: 204 is not one of 200, 201, 202"),
+            (&format!("{source}secret = \"\"\n"), "x.toml:3:1: sources.a.secret: is empty"),
+            (&format!("{source}token = \"\"\n"), "x.toml:3:1: sources.a.token: is empty"),
+            ("[sources.g]\nkind = \"generic\"\nsecret = \"whsec_\"\n", "x.toml:3:1: sources.g.secret: this Standard Webhooks secret has an empty key"),
+            ("\n\n[server]\nlisten_port = 3\n", "x.toml:4:1: unknown field `listen_port`"),
+            ("[server]\nmax_body_bytes = \"big\"\n", "x.toml:2:18: invalid type: string \"big\""),
+            ("[server]\nlisten = \"${NOT_SET}\"\n", "x.toml:2:1: server.listen: "),
+            ("[server\nlisten = 1\n", "x.toml:1:8: invalid table header; expected `.`, `]`"),
+            ("[server]\nlisten = \n", "x.toml:2:10: invalid string; expected `\"`, `'`"),
+        ];
+        for (text, expected) in cases {
+            let error = error_of(text);
+            assert!(
+                error.starts_with(expected),
+                "{text:?}\n got: {error}\nwant: {expected}"
+            );
+        }
+        for accepted in [
+            "[server]\nlisten = \"localhost:8080\"\n",
+            "[server]\nlisten = \"[::1]:8080\"\n",
+            "[server]\nlisten = \"0.0.0.0:0\"\n",
+        ] {
+            assert_eq!(error_of(accepted), "accepted", "{accepted}");
+        }
+    }
+
+    #[test]
+    fn a_storage_url_password_never_appears_in_a_message() {
+        let error = error_of("[storage]\nurl = \"mysql://admin:hunter2@db/x?password=hunter3\"\n");
+        assert!(!error.contains("hunter"), "{error}");
+        assert!(
+            error.contains("mysql://admin:<redacted>@db/x?password=<redacted>"),
+            "{error}"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=p&x=1"),
+            "postgres://h/db?user=u&password=<redacted>&x=1"
+        );
     }
 
     #[test]

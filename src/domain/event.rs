@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::SourceKind;
+use super::platform::SourceKind;
 
 /// One accepted inbound webhook, in the platform-neutral shape rules see as `event`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -123,7 +123,7 @@ pub struct DecidedAction {
     pub provider: String,
     pub params: Map<String, Value>,
     /// Who the user is at that provider (contract §6.2).
-    pub target: crate::providers::Target,
+    pub target: super::target::Target,
 }
 
 impl DecidedAction {

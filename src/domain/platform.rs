@@ -1,0 +1,52 @@
+//! The platforms: the kinds of source a webhook comes from and the kinds of provider an
+//! action goes to. Config names them; decoders, providers and rules dispatch on them.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Jelou,
+    Uchat,
+    Aelyst,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Jelou => "jelou",
+            ProviderKind::Uchat => "uchat",
+            ProviderKind::Aelyst => "aelyst",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    Jelou,
+    Aelyst,
+    Uchat,
+    Generic,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Jelou => "jelou",
+            SourceKind::Aelyst => "aelyst",
+            SourceKind::Uchat => "uchat",
+            SourceKind::Generic => "generic",
+        }
+    }
+
+    /// The provider kind a source of this kind is native to (none for generic).
+    pub fn provider_kind(self) -> Option<ProviderKind> {
+        match self {
+            SourceKind::Jelou => Some(ProviderKind::Jelou),
+            SourceKind::Aelyst => Some(ProviderKind::Aelyst),
+            SourceKind::Uchat => Some(ProviderKind::Uchat),
+            SourceKind::Generic => None,
+        }
+    }
+}
