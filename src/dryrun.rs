@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::config::{ProviderSettings, Settings};
 use crate::domain::actions::DecidedAction;
 use crate::domain::event::Event;
-use crate::domain::target::{RequestSpec, UserRef};
+use crate::domain::target::UserRef;
 use crate::providers;
 use crate::rules::Verdict;
 
@@ -33,15 +33,19 @@ pub fn action_line(settings: &Settings, event: &Event, action: &DecidedAction) -
     })
 }
 
-/// The request as a dry run shows it: looked-up values as placeholders, and `null` with a
-/// `user_unknown` note when nothing names the user at that provider.
+/// The request as a dry run shows it: looked-up values as placeholders; a
+/// `{"dead_letter": reason}` note when nothing names the user at that provider or the
+/// provider cannot carry the action out.
 pub fn dry_request(provider: &ProviderSettings, action: &DecidedAction) -> Value {
     let user = match &action.target.user {
         UserRef::Known { value } => value.clone(),
         UserRef::LookupPhone { digits } => providers::lookup_placeholder(provider, digits),
         UserRef::Unknown => return json!({"dead_letter": "user_unknown"}),
     };
-    let request: RequestSpec =
-        providers::request(provider, &action.as_action(), &action.target, &user);
-    json!(request)
+    match providers::request(provider, &action.as_action(), &action.target, &user) {
+        Ok(request) => json!(request),
+        Err(unsupported) => {
+            json!({"dead_letter": "unsupported", "message": unsupported.to_string()})
+        }
+    }
 }

@@ -1165,6 +1165,25 @@ fn check_finds_unknown_functions_argument_counts_providers_and_impossible_action
 }
 
 #[test]
+fn a_standard_webhooks_secret_with_an_empty_key_is_refused_by_check_and_serve() {
+    // `whsec_` alone is an empty HMAC key: anyone could sign with it.
+    let sb = Sandbox::with_config(
+        &config().extra("[sources.open]\nkind = \"generic\"\nsecret = \"whsec_\"\n"),
+    );
+    let check = sb.run(&["check", "--config", CFG]);
+    check.assert_code(1);
+    assert!(
+        check
+            .stdout
+            .contains("sources.open.secret: this Standard Webhooks secret has an empty key"),
+        "{check}"
+    );
+    let serve = sb.run(&["serve", "--config", CFG]);
+    serve.assert_code(1);
+    assert!(serve.stderr.contains("empty key"), "{serve}");
+}
+
+#[test]
 fn check_reports_a_routing_entry_that_cannot_carry_out_the_action() {
     let sandbox = Sandbox::new();
     let config = fs::read_to_string(sandbox.path(CFG)).unwrap();

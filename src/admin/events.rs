@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::domain::status::EventStatus;
 use crate::http::{AppState, Rejection};
 use crate::store::EventFilter;
 
@@ -61,21 +62,24 @@ pub async fn list(
             })
         })
         .transpose()?;
-    if let Some(status) = &query.status {
-        if !["received", "processing", "done", "failed", "partial"].contains(&status.as_str()) {
-            return Err(Rejection::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                format!(
-                    "status={status} is not one of received, processing, done, failed, partial"
-                ),
-            ));
-        }
-    }
+    let status = query
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<EventStatus>().map_err(|e| {
+                Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    format!("status={e}"),
+                )
+            })
+        })
+        .transpose()?;
     let filter = EventFilter {
         user: query.user.filter(|u| !u.is_empty()),
         kind: query.kind.filter(|k| !k.is_empty()),
-        status: query.status,
+        status,
         source: query.source.filter(|s| !s.is_empty()),
         since: query
             .since

@@ -98,6 +98,8 @@ pub struct AttemptReport {
     pub result: AttemptResult,
     /// The provider's `Retry-After`, if it gave one.
     pub retry_after: Option<Duration>,
+    /// How the request failed when no answer came.
+    pub failure: Option<SendFailure>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +113,40 @@ struct Answer {
     status: Option<u16>,
     body: Vec<u8>,
     error: Option<String>,
+    /// How the request failed when no answer came.
+    failure: Option<SendFailure>,
     retry_after: Option<Duration>,
+}
+
+/// How much of an answer is read (contract 9.5); the rest is left unread.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// Why a request got no answer, told apart for logs and dead-letter reasons (contract 9.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendFailure {
+    /// The host name did not resolve.
+    Dns,
+    /// Nothing listens there: the connection was refused.
+    Refused,
+    /// The TLS handshake failed (certificate, protocol).
+    Tls,
+    /// No answer within `timeout_ms`.
+    Timeout,
+    /// Anything else (connection reset, a broken answer...).
+    Other,
+}
+
+impl SendFailure {
+    /// The dead-letter reason when the last attempt failed this way.
+    pub fn dead_reason(self) -> DeadReason {
+        match self {
+            SendFailure::Dns => DeadReason::Dns,
+            SendFailure::Refused => DeadReason::Refused,
+            SendFailure::Tls => DeadReason::Tls,
+            SendFailure::Timeout => DeadReason::Timeout,
+            SendFailure::Other => DeadReason::AttemptsExhausted,
+        }
+    }
 }
 
 impl Answer {
@@ -168,27 +203,33 @@ async fn send(client: &ProviderClient, request: &RequestSpec) -> Answer {
                     )
                     .await;
             }
-            match response.bytes().await {
+            match read_capped(response).await {
                 Ok(body) => Answer {
                     status: Some(status),
-                    body: body.to_vec(),
+                    body,
                     error: None,
+                    failure: None,
                     retry_after,
                 },
                 Err(e) => Answer {
                     status: Some(status),
                     body: Vec::new(),
                     error: Some(format!("the answer could not be read: {e}")),
+                    failure: Some(SendFailure::Other),
                     retry_after,
                 },
             }
         }
-        Err(e) => Answer {
-            status: None,
-            body: Vec::new(),
-            error: Some(describe_send_error(&e)),
-            retry_after: None,
-        },
+        Err(e) => {
+            let (failure, text) = describe_send_error(&e);
+            Answer {
+                status: None,
+                body: Vec::new(),
+                error: Some(text),
+                failure: Some(failure),
+                retry_after: None,
+            }
+        }
     };
     tracing::debug!(
         provider = %client.settings.name,
@@ -201,20 +242,68 @@ async fn send(client: &ProviderClient, request: &RequestSpec) -> Answer {
     answer
 }
 
-fn describe_send_error(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timed out waiting for the provider".into()
-    } else if e.is_connect() {
-        "could not connect to the provider".into()
-    } else {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
+/// The answer's body, up to `MAX_ANSWER_BYTES`; the rest is not read (the connection is
+/// then dropped rather than reused).
+async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_ANSWER_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_ANSWER_BYTES {
+            break;
         }
-        text
+    }
+    Ok(body)
+}
+
+/// What kind of failure a request met, and a sentence for the attempt's excerpt and logs
+/// that starts with the kind (`dns:`, `refused:`, `tls:`, `timeout:`).
+fn describe_send_error(e: &reqwest::Error) -> (SendFailure, String) {
+    let mut chain = vec![e.to_string()];
+    let mut io_kinds = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        chain.push(s.to_string());
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            io_kinds.push(io.kind());
+        }
+        source = s.source();
+    }
+    let detail = chain.join(": ");
+    let lower = detail.to_lowercase();
+    let failure = classify_failure(e.is_timeout(), &io_kinds, &lower);
+    let summary = match failure {
+        SendFailure::Dns => "dns: the provider's host name did not resolve",
+        SendFailure::Refused => "refused: the provider refused the connection",
+        SendFailure::Tls => "tls: the TLS handshake with the provider failed",
+        SendFailure::Timeout => "timeout: no answer from the provider in time",
+        SendFailure::Other => "error: the request failed",
+    };
+    (failure, format!("{summary} ({detail})"))
+}
+
+fn classify_failure(timed_out: bool, io_kinds: &[std::io::ErrorKind], lower: &str) -> SendFailure {
+    use std::io::ErrorKind;
+    if timed_out || io_kinds.contains(&ErrorKind::TimedOut) {
+        SendFailure::Timeout
+    } else if lower.contains("dns error")
+        || lower.contains("failed to lookup address")
+        || lower.contains("name or service not known")
+        || lower.contains("no address associated")
+    {
+        SendFailure::Dns
+    } else if io_kinds.contains(&ErrorKind::ConnectionRefused)
+        || lower.contains("connection refused")
+    {
+        SendFailure::Refused
+    } else if lower.contains("certificate")
+        || lower.contains("tls")
+        || lower.contains("handshake")
+        || lower.contains("corrupt message")
+    {
+        SendFailure::Tls
+    } else {
+        SendFailure::Other
     }
 }
 
@@ -251,6 +340,7 @@ pub async fn attempt(
                 attempt: None,
                 result: AttemptResult::Dead(DeadReason::UserUnknown),
                 retry_after: None,
+                failure: None,
             }
         }
         UserRef::LookupPhone { digits } => match identities.get(&provider.name, digits).await {
@@ -287,13 +377,26 @@ pub async fn attempt(
                             attempt: Some(answer.attempt()),
                             result,
                             retry_after: answer.retry_after,
+                            failure: answer.failure,
                         }
                     }
                 }
             }
         },
     };
-    let request = providers::request(provider, &action.as_action(), &action.target, &user);
+    let request = match providers::request(provider, &action.as_action(), &action.target, &user) {
+        Ok(request) => request,
+        Err(unsupported) => {
+            tracing::error!("{unsupported}; the delivery is dead-lettered unsent");
+            return AttemptReport {
+                request: None,
+                attempt: None,
+                result: AttemptResult::Dead(DeadReason::Unsupported),
+                retry_after: None,
+                failure: None,
+            };
+        }
+    };
     let answer = send(client, &request).await;
     if answer.status == Some(400) {
         if let Some(digits) = &looked_up {
@@ -311,6 +414,7 @@ pub async fn attempt(
         request: Some(request),
         result,
         retry_after: answer.retry_after,
+        failure: answer.failure,
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::config::{DeliverySettings, Settings};
 use crate::domain::event::now_millis;
+use crate::domain::status::DeadReason;
 use crate::metrics::Metrics;
 use crate::store::{AttemptOutcome, Next, Store};
 use attempt::{AttemptResult, Identities, ProviderClient};
@@ -137,6 +138,10 @@ pub async fn run(
     Ok(())
 }
 
+/// One attempt at one delivery, in a span naming the event and the delivery, so every log
+/// line below (the provider's answer included) carries the event id. The outcome lines also
+/// name it as a field of their own, for log queries.
+#[tracing::instrument(name = "delivery", skip_all, fields(event_id = %claimed.event_id, delivery = claimed.id))]
 async fn carry_out(
     store: &Store,
     client: &ProviderClient,
@@ -157,8 +162,12 @@ async fn carry_out(
     let next = match report.result {
         AttemptResult::Success => Next::Done,
         AttemptResult::Dead(reason) => Next::Dead { reason },
+        // The last attempt's failure names the reason when no answer came (contract 9.5).
         AttemptResult::Retry if attempts >= delivery.max_attempts => Next::Dead {
-            reason: crate::store::DeadReason::AttemptsExhausted,
+            reason: report.failure.map_or(
+                DeadReason::AttemptsExhausted,
+                attempt::SendFailure::dead_reason,
+            ),
         },
         AttemptResult::Retry => {
             let wait = attempt::backoff(delivery, attempts, report.retry_after);

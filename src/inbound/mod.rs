@@ -1,9 +1,12 @@
-//! Inbound HTTP (contract §3): `POST /webhooks/{source}` and the health routes. The checks
-//! run in the contract's order: unknown source (404), size (413), signature (401), JSON
-//! (400), store (503); the `202` goes out only after the event's transaction committed.
+//! Inbound HTTP (contract §3, 9.2): `POST /webhooks/{source}`. The checks run in the
+//! contract's order: unknown source (404), size (413; memory is taken as bytes arrive, and a
+//! body late by `body_timeout_ms` gets 408), signature (401), JSON (400), store (503); the
+//! `202` goes out only after the event's transaction committed.
 
 pub mod decode;
 pub mod verify;
+
+use std::time::Duration;
 
 use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
@@ -15,8 +18,12 @@ use serde_json::json;
 use crate::domain::event::{new_event_id, now_millis};
 use crate::http::{AppState, Rejection};
 use crate::store::StoreError;
+use crate::telemetry::Escaped;
 use decode::DecodeError;
 use verify::VerifyError;
+
+/// What a body buffer starts with; it grows as bytes arrive.
+const INITIAL_BODY_BUFFER: usize = 8 * 1024;
 
 fn header_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -51,7 +58,7 @@ pub async fn receive_webhook(
                 source_name.as_str()
             };
             state.metrics.received(label, rejection.code());
-            tracing::info!(source = %source_name, error = rejection.code(), "webhook rejected: {}", rejection.message());
+            tracing::info!(source = %Escaped(&source_name), error = rejection.code(), "webhook rejected: {}", rejection.message());
             rejection.error_response()
         }
     }
@@ -69,7 +76,7 @@ async fn accept(
         Rejection::new(
             StatusCode::NOT_FOUND,
             "unknown_source",
-            format!("no source named \"{source_name}\" is configured"),
+            format!("no source named \"{}\" is configured", Escaped(source_name)),
         )
         .closing()
     })?;
@@ -88,20 +95,39 @@ async fn accept(
     if declared.is_some_and(|len| len > limit) {
         return Err(too_large());
     }
-    let mut body = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            Rejection::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                format!("the body could not be read: {e}"),
-            )
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
+    // Memory is taken as bytes arrive, never reserved from what Content-Length promises.
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(INITIAL_BODY_BUFFER));
+    let body_timeout = Duration::from_millis(settings.server.body_timeout_ms);
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                Rejection::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_body",
+                    format!("the body could not be read: {e}"),
+                )
+                .closing()
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(())
+    };
+    tokio::time::timeout(body_timeout, read)
+        .await
+        .map_err(|_| {
+            Rejection::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the body did not arrive within {} ms of the headers",
+                    body_timeout.as_millis()
+                ),
+            )
+            .closing()
+        })??;
 
     let headers = request.headers();
     let now = now_millis();
@@ -141,7 +167,7 @@ async fn accept(
     })?;
 
     let inserted = state.store.insert_event(event).await.map_err(|e| {
-        tracing::error!(source = %source_name, "could not store an event: {e}");
+        tracing::error!(source = %Escaped(source_name), "could not store an event: {e}");
         let message = match e {
             StoreError::Unavailable(_) | StoreError::Locked(_) => {
                 "the event could not be stored; nothing was accepted, try again shortly".to_string()
@@ -158,6 +184,6 @@ async fn accept(
         )
     })?;
     let status = StatusCode::from_u16(source.ack_status).unwrap_or(StatusCode::ACCEPTED);
-    tracing::debug!(event_id = %inserted.event_id, source = %source_name, duplicate = inserted.duplicate, "webhook accepted");
+    tracing::debug!(event_id = %inserted.event_id, source = %Escaped(source_name), duplicate = inserted.duplicate, "webhook accepted");
     Ok((status, inserted.event_id, inserted.duplicate))
 }

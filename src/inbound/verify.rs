@@ -30,7 +30,7 @@ impl Verified {
     }
 
     /// For `replay` and `test`, which run fixtures without signatures (contract §6.3).
-    pub fn trusted_fixture(body: Bytes) -> Verified {
+    pub(crate) fn trusted_fixture(body: Bytes) -> Verified {
         Verified { body }
     }
 }

@@ -69,17 +69,35 @@ pub fn target(
 }
 
 /// The request that carries out `action` for `user` (the resolved `UserRef` value).
+///
+/// # Errors
+/// `Unsupported` when this provider's platform cannot carry the action out (a stored
+/// delivery whose provider changed kind since the rule decided).
 pub fn request(
     provider: &ProviderSettings,
     action: &Action,
     target: &Target,
     user: &str,
-) -> RequestSpec {
+) -> Result<RequestSpec, Unsupported> {
     match provider.kind {
         ProviderKind::Jelou => jelou::request(provider, action, target, user),
         ProviderKind::Uchat => uchat::request(provider, action, user),
         ProviderKind::Aelyst => aelyst::request(provider, action, user),
     }
+    .ok_or(Unsupported {
+        provider: provider.name.clone(),
+        kind: provider.kind,
+        action: action.action,
+    })
+}
+
+/// A provider asked for an action its platform cannot carry out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("provider \"{provider}\" ({}) cannot carry out {}", kind.as_str(), action.as_str())]
+pub struct Unsupported {
+    pub provider: String,
+    pub kind: ProviderKind,
+    pub action: ActionKind,
 }
 
 /// The request that finds a UChat subscriber by phone.

@@ -368,7 +368,7 @@ pub(super) fn register(engine: &mut Engine) {
         "memory_get",
         |key: &str| -> Result<Dynamic, Box<EvalAltResult>> {
             with_running(|ctx| match ctx.memory.get(key) {
-                Some(value) => rhai::serde::to_dynamic(value),
+                Some(value) => Ok(super::convert::to_dynamic(value)),
                 None => Ok(Dynamic::UNIT),
             })
             .unwrap_or(Ok(Dynamic::UNIT))

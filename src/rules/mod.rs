@@ -5,6 +5,7 @@
 mod api;
 mod book;
 pub mod check;
+mod convert;
 mod engine;
 pub mod hours;
 pub mod routing;

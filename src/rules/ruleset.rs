@@ -221,8 +221,8 @@ impl RuleSet {
         event: &Arc<Event>,
         memory: serde_json::Map<String, serde_json::Value>,
     ) -> Verdict {
-        let event_value = match rhai::serde::to_dynamic(event.as_ref()) {
-            Ok(value) => value,
+        let event_value = match serde_json::to_value(event.as_ref()) {
+            Ok(value) => super::convert::to_dynamic(&value),
             Err(e) => {
                 // An event always serialises; keep the failure visible if it ever does not.
                 return Verdict {

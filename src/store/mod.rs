@@ -7,6 +7,7 @@
 
 mod postgres;
 pub mod retention;
+mod sql_types;
 mod sqlite;
 mod transitions;
 
@@ -61,7 +62,7 @@ pub struct EventFilter {
     /// Matches `user.id`, the phone (with or without `+`), email or ns.
     pub user: Option<String>,
     pub kind: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<crate::domain::status::EventStatus>,
     pub source: Option<String>,
     /// Unix ms, inclusive.
     pub since: Option<i64>,

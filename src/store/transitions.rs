@@ -9,7 +9,8 @@
 //! closes a delivery (done, dead) clears its `head` and promotes the key's next open
 //! delivery; a decision makes its first delivery the head when its key has nothing open.
 
-use super::{DeadReason, Next};
+use super::Next;
+use crate::domain::status::{DeadReason, DeliveryStatus, EventStatus};
 
 /// Gives an event its final status once none of its deliveries is open (`docs/design.md`):
 /// `done` when nothing failed, `failed` when something failed (a dead delivery or a rule
@@ -130,11 +131,11 @@ pub(crate) const REDRIVE_DELIVERY: &str = "UPDATE deliveries SET status = 'pendi
      updated_at = $1 WHERE id = $2";
 
 /// The stored status, due time and dead-letter reason that follow an attempt.
-pub(crate) fn outcome_columns(next: &Next, now: i64) -> (&'static str, i64, Option<&'static str>) {
+pub(crate) fn outcome_columns(next: &Next, now: i64) -> (DeliveryStatus, i64, Option<DeadReason>) {
     match next {
-        Next::Done => ("done", now, None),
-        Next::Retry { next_at } => ("pending", *next_at, None),
-        Next::Dead { reason } => ("dead", now, Some(DeadReason::as_str(*reason))),
+        Next::Done => (DeliveryStatus::Done, now, None),
+        Next::Retry { next_at } => (DeliveryStatus::Pending, *next_at, None),
+        Next::Dead { reason } => (DeliveryStatus::Dead, now, Some(*reason)),
     }
 }
 
@@ -170,7 +171,7 @@ pub(crate) const SET_RULE_ERRORS: &str =
 pub(crate) enum EventAfterDecision {
     /// `SET_DECIDED` with these values.
     Decided {
-        status: &'static str,
+        status: EventStatus,
         rule_errors: i64,
         finished_at: Option<i64>,
     },
@@ -198,17 +199,17 @@ pub(crate) fn event_after_decision(
     };
     match (first_run, deliveries, errors) {
         (_, 1.., _) => EventAfterDecision::Decided {
-            status: "processing",
+            status: EventStatus::Processing,
             rule_errors,
             finished_at: None,
         },
         (true, 0, 0) => EventAfterDecision::Decided {
-            status: "done",
+            status: EventStatus::Done,
             rule_errors,
             finished_at: Some(now),
         },
         (true, 0, _) => EventAfterDecision::Decided {
-            status: "failed",
+            status: EventStatus::Failed,
             rule_errors,
             finished_at: Some(now),
         },
@@ -224,13 +225,16 @@ mod tests {
     #[test]
     fn an_attempt_maps_to_the_stored_columns() {
         let cases = [
-            (Next::Done, ("done", 7, None)),
-            (Next::Retry { next_at: 99 }, ("pending", 99, None)),
+            (Next::Done, (DeliveryStatus::Done, 7, None)),
+            (
+                Next::Retry { next_at: 99 },
+                (DeliveryStatus::Pending, 99, None),
+            ),
             (
                 Next::Dead {
                     reason: DeadReason::UserUnknown,
                 },
-                ("dead", 7, Some("user_unknown")),
+                (DeliveryStatus::Dead, 7, Some(DeadReason::UserUnknown)),
             ),
         ];
         for (next, expected) in cases {
@@ -248,11 +252,11 @@ mod tests {
         };
         let cases = [
             // (first run, deliveries, errors, earlier errors) → change
-            ((true, 0, 0, 0), decided("done", 0, Some(7))),
-            ((true, 0, 2, 0), decided("failed", 2, Some(7))),
-            ((true, 3, 0, 0), decided("processing", 0, None)),
-            ((true, 3, 1, 5), decided("processing", 1, None)),
-            ((false, 2, 1, 5), decided("processing", 6, None)),
+            ((true, 0, 0, 0), decided(EventStatus::Done, 0, Some(7))),
+            ((true, 0, 2, 0), decided(EventStatus::Failed, 2, Some(7))),
+            ((true, 3, 0, 0), decided(EventStatus::Processing, 0, None)),
+            ((true, 3, 1, 5), decided(EventStatus::Processing, 1, None)),
+            ((false, 2, 1, 5), decided(EventStatus::Processing, 6, None)),
             ((false, 0, 1, 5), MoreErrors { rule_errors: 6 }),
             ((false, 0, 0, 5), Unchanged),
         ];

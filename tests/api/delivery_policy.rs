@@ -468,3 +468,74 @@ async fn a_retry_blocks_only_its_own_users_later_deliveries() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_provider_that_cannot_be_reached_is_dead_lettered_with_the_reason() {
+    // Nothing listens on a port that was just released: the connection is refused.
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    // A plain-HTTP server spoken to in TLS: the handshake fails.
+    let plain = wiremock::MockServer::start().await;
+    let tls = format!("https://{}", plain.address());
+    // A server that answers after the timeout.
+    let slow = wiremock::MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+        .mount(&slow)
+        .await;
+    let slow_url = slow.uri();
+    for (url, reason) in [
+        ("http://provider.invalid", "dns"),
+        (refused.as_str(), "refused"),
+        (tls.as_str(), "tls"),
+        (slow_url.as_str(), "timeout"),
+    ] {
+        let app = spawn_app_with(Options {
+            rules: &[("r.rhai", "send_text(\"x\");")],
+            delivery: Some("max_attempts = 2\nbackoff_base_ms = 20\nbackoff_max_ms = 50\ntimeout_ms = 300\nmax_in_flight = 2"),
+            jelou_url: Some(url),
+            ..Options::default()
+        })
+        .await;
+        let event_id = accepted_event_id(
+            app.post_jelou(&jelou_message(&format!("unreachable-{reason}"), "hi"))
+                .await,
+        )
+        .await;
+        let trace = app.wait_finished(&event_id).await;
+        let delivery = &trace.deliveries[0];
+        assert_eq!(delivery.status, "dead", "{url}");
+        assert_eq!(delivery.reason.as_deref(), Some(reason), "{url}");
+        assert_eq!(delivery.attempts.len(), 2, "{url}");
+        let excerpt = &delivery.attempts[1].response_excerpt;
+        assert!(
+            excerpt.starts_with(&format!("{reason}: ")),
+            "{url}: {excerpt}"
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_huge_answer_is_read_only_up_to_one_mebibyte_and_a_2xx_still_succeeds() {
+    let app = spawn_app_with(Options {
+        rules: &[("r.rhai", "send_text(\"x\");")],
+        ..Options::default()
+    })
+    .await;
+    // 50 MB of answer: reading it whole would take the process far past its memory.
+    let huge = "x".repeat(50 * 1024 * 1024);
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_string(huge))
+        .mount(&app.jelou)
+        .await;
+    let event_id =
+        accepted_event_id(app.post_jelou(&jelou_message("huge-answer", "hi")).await).await;
+    let trace = app.wait_finished(&event_id).await;
+    let delivery = &trace.deliveries[0];
+    assert_eq!(delivery.status, "done");
+    assert!(delivery.attempts[0].response_excerpt.len() <= 4096);
+    app.stop().await;
+}

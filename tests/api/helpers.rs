@@ -45,6 +45,8 @@ pub struct Options<'a> {
     pub max_body_bytes: Option<usize>,
     /// Extra keys for the `[providers.jelou]` table.
     pub jelou_extra: &'a str,
+    /// The Jelou provider's base URL instead of its mock server's.
+    pub jelou_url: Option<&'a str>,
     /// `None`: the default token `ADMIN_TOKEN`; `Some("")` turns the admin API off.
     pub admin_token: Option<&'a str>,
 }
@@ -74,7 +76,7 @@ pub async fn spawn_app_with(options: Options<'_>) -> TestApp {
         .max_body_bytes(options.max_body_bytes.unwrap_or(1_048_576))
         .admin_token(options.admin_token.unwrap_or(ADMIN_TOKEN))
         .delivery(Some(options.delivery.unwrap_or(common::config::DELIVERY)))
-        .jelou(&jelou.uri())
+        .jelou(options.jelou_url.unwrap_or(&jelou.uri()))
         .uchat(&uchat.uri())
         .aelyst(&aelyst.uri())
         .jelou_extra(options.jelou_extra)

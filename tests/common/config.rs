@@ -36,6 +36,7 @@ pub struct Config {
     listen: String,
     max_body_bytes: Option<usize>,
     admin_token: Option<String>,
+    body_timeout_ms: Option<u64>,
     storage_url: String,
     delivery: Option<String>,
     jelou: String,
@@ -62,6 +63,7 @@ impl Config {
             listen: "127.0.0.1:0".into(),
             max_body_bytes: None,
             admin_token: None,
+            body_timeout_ms: None,
             storage_url: "sqlite://data/switchboard.db".into(),
             delivery: Some(DELIVERY.into()),
             jelou: NOWHERE.into(),
@@ -90,6 +92,11 @@ impl Config {
     }
 
     /// `[server] admin_token` (`""` turns the admin API off).
+    pub fn body_timeout_ms(mut self, ms: u64) -> Config {
+        self.body_timeout_ms = Some(ms);
+        self
+    }
+
     pub fn admin_token(mut self, token: &str) -> Config {
         self.admin_token = Some(token.into());
         self
@@ -168,6 +175,9 @@ impl Config {
         }
         if let Some(token) = &self.admin_token {
             out += &format!("admin_token = \"{token}\"\n");
+        }
+        if let Some(ms) = self.body_timeout_ms {
+            out += &format!("body_timeout_ms = {ms}\n");
         }
         out += &format!(
             "\n[storage]\nurl = \"{}\"\n\n[rules]\ndir = \"rules\"\n",

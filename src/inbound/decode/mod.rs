@@ -86,10 +86,15 @@ pub fn decode<'h>(
     event_id: String,
     received_at: i64,
 ) -> Result<Event, DecodeError> {
-    if nested_deeper_than(body.body(), MAX_DEPTH) {
+    // A UTF-8 byte-order mark before the JSON is ignored (contract 9.2).
+    let json = body
+        .body()
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(body.body());
+    if nested_deeper_than(json, MAX_DEPTH) {
         return Err(DecodeError::TooDeep);
     }
-    let raw: Value = serde_json::from_slice(body.body()).map_err(|e| DecodeError::InvalidJson {
+    let raw: Value = serde_json::from_slice(json).map_err(|e| DecodeError::InvalidJson {
         message: e
             .to_string()
             .split(" at line ")

@@ -203,3 +203,29 @@ fn nesting_depth_is_counted_outside_strings_only() {
         );
     }
 }
+
+#[test]
+fn a_byte_order_mark_before_the_json_is_ignored() {
+    let src = source(SourceKind::Jelou);
+    let body = Verified::trusted_fixture(Bytes::from_static(
+        b"\xEF\xBB\xBF{\"id\":\"m1\",\"type\":\"message\"}",
+    ));
+    let event = decode(&src, |_| None, &body, "e".into(), 0).unwrap();
+    assert_eq!(event.raw["id"], "m1");
+}
+
+#[test]
+fn integers_past_u64_are_kept_exactly() {
+    let src = source(SourceKind::Aelyst);
+    let body = Verified::trusted_fixture(Bytes::from_static(
+        b"{\"event_id\":123456789012345678901234567890,\"event_type\":\"contact.updated\",\"contact\":{\"id\":18446744073709551616}}",
+    ));
+    let event = decode(&src, |_| None, &body, "e".into(), 0).unwrap();
+    assert_eq!(event.id, "123456789012345678901234567890");
+    assert_eq!(event.user.id.as_deref(), Some("18446744073709551616"));
+    let stored = serde_json::to_string(&event.raw).unwrap();
+    assert!(
+        stored.contains("123456789012345678901234567890"),
+        "{stored}"
+    );
+}

@@ -23,6 +23,7 @@ use super::{
 };
 use crate::domain::actions::DecidedAction;
 use crate::domain::event::{digits, now_millis, Event};
+use crate::domain::status::{DeadReason, DeliveryStatus, EventStatus};
 
 mod embedded {
     refinery::embed_migrations!("src/store/migrations/postgres");
@@ -612,8 +613,8 @@ impl Backend for PostgresStore {
         if let Some(kind) = &filter.kind {
             arg(&mut sql, " AND kind = ?", Box::new(kind.clone()));
         }
-        if let Some(status) = &filter.status {
-            arg(&mut sql, " AND status = ?", Box::new(status.clone()));
+        if let Some(status) = filter.status {
+            arg(&mut sql, " AND status = ?", Box::new(status));
         }
         if let Some(source) = &filter.source {
             arg(&mut sql, " AND source = ?", Box::new(source.clone()));
@@ -794,7 +795,7 @@ async fn decisions_in(
     now: i64,
 ) -> Result<(), StoreError> {
     let seqs: Vec<i64> = decisions.iter().map(|d| d.event_seq).collect();
-    let stored: std::collections::HashMap<i64, (String, i32)> = tx
+    let stored: std::collections::HashMap<i64, (EventStatus, i32)> = tx
         .query(
             "SELECT seq, status, rule_errors FROM events WHERE seq = ANY($1) ORDER BY seq FOR UPDATE",
             &[&seqs],
@@ -802,8 +803,11 @@ async fn decisions_in(
         .await
         .map_err(pg_error)?
         .iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2))))
-        .collect();
+        // A status that is not one (a damaged row) fails this batch, which is then stored
+        // one decision at a time; it never panics.
+        .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(pg_error)?;
     let (run_stmt, delivery_stmt, memory_put, memory_delete, status_stmt, errors_stmt, settle) =
         tokio::try_join!(
             tx.prepare_cached(transitions::INSERT_RULE_RUN),
@@ -832,7 +836,7 @@ async fn decisions_in(
             )));
         };
         let first_run = decision.run_id.is_empty();
-        if first_run && status != "received" {
+        if first_run && *status != EventStatus::Received {
             // Another instance (or an earlier try of ours) decided it already.
             continue;
         }
@@ -1062,9 +1066,9 @@ async fn record_outcomes(
     }
     struct Row<'a> {
         outcome: &'a AttemptOutcome,
-        status: &'static str,
+        status: DeliveryStatus,
         next_at: i64,
-        reason: Option<&'static str>,
+        reason: Option<DeadReason>,
         request: Option<String>,
         attempt_status: Option<i32>,
         increment: i32,
@@ -1125,7 +1129,7 @@ async fn record_outcomes(
             let params: Vec<&(dyn ToSql + Sync)> = vec![id, reason, &now];
             writes.push(tx.execute_raw(&add_dead, params));
         }
-        if row.status != "pending" {
+        if row.status != DeliveryStatus::Pending {
             let params: Vec<&(dyn ToSql + Sync)> = vec![id];
             writes.push(tx.execute_raw(&promote, params));
             let params: Vec<&(dyn ToSql + Sync)> = vec![id, &now];

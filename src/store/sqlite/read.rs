@@ -129,9 +129,10 @@ pub(super) fn list_events(
             }),
         ]);
     }
+    let status = filter.status.map(|s| s.as_str().to_string());
     for (column, value) in [
         ("kind", &filter.kind),
-        ("status", &filter.status),
+        ("status", &status),
         ("source", &filter.source),
     ] {
         if let Some(value) = value {

@@ -10,6 +10,7 @@ use super::health::WriterHealth;
 use super::{Job, Reply};
 use crate::domain::actions::DecidedAction;
 use crate::domain::event::{now_millis, Event};
+use crate::domain::status::{DeliveryStatus, EventStatus};
 use crate::store::transitions::{self, outcome_columns, EventAfterDecision};
 use crate::store::{AttemptOutcome, ClaimedDelivery, Decision, Inserted, Redrive, StoreError};
 
@@ -262,14 +263,14 @@ fn decide(conn: &Connection, decision: &Decision, now: i64) -> anyhow::Result<()
     let Some((status, earlier_errors)) = conn
         .prepare_cached("SELECT status, rule_errors FROM events WHERE seq = ?1")?
         .query_row([decision.event_seq], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            Ok((row.get::<_, EventStatus>(0)?, row.get::<_, i64>(1)?))
         })
         .optional()?
     else {
         anyhow::bail!("event #{} is not in the store", decision.event_seq);
     };
     let first_run = decision.run_id.is_empty();
-    if first_run && status != "received" {
+    if first_run && status != EventStatus::Received {
         // Already decided (a second worker, or a restart after the commit): deciding
         // twice would send twice.
         return Ok(());
@@ -446,7 +447,7 @@ fn finish_attempt(conn: &Connection, outcome: &AttemptOutcome, now: i64) -> anyh
         conn.prepare_cached(transitions::ADD_DEAD_LETTER)?
             .execute(named_params! {"$1": outcome.delivery_id, "$2": reason, "$3": now})?;
     }
-    if status != "pending" {
+    if status != DeliveryStatus::Pending {
         conn.prepare_cached(transitions::PROMOTE_NEXT_HEAD)?
             .execute(named_params! {"$1": order_key})?;
         conn.prepare_cached(transitions::SETTLE_EVENT_OF_DELIVERY)?
