@@ -37,22 +37,48 @@ pub struct Expected {
     pub params: Value,
 }
 
+/// Why fixtures could not be found, read or turned into an event.
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureError {
+    #[error("{}: no such file or folder", .0.display())]
+    Missing(PathBuf),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}:{column}: not a fixture: {message}", path.display())]
+    NotAFixture {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("source \"{name}\" is not configured (configured: {configured})")]
+    UnknownSource { name: String, configured: String },
+    #[error(transparent)]
+    Decode(#[from] decode::DecodeError),
+}
+
 /// Every fixture named: files as given, folders searched for `*.json` (sorted).
 ///
 /// # Errors
-/// A path that does not exist.
-pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+/// A path that does not exist, or a folder that cannot be read.
+pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FixtureError> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
             let mut found = Vec::new();
-            walk(path, &mut found).map_err(|e| format!("{}: {e}", path.display()))?;
+            walk(path, &mut found).map_err(|source| FixtureError::Io {
+                path: path.clone(),
+                source,
+            })?;
             found.sort();
             files.extend(found);
         } else if path.is_file() {
             files.push(path.clone());
         } else {
-            return Err(format!("{}: no such file or folder", path.display()));
+            return Err(FixtureError::Missing(path.clone()));
         }
     }
     Ok(files)
@@ -73,16 +99,21 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 impl Fixture {
     /// # Errors
     /// The file cannot be read or is not a fixture (the message says where and why).
-    pub fn load(path: &Path) -> Result<Fixture, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "{}:{}:{}: not a fixture: {}",
-                path.display(),
-                e.line(),
-                e.column(),
-                e.to_string().split(" at line ").next().unwrap_or_default()
-            )
+    pub fn load(path: &Path) -> Result<Fixture, FixtureError> {
+        let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| FixtureError::NotAFixture {
+            path: path.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
+            message: e
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_string(),
         })
     }
 
@@ -95,19 +126,18 @@ impl Fixture {
     ///
     /// # Errors
     /// The source is not configured, or the body is not a JSON object.
-    pub fn to_event(&self, settings: &Settings) -> Result<Event, String> {
-        let source = settings.source(&self.source).ok_or_else(|| {
-            format!(
-                "source \"{}\" is not configured (configured: {})",
-                self.source,
-                settings
+    pub fn to_event(&self, settings: &Settings) -> Result<Event, FixtureError> {
+        let source = settings
+            .source(&self.source)
+            .ok_or_else(|| FixtureError::UnknownSource {
+                name: self.source.clone(),
+                configured: settings
                     .sources
                     .keys()
                     .cloned()
                     .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?;
+                    .join(", "),
+            })?;
         let body = Verified::trusted_fixture(Bytes::from(self.body_bytes()));
         let header = |name: &str| {
             self.headers
@@ -122,6 +152,6 @@ impl Fixture {
             new_event_id(),
             self.received_at.unwrap_or_else(now_millis),
         )
-        .map_err(|e| e.to_string())
+        .map_err(FixtureError::from)
     }
 }

@@ -43,7 +43,7 @@ pub async fn try_it(
     };
     let event = fixture
         .to_event(&state.settings)
-        .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_payload", e))?;
+        .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()))?;
     let verdict = state
         .runner
         .evaluate(&state.store, std::sync::Arc::new(event.clone()))

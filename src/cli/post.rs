@@ -27,17 +27,19 @@ pub fn run(settings: Settings, url: Option<&str>, paths: &[PathBuf]) -> Exit {
     let rt = runtime();
     let mut exit = Exit::Success;
     for file in files {
-        let result = Fixture::load(&file).and_then(|fixture| {
-            let request = signed_request(&settings, &client, &base, &fixture)?;
-            rt.block_on(async {
-                let response = request.send().await.map_err(|e| {
-                    format!("could not reach {base}: {e} (is `switchboard serve` running?)")
-                })?;
-                let status = response.status();
-                let body = response.text().await.unwrap_or_default();
-                Ok((status, body))
-            })
-        });
+        let result = Fixture::load(&file)
+            .map_err(|e| e.to_string())
+            .and_then(|fixture| {
+                let request = signed_request(&settings, &client, &base, &fixture)?;
+                rt.block_on(async {
+                    let response = request.send().await.map_err(|e| {
+                        format!("could not reach {base}: {e} (is `switchboard serve` running?)")
+                    })?;
+                    let status = response.status();
+                    let body = response.text().await.unwrap_or_default();
+                    Ok((status, body))
+                })
+            });
         match result {
             Ok((status, body)) => {
                 outln!("{} {} {}", file.display(), status.as_u16(), body.trim());

@@ -125,7 +125,7 @@ impl<'s> Context<'s> {
         &self,
         file: &std::path::Path,
     ) -> Result<(crate::domain::event::Event, Vec<DecidedAction>, Vec<String>), String> {
-        let fixture = Fixture::load(file)?;
+        let fixture = Fixture::load(file).map_err(|e| e.to_string())?;
         self.decide(&fixture)
             .map_err(|e| format!("{}: {e}", file.display()))
     }
@@ -134,7 +134,7 @@ impl<'s> Context<'s> {
         &self,
         fixture: &Fixture,
     ) -> Result<(crate::domain::event::Event, Vec<DecidedAction>, Vec<String>), String> {
-        let event = Arc::new(fixture.to_event(self.settings)?);
+        let event = Arc::new(fixture.to_event(self.settings).map_err(|e| e.to_string())?);
         let owner = event.user.id.clone().map(|id| (event.source.clone(), id));
         let mut memory = self.memory.borrow_mut();
         let snapshot = match &owner {

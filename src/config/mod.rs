@@ -700,12 +700,27 @@ fn expand_value(
     }
 }
 
+/// Why `${...}` could not be expanded. The messages never repeat the value around the
+/// reference: it may be a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandError {
+    #[error("an unterminated \"${{\" (write $${{ for a literal ${{)")]
+    Unterminated,
+    #[error("\"${{{0}}}\" is not a valid variable reference")]
+    InvalidName(String),
+    #[error("environment variable {0} is not set (referenced as ${{{0}}}); set it, or write ${{{0}:-default}}")]
+    Unset(String),
+}
+
 /// Replace `${VAR}` and `${VAR:-default}` in a string; `$${` stands for a literal `${`.
 ///
 /// # Errors
 /// Names the variable when `${VAR}` has no default and the variable is unset, and describes
 /// an unterminated `${`.
-pub fn expand_vars(input: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn expand_vars(
+    input: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ExpandError> {
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
     while let Some(pos) = rest.find('$') {
@@ -715,25 +730,22 @@ pub fn expand_vars(input: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<
             out.push_str("${");
             rest = escaped;
         } else if let Some(body) = after.strip_prefix("${") {
-            let end = body
-                .find('}')
-                .ok_or_else(|| format!("unterminated \"${{\" in \"{input}\""))?;
+            let end = body.find('}').ok_or(ExpandError::Unterminated)?;
             let expr = &body[..end];
             let (name, default) = match expr.split_once(":-") {
                 Some((name, default)) => (name, Some(default)),
                 None => (expr, None),
             };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!("\"${{{expr}}}\" is not a valid variable reference"));
+                return Err(ExpandError::InvalidName(expr.to_string()));
             }
-            match (env(name).filter(|v| !v.is_empty() || default.is_none()), default) {
+            match (
+                env(name).filter(|v| !v.is_empty() || default.is_none()),
+                default,
+            ) {
                 (Some(v), _) => out.push_str(&v),
                 (None, Some(d)) => out.push_str(d),
-                (None, None) => {
-                    return Err(format!(
-                        "environment variable {name} is not set (referenced as ${{{name}}}); set it, or write ${{{name}:-default}}"
-                    ))
-                }
+                (None, None) => return Err(ExpandError::Unset(name.to_string())),
             }
             rest = &body[end + 1..];
         } else {
@@ -832,7 +844,23 @@ mod tests {
     #[test]
     fn a_missing_variable_is_named() {
         let err = expand_vars("${JELOU_CLIENT_ID}", &env).unwrap_err();
-        assert!(err.contains("JELOU_CLIENT_ID"), "{err}");
+        assert_eq!(err, ExpandError::Unset("JELOU_CLIENT_ID".into()));
+        assert!(err.to_string().contains("JELOU_CLIENT_ID"), "{err}");
+    }
+
+    #[test]
+    fn an_expansion_error_never_repeats_the_value_it_is_in() {
+        for (input, expected) in [
+            ("topsecret${UNCLOSED", ExpandError::Unterminated),
+            (
+                "topsecret${bad name}",
+                ExpandError::InvalidName("bad name".into()),
+            ),
+        ] {
+            let err = expand_vars(input, &env).unwrap_err();
+            assert_eq!(err, expected);
+            assert!(!err.to_string().contains("topsecret"), "{err}");
+        }
     }
 
     #[test]

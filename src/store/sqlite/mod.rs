@@ -37,6 +37,9 @@ mod embedded {
 /// Read connections kept open between reads; more may open under a burst of admin reads,
 /// and are closed when returned.
 const MAX_IDLE_READERS: usize = 4;
+/// Reads at once (admin pages, backtests); more wait for a turn instead of opening more
+/// connections, so a burst of reads cannot grow the process's files and memory.
+const MAX_READERS: usize = 8;
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -97,6 +100,8 @@ pub struct SqliteStore {
     closed: AtomicBool,
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
+    /// A read's turn (`MAX_READERS` at once).
+    read_turns: tokio::sync::Semaphore,
     /// Held until `close`: one `serve` per SQLite file. `None` when read-only.
     lock: Mutex<Option<File>>,
     /// What the writer and the checkpoint thread know of the store's health.
@@ -166,6 +171,7 @@ impl SqliteStore {
             closed: AtomicBool::new(false),
             path: path.to_path_buf(),
             readers: Mutex::new(Vec::new()),
+            read_turns: tokio::sync::Semaphore::new(MAX_READERS),
             lock: Mutex::new(Some(lock)),
             health,
         })
@@ -192,6 +198,7 @@ impl SqliteStore {
             closed: AtomicBool::new(true),
             path: path.to_path_buf(),
             readers: Mutex::new(vec![conn]),
+            read_turns: tokio::sync::Semaphore::new(MAX_READERS),
             lock: Mutex::new(None),
             health: Arc::new(WriterHealth::stopped(path.to_path_buf())),
         })
@@ -223,6 +230,11 @@ impl SqliteStore {
         self: &Arc<Self>,
         f: impl FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let _turn = self
+            .read_turns
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the store is closing: {e}")))?;
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.read_now(f))
             .await
