@@ -2,8 +2,8 @@
 //! that several apps in one test process do not share counters.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -17,6 +17,9 @@ pub struct Metrics {
     pub provider_request_seconds: HistogramVec,
     pub task_restarts: IntCounterVec,
     pub outcome_write_failures: IntCounterVec,
+    /// 0 active, 1 paused by an operator, 2 circuit breaker open.
+    pub provider_state: IntGaugeVec,
+    pub breaker_opened: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -68,6 +71,22 @@ impl Metrics {
             "Failed writes of a delivery's outcome, by provider (each is tried again; after the last try the delivery's lease returns it to the queue).",
             &["provider"],
         );
+        let breaker_opened = counter(
+            "switchboard_breaker_opened_total",
+            "Times a provider's circuit breaker opened after retryable failures in a row.",
+            &["provider"],
+        );
+        let provider_state = IntGaugeVec::new(
+            Opts::new(
+                "switchboard_provider_state",
+                "Each provider's state: 0 active, 1 paused by an operator, 2 circuit breaker open.",
+            ),
+            &["provider"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(provider_state.clone()))
+            .expect("unique metric");
         let queue_depth = IntGauge::new(
             "switchboard_queue_depth",
             "Events waiting for rules plus deliveries not yet finished.",
@@ -107,6 +126,8 @@ impl Metrics {
             provider_request_seconds,
             task_restarts,
             outcome_write_failures,
+            provider_state,
+            breaker_opened,
         }
     }
 

@@ -79,6 +79,7 @@ impl Application {
             runner,
             metrics,
             tasks: Arc::new(Tasks::default()),
+            gates: executor::gate::gates(&settings),
         });
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -154,19 +155,28 @@ impl Application {
             )
         };
         let executor = {
-            let (store, settings, metrics) =
-                (store.clone(), state.settings.clone(), metrics.clone());
+            let (store, settings, metrics, gates) = (
+                store.clone(),
+                state.settings.clone(),
+                metrics.clone(),
+                state.gates.clone(),
+            );
             supervise(
                 "executor",
                 tasks.clone(),
                 metrics.clone(),
                 stop.subscribe(),
                 move |stop| {
-                    let (store, settings, metrics) =
-                        (store.clone(), settings.clone(), metrics.clone());
+                    let (store, settings, metrics, gates) = (
+                        store.clone(),
+                        settings.clone(),
+                        metrics.clone(),
+                        gates.clone(),
+                    );
                     async move {
                         if let Err(e) =
-                            executor::run(store, settings, metrics, stop, SHUTDOWN_GRACE).await
+                            executor::run(store, settings, metrics, gates, stop, SHUTDOWN_GRACE)
+                                .await
                         {
                             tracing::error!("the executor stopped: {e:#}");
                         }

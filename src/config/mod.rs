@@ -127,6 +127,10 @@ pub struct ProviderSettings {
     /// UChat: minutes for `set_manual()` without a ttl.
     pub pause_minutes: u64,
     pub rate_per_second: Option<u32>,
+    /// Retryable failures in a row that open the circuit breaker (contract 9.6).
+    pub breaker_failures: u32,
+    /// How long the breaker stays open before one delivery is let through.
+    pub breaker_cooldown_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +241,8 @@ struct RawProvider {
     bot_id: Option<String>,
     pause_minutes: Option<u64>,
     rate_per_second: Option<u32>,
+    breaker_failures: Option<u32>,
+    breaker_cooldown_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -595,6 +601,16 @@ fn build_provider(name: &str, p: RawProvider) -> Result<ProviderSettings, String
             "providers.{name}.pause_minutes: only uchat providers have pause_minutes"
         ));
     }
+    if p.breaker_failures == Some(0) {
+        return Err(format!(
+            "providers.{name}.breaker_failures: must be at least 1"
+        ));
+    }
+    if p.breaker_cooldown_ms == Some(0) {
+        return Err(format!(
+            "providers.{name}.breaker_cooldown_ms: must be at least 1"
+        ));
+    }
     if p.rate_per_second == Some(0) {
         return Err(format!(
             "providers.{name}.rate_per_second: must be at least 1"
@@ -608,6 +624,8 @@ fn build_provider(name: &str, p: RawProvider) -> Result<ProviderSettings, String
         bot_id: p.bot_id.filter(|b| !b.is_empty()),
         pause_minutes: p.pause_minutes.unwrap_or(1440).max(1),
         rate_per_second: p.rate_per_second,
+        breaker_failures: p.breaker_failures.unwrap_or(20),
+        breaker_cooldown_ms: p.breaker_cooldown_ms.unwrap_or(30_000),
     })
 }
 

@@ -4,6 +4,7 @@
 //! delivery is claimable only when nothing earlier of its key is still open.
 
 pub mod attempt;
+pub mod gate;
 pub mod limits;
 
 use std::collections::HashMap;
@@ -18,6 +19,32 @@ use crate::domain::status::DeadReason;
 use crate::metrics::Metrics;
 use crate::store::{AttemptOutcome, Next, Store};
 use attempt::{AttemptResult, Identities, ProviderClient};
+use gate::{Admit, Attempted, Gate, Gates, State};
+
+/// Apply operators' pauses from the store (shared by every instance) to the gates.
+async fn read_pauses(store: &Store, gates: &Gates, metrics: &Metrics) {
+    match store.paused_providers().await {
+        Ok(paused) => {
+            for (name, gate) in gates.iter() {
+                gate.set_operator_paused(paused.contains(name));
+                metrics
+                    .provider_state
+                    .with_label_values(&[name])
+                    .set(state_number(gate.view().state));
+            }
+        }
+        Err(e) => tracing::warn!("could not read which providers are paused: {e}"),
+    }
+}
+
+/// `switchboard_provider_state`'s value for a state.
+pub fn state_number(state: State) -> i64 {
+    match state {
+        State::Active => 0,
+        State::Paused => 1,
+        State::Open => 2,
+    }
+}
 
 /// How often the executor looks for due retries when nothing wakes it.
 const POLL: Duration = Duration::from_millis(250);
@@ -50,11 +77,16 @@ pub fn clients(settings: &Settings) -> anyhow::Result<HashMap<String, ProviderCl
         .collect()
 }
 
+/// How often operators' pauses are read from the store (they may come from another
+/// instance); a pause through this instance's API applies at once.
+const PAUSES_EVERY: Duration = Duration::from_secs(1);
+
 /// Run until `shutdown` turns true; then wait (up to `grace`) for requests in flight.
 pub async fn run(
     store: Store,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
+    gates: Gates,
     mut shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) -> anyhow::Result<()> {
@@ -77,9 +109,14 @@ pub async fn run(
     let lease_ms = (delivery.timeout_ms as i64) * 2 + 30_000;
     let claim_batch = (delivery.max_in_flight / 4).max(1);
     let mut tasks = tokio::task::JoinSet::new();
+    let mut pauses_read: Option<tokio::time::Instant> = None;
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        if pauses_read.is_none_or(|at| at.elapsed() >= PAUSES_EVERY) {
+            read_pauses(&store, &gates, &metrics).await;
+            pauses_read = Some(tokio::time::Instant::now());
         }
         for (name, lane) in lanes.iter() {
             let free = lane.slots.available_permits();
@@ -88,28 +125,49 @@ pub async fn run(
             if free == 0 || (free < claim_batch && free < delivery.max_in_flight) {
                 continue;
             }
-            let Ok(mut permits) = lane.slots.clone().try_acquire_many_owned(free as u32) else {
+            let gate = gates.get(name).cloned();
+            let want = match gate.as_ref().map_or(Admit::All, |g| g.admit()) {
+                Admit::All => free,
+                Admit::Probe => 1,
+                Admit::None => continue,
+            };
+            let Ok(mut permits) = lane.slots.clone().try_acquire_many_owned(want as u32) else {
                 continue;
             };
-            let claimed = match store.claim_deliveries(name, free, lease_ms).await {
+            let claimed = match store.claim_deliveries(name, want, lease_ms).await {
                 Ok(claimed) => claimed,
                 Err(e) => {
                     tracing::warn!(provider = %name, "could not claim deliveries: {e}");
-                    continue;
+                    Vec::new()
                 }
             };
+            if claimed.is_empty() && want == 1 && free > 1 {
+                // A probe found nothing to send: the next one may go.
+                if let Some(gate) = &gate {
+                    gate.probe_unused();
+                }
+            }
             for delivery_row in claimed {
                 let Some(permit) = permits.split(1) else {
                     break;
                 };
-                let (store, lane, settings, metrics) = (
+                let (store, lane, settings, metrics, gate) = (
                     store.clone(),
                     lane.clone(),
                     delivery.clone(),
                     metrics.clone(),
+                    gate.clone(),
                 );
                 tasks.spawn(async move {
-                    carry_out(&store, &lane.client, &settings, &metrics, delivery_row).await;
+                    carry_out(
+                        &store,
+                        &lane.client,
+                        &settings,
+                        &metrics,
+                        gate.as_deref(),
+                        delivery_row,
+                    )
+                    .await;
                     drop(permit);
                     store.deliveries_ready.notify_one();
                 });
@@ -147,11 +205,36 @@ async fn carry_out(
     client: &ProviderClient,
     delivery: &DeliverySettings,
     metrics: &Metrics,
+    gate: Option<&Gate>,
     claimed: crate::store::ClaimedDelivery,
 ) {
     let action = &claimed.action;
     let started = std::time::Instant::now();
     let report = attempt::attempt(client, action, &Identities::Store(store)).await;
+    if let Some(gate) = gate {
+        let attempted = match (&report.attempt, report.result) {
+            (None, _) => Attempted::NotSent,
+            (Some(attempt), AttemptResult::Retry) => Attempted::Failed(
+                attempt
+                    .response_excerpt
+                    .chars()
+                    .take(300)
+                    .collect::<String>(),
+            ),
+            (Some(_), _) => Attempted::Answered,
+        };
+        if gate.report(attempted) {
+            metrics
+                .breaker_opened
+                .with_label_values(&[&action.provider])
+                .inc();
+            tracing::warn!(provider = %action.provider, "circuit breaker open: retryable failures in a row; its deliveries wait for the cooldown");
+        }
+        metrics
+            .provider_state
+            .with_label_values(&[&action.provider])
+            .set(state_number(gate.view().state));
+    }
     if report.attempt.is_some() {
         metrics
             .provider_request_seconds

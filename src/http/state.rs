@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::executor::gate::Gates;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::supervisor::Tasks;
@@ -17,4 +18,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The supervised background tasks, and which of them run.
     pub tasks: Arc<Tasks>,
+    /// Each provider's pause and circuit breaker, shared with the executor.
+    pub gates: Gates,
 }

@@ -143,6 +143,17 @@ pub(crate) fn unreadable_outcome(delivery_id: i64) -> AttemptOutcome {
     }
 }
 
+/// A provider's open deliveries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OpenCounts {
+    /// Not finished and not in flight (queued behind the user's earlier delivery included).
+    pub waiting: i64,
+    pub in_flight: i64,
+}
+
+/// Open deliveries per provider name.
+pub type ProviderCounts = std::collections::HashMap<String, OpenCounts>;
+
 /// What a redrive came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Redrive {
@@ -263,6 +274,12 @@ pub(crate) trait Backend: Send + Sync + Sized {
         provider: &str,
         phone: &str,
     ) -> Result<Option<String>, StoreError>;
+    /// Pause (`true`) or resume a provider for every instance.
+    async fn set_paused(self: &Arc<Self>, provider: &str, paused: bool) -> Result<(), StoreError>;
+    /// The providers an operator paused.
+    async fn paused_providers(self: &Arc<Self>) -> Result<Vec<String>, StoreError>;
+    /// Open deliveries per provider.
+    async fn provider_counts(self: &Arc<Self>) -> Result<ProviderCounts, StoreError>;
     /// Send a dead letter's delivery again, from its first attempt, out of order.
     async fn redrive(self: &Arc<Self>, id: i64) -> Result<Redrive, StoreError>;
     /// Delete finished events that finished before `before` (unix ms), one batch.
@@ -487,6 +504,25 @@ impl Storage {
         phone: &str,
     ) -> Result<Option<String>, StoreError> {
         delegate!(self, s => s.identity(provider, phone).await)
+    }
+
+    /// Pause (`true`) or resume a provider, for every instance sharing this store.
+    pub async fn set_paused(&self, provider: &str, paused: bool) -> Result<(), StoreError> {
+        delegate!(self, s => s.set_paused(provider, paused).await)?;
+        if !paused {
+            self.deliveries_ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The providers an operator paused.
+    pub async fn paused_providers(&self) -> Result<Vec<String>, StoreError> {
+        delegate!(self, s => s.paused_providers().await)
+    }
+
+    /// Open deliveries per provider (providers with none are absent).
+    pub async fn provider_counts(&self) -> Result<ProviderCounts, StoreError> {
+        delegate!(self, s => s.provider_counts().await)
     }
 
     /// Send a dead letter's delivery again, from its first attempt, out of order.

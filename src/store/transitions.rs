@@ -163,6 +163,19 @@ pub(crate) const SET_DECIDED: &str =
 
 /// A replay's rule errors added to an event that gained no delivery: `$1` errors, `$2` seq
 /// (then `SETTLE_EVENT`).
+/// Pause provider `$1` at `$2` (an operator's pause; shared by every instance).
+pub(crate) const PAUSE_PROVIDER: &str = "INSERT INTO provider_pauses (provider, paused_at) \
+     VALUES ($1, $2) ON CONFLICT (provider) DO NOTHING";
+/// Resume provider `$1`.
+pub(crate) const RESUME_PROVIDER: &str = "DELETE FROM provider_pauses WHERE provider = $1";
+pub(crate) const PAUSED_PROVIDERS: &str = "SELECT provider FROM provider_pauses ORDER BY provider";
+/// Per provider: deliveries waiting (open, not in flight; queued behind their user's
+/// earlier delivery included) and in flight.
+pub(crate) const PROVIDER_COUNTS: &str = "SELECT provider, \
+     count(*) FILTER (WHERE status = 'pending') AS waiting, \
+     count(*) FILTER (WHERE status = 'in_flight') AS in_flight \
+     FROM deliveries WHERE status IN ('pending', 'in_flight') GROUP BY provider";
+
 pub(crate) const SET_RULE_ERRORS: &str =
     "UPDATE events SET rule_errors = CAST($1 AS BIGINT) WHERE seq = $2";
 

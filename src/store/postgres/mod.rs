@@ -19,7 +19,8 @@ use tokio_postgres::NoTls;
 use super::transitions::{self, outcome_columns, EventAfterDecision};
 use super::{
     Attempt, AttemptOutcome, Backend, ClaimedDelivery, DeadLetter, Decision, DeliveryTrace,
-    EventFilter, EventSummary, EventTrace, Inserted, PendingEvent, Redrive, RuleRun, StoreError,
+    EventFilter, EventSummary, EventTrace, Inserted, OpenCounts, PendingEvent, ProviderCounts,
+    Redrive, RuleRun, StoreError,
 };
 use crate::domain::actions::DecidedAction;
 use crate::domain::event::{digits, now_millis, Event};
@@ -370,6 +371,54 @@ impl Backend for PostgresStore {
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the outcome task has stopped".into()))?
+    }
+
+    async fn set_paused(self: &Arc<Self>, provider: &str, paused: bool) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        if paused {
+            client
+                .execute(transitions::PAUSE_PROVIDER, &[&provider, &now_millis()])
+                .await
+                .map_err(pg_error)?;
+        } else {
+            client
+                .execute(transitions::RESUME_PROVIDER, &[&provider])
+                .await
+                .map_err(pg_error)?;
+        }
+        Ok(())
+    }
+
+    async fn paused_providers(self: &Arc<Self>) -> Result<Vec<String>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(transitions::PAUSED_PROVIDERS, &[])
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()
+            .map_err(pg_error)
+    }
+
+    async fn provider_counts(self: &Arc<Self>) -> Result<ProviderCounts, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(transitions::PROVIDER_COUNTS, &[])
+            .await
+            .map_err(pg_error)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<_, String>(0)?,
+                    OpenCounts {
+                        waiting: r.try_get(1)?,
+                        in_flight: r.try_get(2)?,
+                    },
+                ))
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()
+            .map_err(pg_error)
     }
 
     async fn set_identity(

@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 
 use super::{
     AttemptOutcome, Backend, ClaimedDelivery, DeadLetter, Decision, EventFilter, EventSummary,
-    EventTrace, Inserted, PendingEvent, Redrive, StoreError,
+    EventTrace, Inserted, PendingEvent, ProviderCounts, Redrive, StoreError,
 };
 use crate::config::Synchronous;
 use crate::domain::event::Event;
@@ -91,6 +91,11 @@ enum Job {
     Purge {
         before: i64,
         reply: Reply<usize>,
+    },
+    Pause {
+        provider: String,
+        paused: bool,
+        reply: Reply<()>,
     },
 }
 
@@ -407,6 +412,24 @@ impl Backend for SqliteStore {
     /// before `before` (unix ms). Dead letters and unfinished work are kept.
     async fn purge_finished(self: &Arc<Self>, before: i64) -> Result<usize, StoreError> {
         self.submit(|reply| Job::Purge { before, reply }).await
+    }
+
+    async fn set_paused(self: &Arc<Self>, provider: &str, paused: bool) -> Result<(), StoreError> {
+        let provider = provider.to_string();
+        self.submit(|reply| Job::Pause {
+            provider,
+            paused,
+            reply,
+        })
+        .await
+    }
+
+    async fn paused_providers(self: &Arc<Self>) -> Result<Vec<String>, StoreError> {
+        self.read(read::paused_providers).await
+    }
+
+    async fn provider_counts(self: &Arc<Self>) -> Result<ProviderCounts, StoreError> {
+        self.read(read::provider_counts).await
     }
 
     /// The remembered UChat subscriber of a phone.

@@ -5,9 +5,10 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
 use crate::domain::event::{digits, Event};
+use crate::store::transitions;
 use crate::store::{
-    Attempt, DeadLetter, DeliveryTrace, EventFilter, EventSummary, EventTrace, PendingEvent,
-    RuleRun,
+    Attempt, DeadLetter, DeliveryTrace, EventFilter, EventSummary, EventTrace, OpenCounts,
+    PendingEvent, ProviderCounts, RuleRun,
 };
 
 /// An event that could not be read back: its `seq`, `event_id` and why.
@@ -58,6 +59,30 @@ pub(super) fn stored_event(
         })
     })
     .transpose()
+}
+
+pub(super) fn paused_providers(conn: &Connection) -> anyhow::Result<Vec<String>> {
+    let mut statement = conn.prepare_cached(transitions::PAUSED_PROVIDERS)?;
+    let names = statement
+        .query_map([], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(names)
+}
+
+pub(super) fn provider_counts(conn: &Connection) -> anyhow::Result<ProviderCounts> {
+    let mut statement = conn.prepare_cached(transitions::PROVIDER_COUNTS)?;
+    let counts = statement
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                OpenCounts {
+                    waiting: row.get(1)?,
+                    in_flight: row.get(2)?,
+                },
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(counts)
 }
 
 pub(super) fn identity(

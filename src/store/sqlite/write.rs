@@ -122,6 +122,7 @@ fn fail(job: Job, reason: &str) {
         Job::Claim { reply, .. } => drop(reply.send(err(reason))),
         Job::Redrive { reply, .. } => drop(reply.send(err(reason))),
         Job::Purge { reply, .. } => drop(reply.send(err(reason))),
+        Job::Pause { reply, .. } => drop(reply.send(err(reason))),
     }
 }
 
@@ -211,6 +212,11 @@ fn apply(conn: &mut Connection, job: Job, now: i64) -> Completion {
         Job::Purge { before, reply } => {
             answer(reply, in_savepoint(conn, |tx| purge(tx, before, now)))
         }
+        Job::Pause {
+            provider,
+            paused,
+            reply,
+        } => answer(reply, pause(conn, &provider, paused, now)),
     }
 }
 
@@ -550,4 +556,16 @@ fn purge(conn: &Connection, before: i64, now: i64) -> anyhow::Result<usize> {
     conn.prepare_cached("DELETE FROM memory WHERE expires_at IS NOT NULL AND expires_at <= ?1")?
         .execute([now])?;
     Ok(seqs.len())
+}
+
+/// Pause (a row) or resume (no row) a provider.
+fn pause(conn: &Connection, provider: &str, paused: bool, now: i64) -> anyhow::Result<()> {
+    if paused {
+        conn.prepare_cached(transitions::PAUSE_PROVIDER)?
+            .execute(named_params! {"$1": provider, "$2": now})?;
+    } else {
+        conn.prepare_cached(transitions::RESUME_PROVIDER)?
+            .execute(named_params! {"$1": provider})?;
+    }
+    Ok(())
 }
