@@ -9,7 +9,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{get, web, App, HttpResponse, HttpServer};
 use tokio::sync::watch;
 use utoipa::OpenApi as _;
@@ -88,13 +89,9 @@ impl Application {
         let app_state = state.clone();
         let served_document = web::Data::new(openapi::Document::render(&document()));
         let server = HttpServer::new(move || {
-            App::new()
-                .into_utoipa_app()
+            app()
                 .app_data(app_state.clone())
                 .app_data(served_document.clone())
-                .configure(routes)
-                .default_service(web::to(health::not_found))
-                .into_app()
         })
         .disable_signals()
         .shutdown_timeout(5)
@@ -224,6 +221,24 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The HTTP application without its data (the state and the rendered document): the
+/// routes of [`routes`], and the JSON 404 for any other path.
+pub fn app() -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .into_utoipa_app()
+        .configure(routes)
+        .default_service(web::to(health::not_found))
+        .into_app()
 }
 
 /// Every HTTP route, each registered and described in one call (utoipa-actix-web takes a

@@ -7,9 +7,11 @@ mod admin;
 mod backlog;
 #[path = "../common/mod.rs"]
 mod common;
+mod console;
 mod delivery;
 mod delivery_policy;
 mod helpers;
 mod ingest;
+mod openapi;
 mod reload;
 mod rules;
