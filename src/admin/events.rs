@@ -24,6 +24,7 @@ pub struct ListQuery {
     /// The event kind, e.g. `message.received`.
     kind: Option<String>,
     /// `received`, `processing`, `done`, `failed` or `partial`; anything else is `400`.
+    #[param(inline, value_type = Option<StatusFilter>)]
     status: Option<String>,
     /// A source's name.
     source: Option<String>,
@@ -35,6 +36,18 @@ pub struct ListQuery {
     limit: Option<usize>,
     /// A `next_cursor` from the previous page.
     cursor: Option<String>,
+}
+
+/// The statuses `status=` takes (a description: the handler checks the string).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum StatusFilter {
+    Received,
+    Processing,
+    Done,
+    Failed,
+    Partial,
 }
 
 /// The answer of `GET /admin/events`.

@@ -39,6 +39,11 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, Rejection>
 
 /// The try-it request: a fixture's fields (contract §6.3).
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "source": "jelou",
+    "body": {"object": "message_event", "event_type": "message", "contact": {"id": "573001112233"},
+             "value": {"id": "wamid.1", "type": "text", "content": {"body": "hola"}}}
+}))]
 #[serde(deny_unknown_fields)]
 pub struct TryRequest {
     /// A configured source's name.

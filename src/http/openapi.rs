@@ -139,7 +139,7 @@ pub struct Ack {
                    `webhook-id`, `webhook-timestamp`, `webhook-signature`; a source with a `token` takes \
                    `X-Webhook-Token: <token>` or `Authorization: Bearer <token>`.",
     params(
-        ("source" = String, Path, description = "A configured source's name (`[sources.<name>]`)"),
+        ("source" = String, Path, description = "A configured source's name (`[sources.<name>]`)", example = "jelou"),
         ("X-Jelou-Signature" = Option<String>, Header,
             description = "jelou sources: `sha256=` + lowercase hex HMAC-SHA256(secret, raw body)"),
         ("X-Webhook-Signature" = Option<String>, Header,
