@@ -2,17 +2,23 @@
 //! listener (port 0 in tests) and returns an application that `run_until_stopped` runs:
 //! the HTTP server, the rule workers and the executor, with a graceful stop on
 //! SIGTERM / Ctrl-C. `serve` and every integration test go through this one function.
+//! `routes` is the one table of HTTP routes; each entry registers a route and describes it
+//! in the OpenAPI document (`document`, served at `/openapi.json`).
 
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{get, web, App, HttpResponse, HttpServer};
 use tokio::sync::watch;
+use utoipa::OpenApi as _;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt as _;
 
 use crate::config::Settings;
-use crate::http::{health, AppState};
+use crate::http::{health, openapi, AppState};
 use crate::metrics::Metrics;
 use crate::rules::{build_engine, Problem, RuleBook, RuleEnv};
 use crate::store::{self, Store, StoreError};
@@ -82,18 +88,11 @@ impl Application {
             gates: executor::gate::gates(&settings),
         });
         let app_state = state.clone();
+        let served_document = web::Data::new(openapi::Document::render(&document()));
         let server = HttpServer::new(move || {
-            App::new()
+            app()
                 .app_data(app_state.clone())
-                .route(
-                    "/webhooks/{source}",
-                    web::post().to(inbound::receive_webhook),
-                )
-                .route("/healthz", web::get().to(health::healthz))
-                .route("/readyz", web::get().to(health::readyz))
-                .route("/metrics", web::get().to(metrics_text))
-                .configure(crate::admin::routes)
-                .default_service(web::to(health::not_found))
+                .app_data(served_document.clone())
         })
         .disable_signals()
         .shutdown_timeout(5)
@@ -234,6 +233,47 @@ impl Application {
     }
 }
 
+/// The HTTP application without its data (the state and the rendered document): the
+/// routes of [`routes`], and the JSON 404 for any other path.
+pub fn app() -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .into_utoipa_app()
+        .configure(routes)
+        .default_service(web::to(health::not_found))
+        .into_app()
+}
+
+/// Every HTTP route, each registered and described in one call (utoipa-actix-web takes a
+/// service only with its `#[utoipa::path]` description). Any other path answers the JSON
+/// 404 of `health::not_found`.
+pub fn routes(config: &mut ServiceConfig) {
+    config
+        .service(openapi::webhook(inbound::receive_webhook))
+        .service(health::healthz)
+        .service(health::readyz)
+        .service(metrics_text)
+        .service(openapi::document)
+        .configure(crate::admin::routes);
+}
+
+/// The OpenAPI 3.1 document of every route in [`routes`].
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::ApiDoc::openapi())
+        .configure(routes)
+        .split_for_parts();
+    openapi::finish(api)
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -251,6 +291,15 @@ async fn shutdown_signal() {
     }
 }
 
+/// `GET /metrics`: Prometheus text, no auth.
+#[utoipa::path(
+    tag = "health",
+    operation_id = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text format (contract §8): `switchboard_events_received_total`, `switchboard_rule_runs_total`, `switchboard_deliveries_total`, `switchboard_queue_depth` and the latency histograms", content_type = "text/plain; version=0.0.4", body = String),
+    )
+)]
+#[get("/metrics")]
 async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
     if let Ok((events, deliveries)) = state.store.queue_depth().await {
         state.metrics.queue_depth.set(events + deliveries);

@@ -30,6 +30,9 @@ mod ingest;
 #[path = "api_postgres/multi_instance.rs"]
 mod multi_instance;
 #[cfg(postgres_tests)]
+#[path = "api/providers.rs"]
+mod providers;
+#[cfg(postgres_tests)]
 #[path = "api/reload.rs"]
 mod reload;
 #[cfg(postgres_tests)]

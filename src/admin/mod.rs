@@ -1,37 +1,42 @@
 //! The operator surface (contract §8): `/admin/*` behind `Authorization: Bearer
 //! <admin_token>` (401 without it; 404 for everything when the token is empty). One file
-//! per resource: events (list, trace, replay), dead letters (list, redrive), rules (state,
-//! and the try-it dry run).
+//! per resource: events (list, trace, replay), dead letters (list, redrive), providers
+//! (state, pause, resume), rules (state, and the try-it dry run). Each handler carries its OpenAPI description (`#[utoipa::path]`);
+//! the bearer requirement, 401 and 404 that the middleware adds are described once, by
+//! `http::openapi::finish`.
 
 mod console;
 mod dead_letters;
 mod events;
+mod providers;
 mod rules;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
+use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::http::auth::admin_only;
 
-pub fn routes(config: &mut web::ServiceConfig) {
+/// The admin scope and the console, each route registered with its description.
+pub fn routes(config: &mut ServiceConfig) {
     // Every route in this scope, and any path under /admin that matches none, goes through
     // the token check first: a new route cannot be left open by mistake.
     config
         .service(
-            web::scope("/admin")
+            scope("/admin")
                 .wrap(from_fn(admin_only))
-                .route("/events", web::get().to(events::list))
-                .route("/events/{event_id}", web::get().to(events::trace))
-                .route("/events/{event_id}/replay", web::post().to(events::replay))
-                .route("/dead-letters", web::get().to(dead_letters::list))
-                .route(
-                    "/dead-letters/{id}/redrive",
-                    web::post().to(dead_letters::redrive),
-                )
-                .route("/rules", web::get().to(rules::list))
-                .route("/try", web::post().to(rules::try_it))
+                .service(events::list)
+                .service(events::trace)
+                .service(events::replay)
+                .service(dead_letters::list)
+                .service(dead_letters::redrive)
+                .service(providers::list)
+                .service(providers::pause)
+                .service(providers::resume)
+                .service(rules::list)
+                .service(rules::try_it)
                 .default_service(web::to(crate::http::health::not_found)),
         )
         // The page holds no data; it asks for the token and sends it with each call.
-        .route("/console", web::get().to(console::page));
+        .service(console::page);
 }

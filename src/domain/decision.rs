@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::actions::DecidedAction;
 
 /// One rule's part in an event, as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RuleRun {
     pub rule: String,
     pub actions: Vec<DecidedAction>,

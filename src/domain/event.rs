@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::platform::SourceKind;
 
 /// One accepted inbound webhook, in the platform-neutral shape rules see as `event`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// Dedupe key: the platform's event or message id, else hex SHA-256 of the body.
     pub id: String,
@@ -27,7 +27,7 @@ pub struct Event {
     pub received_at: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum EventKind {
     #[serde(rename = "message.received")]
     MessageReceived,
@@ -69,7 +69,7 @@ impl EventKind {
 }
 
 /// Who the event is about. Every field is optional: platforms name users differently.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct User {
     pub id: Option<String>,
     /// E.164 with a leading `+`.
@@ -80,7 +80,7 @@ pub struct User {
     pub ns: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     pub id: Option<String>,
     #[serde(rename = "type")]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Who the user is at one provider, decided when the rule runs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum UserRef {
     /// Known outright: Jelou `userId`, UChat `user_ns`, Aelyst `{identifier}`.
@@ -17,7 +17,7 @@ pub enum UserRef {
 }
 
 /// The addressee of one action at its provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Target {
     pub user: UserRef,
     /// Jelou: the bot that speaks.

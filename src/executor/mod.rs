@@ -214,13 +214,17 @@ async fn carry_out(
     if let Some(gate) = gate {
         let attempted = match (&report.attempt, report.result) {
             (None, _) => Attempted::NotSent,
-            (Some(attempt), AttemptResult::Retry) => Attempted::Failed(
+            (Some(attempt), AttemptResult::Retry) => Attempted::Failed(format!(
+                "{}: {}",
+                attempt
+                    .status
+                    .map_or_else(|| "no answer".to_string(), |s| s.to_string()),
                 attempt
                     .response_excerpt
                     .chars()
                     .take(300)
-                    .collect::<String>(),
-            ),
+                    .collect::<String>()
+            )),
             (Some(_), _) => Attempted::Answered,
         };
         if gate.report(attempted) {

@@ -7,7 +7,17 @@ use std::fmt;
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+
+/// The body of every error answer; one component (`ErrorBody`) of the OpenAPI document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": "unknown_source", "message": "no source named \"x\" is configured"}))]
+pub struct ErrorBody<'a> {
+    /// The contract's error code, e.g. `unknown_source`, `bad_signature`, `unauthorized`.
+    pub error: &'a str,
+    /// A sentence for a human.
+    pub message: &'a str,
+}
 
 /// An answer that is not a `2xx`: the contract's error code and a sentence for a human.
 #[derive(Debug)]
@@ -74,6 +84,9 @@ impl ResponseError for Rejection {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             builder.insert_header((header::RETRY_AFTER, "5"));
         }
-        builder.json(json!({"error": self.code, "message": self.message}))
+        builder.json(ErrorBody {
+            error: self.code,
+            message: &self.message,
+        })
     }
 }

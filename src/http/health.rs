@@ -2,17 +2,52 @@
 //! store can write and every background task runs), and the JSON 404 for any other path.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{get, web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
+use super::error::ErrorBody;
 use super::{AppState, Rejection};
 
+/// The answer of `GET /healthz`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a description of the JSON the handler writes
+pub struct Live {
+    #[schema(example = "ok")]
+    status: String,
+}
+
+/// The answer of `GET /readyz` when ready.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a description of the JSON the handler writes
+pub struct Ready {
+    #[schema(example = "ready")]
+    status: String,
+    /// How many rule files run.
+    rules: u64,
+}
+
 /// `GET /healthz`: the process runs.
+#[utoipa::path(
+    tag = "health",
+    operation_id = "healthz",
+    responses((status = 200, description = "The process runs", body = Live))
+)]
+#[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// `GET /readyz`: the store can write and answers, and every background task runs.
+#[utoipa::path(
+    tag = "health",
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "The store answers and can write, a rule set is loaded, every background task runs", body = Ready),
+        (status = 503, description = "`store_unavailable` (the store cannot write or does not answer) or `not_ready` (a background task stopped and is restarting)", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait before asking again"))),
+    )
+)]
+#[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if let Some(problem) = state.store.write_problem() {
         return Rejection::new(

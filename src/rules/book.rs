@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::ruleset::{compile_dir, list_rule_files, Problem, RuleSet};
 
 /// One file's state, as `GET /admin/rules` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FileState {
     pub file: String,
     /// When the version that runs now was loaded (unix ms); `null` if none runs.

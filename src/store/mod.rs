@@ -74,7 +74,7 @@ pub struct EventFilter {
 }
 
 /// One line of the events list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventSummary {
     pub event_id: String,
     pub source: String,
@@ -89,7 +89,7 @@ pub struct EventSummary {
 }
 
 /// A delivery that failed for good (contract §7, §8).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     pub id: i64,
     pub event_id: String,
@@ -173,7 +173,7 @@ pub struct ClaimedDelivery {
 }
 
 /// One attempt's result, as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
     pub at: i64,
     pub status: Option<u16>,
@@ -199,7 +199,7 @@ pub struct AttemptOutcome {
 }
 
 /// A stored event with everything that happened to it (the trace of contract §8).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventTrace {
     /// `None` when the stored event cannot be read back (`reason` is then `unreadable`).
     pub event: Option<Event>,
@@ -210,7 +210,7 @@ pub struct EventTrace {
     pub deliveries: Vec<DeliveryTrace>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryTrace {
     pub id: i64,
     pub run_id: String,

@@ -7,9 +7,12 @@ mod admin;
 mod backlog;
 #[path = "../common/mod.rs"]
 mod common;
+mod console;
 mod delivery;
 mod delivery_policy;
 mod helpers;
 mod ingest;
+mod openapi;
+mod providers;
 mod reload;
 mod rules;
