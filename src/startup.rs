@@ -234,7 +234,8 @@ impl Application {
 }
 
 /// The HTTP application without its data (the state and the rendered document): the
-/// routes of [`routes`], and the JSON 404 for any other path.
+/// routes of [`routes`], and the JSON 404 for any other path. Every request runs in a
+/// `tracing-actix-web` span (method, route, request id), so its log lines can be told apart.
 pub fn app() -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -249,6 +250,9 @@ pub fn app() -> App<
         .configure(routes)
         .default_service(web::to(health::not_found))
         .into_app()
+        .wrap(tracing_actix_web::TracingLogger::<
+            crate::http::spans::RequestSpan,
+        >::new())
 }
 
 /// Every HTTP route, each registered and described in one call (utoipa-actix-web takes a

@@ -170,7 +170,10 @@ async fn decide_batch(
                 for PendingEvent { seq, event } in group {
                     let started = std::time::Instant::now();
                     let event = Arc::new(event);
-                    let verdict = rules.run(&engine, &env, &event, memory.clone());
+                    // Every log line of the rules (a failing rule's above all) names the event.
+                    let span = tracing::info_span!("rules", event_id = %event.event_id);
+                    let verdict =
+                        span.in_scope(|| rules.run(&engine, &env, &event, memory.clone()));
                     // The next event of this key sees what this one remembered.
                     for write in &verdict.memory {
                         match &write.value {

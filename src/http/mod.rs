@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod health;
 pub mod openapi;
+pub mod spans;
 pub mod state;
 
 pub use error::Rejection;

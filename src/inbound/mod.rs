@@ -149,11 +149,14 @@ async fn accept(
         }
     })?;
 
+    let event_id = new_event_id();
+    // The request's span (tracing-actix-web) gains the event id from here on.
+    tracing::Span::current().record("event_id", tracing::field::display(&event_id));
     let event = decode::decode(
         source,
         |name| header_value(headers, name),
         &verified,
-        new_event_id(),
+        event_id,
         now,
     )
     .map_err(|e| match e {
