@@ -26,6 +26,10 @@ pub struct Fixture {
     pub memory: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Vec<Expected>>,
+    /// The rule files expected to raise an error on this case (contract 9.1); any other
+    /// rule error fails `switchboard test`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rule_errors: Vec<String>,
 }
 
 /// One expected action: compared as JSON with what the rules decided.

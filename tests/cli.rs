@@ -854,6 +854,64 @@ fn test_does_not_count_fixtures_without_expect() {
 }
 
 #[test]
+fn test_fails_a_case_on_which_a_rule_errs_unless_the_fixture_names_it_in_rule_errors() {
+    let sb = vip_sandbox();
+    sb.write(
+        "rules/40-broken.rhai",
+        "if event.text.contains(\"boom\") { throw \"broken on purpose\"; }\n",
+    );
+    // The rule throws and no action was expected: before, this passed with a warning.
+    sb.write(
+        "fixtures/boom.json",
+        &jelou_fixture("boom", Some(json!([]))),
+    );
+    let out = sb.run(&["test", "--config", CFG, "fixtures/boom.json"]);
+    out.assert_code(1);
+    assert!(out.stdout.contains("FAIL fixtures/boom.json"), "{out}");
+    assert!(
+        out.stdout.contains("rule error:") && out.stdout.contains("40-broken.rhai"),
+        "the failure shows the rule's error\n{out}"
+    );
+    assert_eq!(out.last_stdout_line(), "0 passed, 1 failed", "{out}");
+
+    // Named in rule_errors, the error is expected: the case passes.
+    let mut expected: Value =
+        serde_json::from_str(&jelou_fixture("boom", Some(json!([])))).unwrap();
+    expected["rule_errors"] = json!(["40-broken.rhai"]);
+    sb.write("fixtures/boom.json", &expected.to_string());
+    let out = sb.run(&["test", "--config", CFG, "fixtures/boom.json"]);
+    out.assert_code(0);
+    assert_eq!(out.last_stdout_line(), "1 passed, 0 failed", "{out}");
+
+    // A rule named in rule_errors that does not err fails the case.
+    let mut wrong: Value = serde_json::from_str(&jelou_fixture("calm", Some(json!([])))).unwrap();
+    wrong["rule_errors"] = json!(["40-broken.rhai"]);
+    sb.write("fixtures/calm.json", &wrong.to_string());
+    let out = sb.run(&["test", "--config", CFG, "fixtures/calm.json"]);
+    out.assert_code(1);
+    assert!(
+        out.stdout.contains("expected an error from 40-broken.rhai"),
+        "{out}"
+    );
+}
+
+#[test]
+fn test_with_no_fixture_carrying_expect_fails_and_says_so() {
+    let sb = vip_sandbox();
+    sb.write("empty/README.md", "# nothing here\n");
+    sb.write("only-replay/a.json", &jelou_fixture("premium please", None));
+    for folder in ["empty", "only-replay"] {
+        let out = sb.run(&["test", "--config", CFG, folder]);
+        out.assert_code(1);
+        assert!(
+            out.stderr
+                .contains(&format!("no fixtures with expect under {folder}")),
+            "{out}"
+        );
+    }
+}
+
+#[test]
 fn test_reads_fixtures_from_the_current_directory_by_default() {
     // The config lives in conf/, so its folder and the current one differ.
     let sb = Sandbox::new();

@@ -95,6 +95,7 @@ pub async fn try_it(
         received_at: payload.received_at,
         memory: Default::default(),
         expect: None,
+        rule_errors: Vec::new(),
     };
     let event = fixture
         .to_event(&state.settings)

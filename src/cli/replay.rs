@@ -52,7 +52,7 @@ pub fn run(settings: Settings, paths: &[PathBuf], send: bool) -> Exit {
             }
         };
         for error in errors {
-            eprintln!("{error}");
+            eprintln!("{}", error.message);
             exit = Exit::Problem;
         }
         for action in &actions {
@@ -83,6 +83,13 @@ pub fn run(settings: Settings, paths: &[PathBuf], send: bool) -> Exit {
         }
     }
     exit
+}
+
+/// A rule that failed on a fixture: its file name and the message (`path:line:col: ...`).
+#[derive(Debug, Clone)]
+pub(super) struct RuleError {
+    pub rule: String,
+    pub message: String,
 }
 
 /// One user's memory in a `replay` or `test` run: value and expiry (unix ms).
@@ -124,7 +131,14 @@ impl<'s> Context<'s> {
     pub(super) fn decide_file(
         &self,
         file: &std::path::Path,
-    ) -> Result<(crate::domain::event::Event, Vec<DecidedAction>, Vec<String>), String> {
+    ) -> Result<
+        (
+            crate::domain::event::Event,
+            Vec<DecidedAction>,
+            Vec<RuleError>,
+        ),
+        String,
+    > {
         let fixture = Fixture::load(file).map_err(|e| e.to_string())?;
         self.decide(&fixture)
             .map_err(|e| format!("{}: {e}", file.display()))
@@ -133,7 +147,14 @@ impl<'s> Context<'s> {
     pub(super) fn decide(
         &self,
         fixture: &Fixture,
-    ) -> Result<(crate::domain::event::Event, Vec<DecidedAction>, Vec<String>), String> {
+    ) -> Result<
+        (
+            crate::domain::event::Event,
+            Vec<DecidedAction>,
+            Vec<RuleError>,
+        ),
+        String,
+    > {
         let event = Arc::new(fixture.to_event(self.settings).map_err(|e| e.to_string())?);
         let owner = event.user.id.clone().map(|id| (event.source.clone(), id));
         let mut memory = self.memory.borrow_mut();
@@ -169,7 +190,12 @@ impl<'s> Context<'s> {
         let errors = verdict
             .runs
             .iter()
-            .filter_map(|r| r.error.clone())
+            .filter_map(|r| {
+                r.error.clone().map(|message| RuleError {
+                    rule: r.rule.clone(),
+                    message,
+                })
+            })
             .collect();
         let actions = verdict.actions().cloned().collect();
         Ok((Arc::unwrap_or_clone(event), actions, errors))

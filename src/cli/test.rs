@@ -1,6 +1,8 @@
 //! `switchboard test`: run the fixtures that carry `expect` and compare the actions with it,
-//! element by element (same length, same order, params equal as JSON). Each failing case
-//! prints `FAIL <path>` and a diff; the last line is `N passed, M failed`.
+//! element by element (same length, same order, params equal as JSON), and the rules that
+//! erred with the fixture's `rule_errors` (contract 9.1: a rule error fails the case unless
+//! the fixture names that rule). Each failing case prints `FAIL <path>` and a diff; the last
+//! line is `N passed, M failed`. No fixture with `expect` under the paths is a failure too.
 
 use std::path::PathBuf;
 
@@ -32,6 +34,7 @@ pub fn run(settings: Settings, paths: &[PathBuf]) -> Exit {
         }
     };
     let (mut passed, mut failed) = (0, 0);
+    let mut with_expect = 0;
     for file in files {
         let fixture = match Fixture::load(&file) {
             Ok(fixture) => fixture,
@@ -44,6 +47,7 @@ pub fn run(settings: Settings, paths: &[PathBuf]) -> Exit {
         let Some(expect) = &fixture.expect else {
             continue;
         };
+        with_expect += 1;
         let (_, actions, errors) = match ctx.decide(&fixture) {
             Ok(decided) => decided,
             Err(e) => {
@@ -60,30 +64,43 @@ pub fn run(settings: Settings, paths: &[PathBuf]) -> Exit {
             .iter()
             .map(|e| json!({"action": e.action, "provider": e.provider, "params": e.params}))
             .collect();
-        if actual == expected {
+        let mut erred: Vec<&str> = errors.iter().map(|e| e.rule.as_str()).collect();
+        erred.sort_unstable();
+        erred.dedup();
+        let mut allowed: Vec<&str> = fixture.rule_errors.iter().map(String::as_str).collect();
+        allowed.sort_unstable();
+        allowed.dedup();
+        if actual == expected && erred == allowed {
             passed += 1;
-            for error in errors {
-                eprintln!(
-                    "warning: {}: a rule failed (the case still passed): {error}",
-                    file.display()
-                );
-            }
         } else {
             failed += 1;
             outln!("FAIL {}", file.display());
-            let expected_text = pretty(&expected);
-            let actual_text = pretty(&actual);
-            let diff = TextDiff::from_lines(&expected_text, &actual_text);
-            out!(
-                "{}",
-                diff.unified_diff()
-                    .context_radius(3)
-                    .header("expected", "actual")
-            );
-            for error in errors {
-                outln!("  rule error: {error}");
+            if actual != expected {
+                let expected_text = pretty(&expected);
+                let actual_text = pretty(&actual);
+                let diff = TextDiff::from_lines(&expected_text, &actual_text);
+                out!(
+                    "{}",
+                    diff.unified_diff()
+                        .context_radius(3)
+                        .header("expected", "actual")
+                );
+            }
+            for error in &errors {
+                if !allowed.contains(&error.rule.as_str()) {
+                    outln!("  rule error: {}", error.message);
+                }
+            }
+            for rule in allowed.iter().filter(|r| !erred.contains(r)) {
+                outln!("  expected an error from {rule} (\"rule_errors\"), but it ran without one");
             }
         }
+    }
+    if with_expect == 0 {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!("no fixtures with expect under {}", shown.join(" "));
+        outln!("{passed} passed, {failed} failed");
+        return Exit::Problem;
     }
     outln!("{passed} passed, {failed} failed");
     if failed > 0 {
