@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::domain::event::{now_millis, Event};
 use crate::metrics::Metrics;
-use crate::rules::{RuleBook, RuleEnv, Verdict};
+use crate::rules::{RuleBook, RuleEnv, RuleSet, Verdict};
 use crate::store::{Decision, PendingEvent, Store, FIRST_RUN};
 
 /// Events taken per round.
@@ -34,11 +34,22 @@ impl RuleRunner {
     /// Run the current rules on one event, with the user's stored memory, on the blocking
     /// pool.
     pub async fn evaluate(&self, store: &Store, event: Arc<Event>) -> anyhow::Result<Verdict> {
-        let (engine, rules, env) = (
-            self.book.engine().clone(),
-            self.book.current(),
-            self.env.clone(),
-        );
+        let verdict = self
+            .evaluate_with(store, event, self.book.current())
+            .await?;
+        self.observe(&verdict.0, verdict.1);
+        Ok(verdict.0)
+    }
+
+    /// Run `rules` (drafts, or the current ones) on one event with the user's stored
+    /// memory; nothing is counted in the metrics. The verdict and how long it took.
+    pub async fn evaluate_with(
+        &self,
+        store: &Store,
+        event: Arc<Event>,
+        rules: Arc<RuleSet>,
+    ) -> anyhow::Result<(Verdict, Duration)> {
+        let (engine, env) = (self.book.engine().clone(), self.env.clone());
         let started = std::time::Instant::now();
         // Only read what some rule can ask for.
         let memory = match &event.user.id {
@@ -55,8 +66,7 @@ impl RuleRunner {
         } else {
             tokio::task::spawn_blocking(move || rules.run(&engine, &env, &event, memory)).await?
         };
-        self.observe(&verdict, started.elapsed());
-        Ok(verdict)
+        Ok((verdict, started.elapsed()))
     }
 
     /// Count a rule run's time and outcomes.

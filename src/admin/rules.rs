@@ -55,6 +55,10 @@ pub struct TryRequest {
     headers: BTreeMap<String, String>,
     /// When it was received, unix milliseconds (default: now).
     received_at: Option<i64>,
+    /// Draft rules to run instead of the loaded ones, by file name (`"10-x.rhai": "text"`);
+    /// nothing is saved.
+    #[serde(default)]
+    rules: Option<BTreeMap<String, String>>,
 }
 
 /// The answer of `POST /admin/try`.
@@ -69,14 +73,16 @@ pub struct Tried {
     actions: Vec<Value>,
 }
 
-/// `POST /admin/try`: the loaded rules on a pasted payload, as a dry run.
+/// `POST /admin/try`: the loaded rules, or drafts sent with the request, on a pasted
+/// payload, as a dry run (nothing saved, nothing sent).
 #[utoipa::path(
     tag = "admin",
     operation_id = "try_rules",
     request_body(content = TryRequest, description = "A fixture's fields"),
     responses(
         (status = 200, description = "What the loaded rules decide for this payload; nothing is saved or sent", body = Tried),
-        (status = 400, description = "`invalid_json` (the body is not a try-it request) or `invalid_payload` (unknown source, or a payload the source's decoder refuses)", body = ErrorBody),
+        (status = 400, description = "`invalid_json` (the body is not a try-it request) or `invalid_payload` (unknown source, or a payload the source's decoder refuses), `invalid_rules` (a draft's name is not `<name>.rhai`)", body = ErrorBody),
+        (status = 422, description = "`rule_compile`: a draft does not compile; the message is `<name>.rhai:line:col: ...`", body = ErrorBody),
         (status = 503, description = "`store_unavailable` (the rules' memory could not be read)", body = ErrorBody),
     )
 )]
@@ -88,6 +94,10 @@ pub async fn try_it(
     let payload = payload
         .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()))?
         .into_inner();
+    let drafts = match &payload.rules {
+        Some(drafts) => Some(compile_drafts(&state, drafts)?),
+        None => None,
+    };
     let fixture = Fixture {
         source: payload.source,
         body: payload.body,
@@ -100,15 +110,52 @@ pub async fn try_it(
     let event = fixture
         .to_event(&state.settings)
         .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()))?;
-    let verdict = state
-        .runner
-        .evaluate(&state.store, std::sync::Arc::new(event.clone()))
-        .await
-        .map_err(Rejection::store)?;
+    let event_arc = std::sync::Arc::new(event.clone());
+    let verdict = match drafts {
+        Some(drafts) => {
+            state
+                .runner
+                .evaluate_with(&state.store, event_arc, drafts)
+                .await
+                .map_err(Rejection::store)?
+                .0
+        }
+        None => state
+            .runner
+            .evaluate(&state.store, event_arc)
+            .await
+            .map_err(Rejection::store)?,
+    };
     let actions = crate::dryrun::describe(&state.settings, &event, &verdict);
     Ok(HttpResponse::Ok().json(Tried {
         event,
         rules: verdict.runs,
         actions,
     }))
+}
+
+/// Compile the drafts of a try-it request.
+fn compile_drafts(
+    state: &AppState,
+    drafts: &BTreeMap<String, String>,
+) -> Result<std::sync::Arc<crate::rules::RuleSet>, Rejection> {
+    if let Some(bad) = drafts.keys().find(|name| {
+        !name.ends_with(".rhai") || name.contains(['/', '\\']) || name.len() <= ".rhai".len()
+    }) {
+        return Err(Rejection::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_rules",
+            format!("a draft rule's name is a file name ending in .rhai, like \"10-greeting.rhai\"; {bad:?} is not"),
+        ));
+    }
+    crate::rules::compile_sources(state.runner.book.engine(), drafts)
+        .map(std::sync::Arc::new)
+        .map_err(|problems| {
+            let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            Rejection::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rule_compile",
+                text.join("\n"),
+            )
+        })
 }

@@ -14,4 +14,6 @@ pub mod watch;
 
 pub use book::{FileState, RuleBook};
 pub use engine::{build_engine, Limits, LIMITS};
-pub use ruleset::{compile, compile_dir, list_rule_files, Problem, RuleEnv, RuleSet, Verdict};
+pub use ruleset::{
+    compile, compile_dir, compile_sources, list_rule_files, Problem, RuleEnv, RuleSet, Verdict,
+};

@@ -143,6 +143,38 @@ pub fn compile_dir(engine: &Engine, dir: &Path) -> Result<RuleSet, Vec<Problem>>
     }
 }
 
+/// Compile rules given as text (drafts: `POST /admin/try`), by name, run in byte-wise
+/// name order as a folder's would be. Messages name each draft as `<name>:line:col`.
+///
+/// # Errors
+/// Every draft's compile problems.
+pub fn compile_sources(
+    engine: &Engine,
+    sources: &BTreeMap<String, String>,
+) -> Result<RuleSet, Vec<Problem>> {
+    let mut rules = Vec::new();
+    let mut problems = Vec::new();
+    for (name, text) in sources {
+        match compile(engine, text) {
+            Ok(ast) => rules.push(CompiledRule {
+                name: name.clone(),
+                path: name.clone(),
+                ast,
+            }),
+            Err(e) => problems.push(parse_problem(name, &e)),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let uses_memory = rules.iter().any(|r| calls_memory(&r.ast));
+    Ok(RuleSet {
+        rules,
+        loaded_at: crate::domain::event::now_millis(),
+        uses_memory,
+    })
+}
+
 /// The `*.rhai` files directly in `dir`, in byte-wise file-name order.
 ///
 /// # Errors

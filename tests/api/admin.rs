@@ -407,6 +407,75 @@ async fn try_it_runs_the_current_rules_on_a_pasted_payload_without_sending() {
 }
 
 #[tokio::test]
+async fn try_it_runs_draft_rules_instead_of_the_loaded_ones_and_names_a_drafts_syntax_error() {
+    let app = spawn_app(&[("r.rhai", "add_tag(\"loaded\");")]).await;
+    let try_with = |rules: Value| json!({"source": "jelou", "body": jelou_message("draft-1", "hola"), "rules": rules});
+    let answer = app
+        .admin_post(
+            "/admin/try",
+            Some(&try_with(json!({
+                "20-second.rhai": "add_tag(\"second\");",
+                "10-first.rhai": "add_tag(\"first \" + event.text);",
+            }))),
+        )
+        .await;
+    assert_eq!(answer.status().as_u16(), 200);
+    let body: Value = answer.json().await.unwrap();
+    let tags: Vec<&Value> = body["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["params"]["name"])
+        .collect();
+    assert_eq!(
+        tags,
+        [&json!("first hola"), &json!("second")],
+        "drafts only, in name order: {body}"
+    );
+    assert_eq!(body["rules"][0]["rule"], "10-first.rhai");
+
+    let broken = app
+        .admin_post(
+            "/admin/try",
+            Some(&try_with(
+                json!({"10-broken.rhai": "add_tag(\"x\");\nif {"}),
+            )),
+        )
+        .await;
+    assert_eq!(broken.status().as_u16(), 422);
+    let error: Value = broken.json().await.unwrap();
+    assert_eq!(error["error"], "rule_compile");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("10-broken.rhai:2:"),
+        "{error}"
+    );
+    let badly_named = app
+        .admin_post(
+            "/admin/try",
+            Some(&try_with(json!({"../x.rhai": "add_tag(\"x\");"}))),
+        )
+        .await;
+    assert_eq!(badly_named.status().as_u16(), 400);
+
+    // The loaded rules are untouched, and nothing was sent.
+    let loaded: Value = app
+        .admin_post(
+            "/admin/try",
+            Some(&json!({"source": "jelou", "body": jelou_message("draft-2", "hola")})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(loaded["actions"][0]["params"]["name"], "loaded");
+    assert!(app.jelou.received_requests().await.unwrap().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn retention_purges_finished_events_but_keeps_dead_letters_and_unfinished_work() {
     let app = spawn_app_with(Options {
         rules: &[("r.rhai", "send_text(event.text);")],
