@@ -2,8 +2,8 @@
 //! that several apps in one test process do not share counters.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -20,6 +20,7 @@ pub struct Metrics {
     /// 0 active, 1 paused by an operator, 2 circuit breaker open.
     pub provider_state: IntGaugeVec,
     pub breaker_opened: IntCounterVec,
+    pub rules_reload_failures: IntCounter,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -87,6 +88,14 @@ impl Metrics {
         registry
             .register(Box::new(provider_state.clone()))
             .expect("unique metric");
+        let rules_reload_failures = IntCounter::new(
+            "switchboard_rules_reload_failures_total",
+            "Reloads of the rules folder that failed (a file did not compile); the previous rules kept running.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(rules_reload_failures.clone()))
+            .expect("unique metric");
         let queue_depth = IntGauge::new(
             "switchboard_queue_depth",
             "Events waiting for rules plus deliveries not yet finished.",
@@ -128,6 +137,7 @@ impl Metrics {
             outcome_write_failures,
             provider_state,
             breaker_opened,
+            rules_reload_failures,
         }
     }
 

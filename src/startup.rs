@@ -74,6 +74,7 @@ impl Application {
             .port();
         let settings = Arc::new(settings);
         let metrics = Arc::new(Metrics::new());
+        book.count_failures_in(metrics.rules_reload_failures.clone());
         let runner = RuleRunner {
             book: Arc::new(book),
             env: Arc::new(RuleEnv::from_settings(&settings)),

@@ -15,13 +15,16 @@ use crate::domain::event::Event;
 use crate::fixture::Fixture;
 use crate::http::error::ErrorBody;
 use crate::http::{AppState, Rejection};
-use crate::rules::FileState;
+use crate::rules::{FileState, ReloadState};
 
 /// The answer of `GET /admin/rules`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Rules {
     /// Each `*.rhai` file of the rules folder, in the order they run.
     rules: Vec<FileState>,
+    /// The last reload attempt: when a save broke a file, `ok` is false and `error` says
+    /// where, while the set loaded before keeps running.
+    reload: ReloadState,
 }
 
 /// `GET /admin/rules`.
@@ -34,6 +37,7 @@ pub struct Rules {
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, Rejection> {
     Ok(HttpResponse::Ok().json(Rules {
         rules: state.runner.book.states(),
+        reload: state.runner.book.last_reload(),
     }))
 }
 

@@ -23,6 +23,20 @@ pub struct FileState {
     pub active: bool,
     /// `path:line:col: message` of the last failed load, or `null`.
     pub error: Option<String>,
+    /// Whether the file on disk is not the version that runs (edited since, broken, new,
+    /// or removed).
+    pub disk_differs: bool,
+}
+
+/// The last reload attempt, as `GET /admin/rules` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ReloadState {
+    /// Whether it swapped a new set in.
+    pub ok: bool,
+    /// When it ran (unix ms).
+    pub at: i64,
+    /// Its first problem, `path:line:col: message`, when it failed.
+    pub error: Option<String>,
 }
 
 pub struct RuleBook {
@@ -32,6 +46,9 @@ pub struct RuleBook {
     files: Mutex<Vec<FileState>>,
     /// One reload at a time (the watcher and SIGHUP may both ask).
     reloading: Mutex<()>,
+    last_reload: Mutex<ReloadState>,
+    /// Counts failed reloads (`switchboard_rules_reload_failures_total`), once metrics exist.
+    failures: std::sync::OnceLock<prometheus::IntCounter>,
 }
 
 impl RuleBook {
@@ -48,7 +65,23 @@ impl RuleBook {
             active: ArcSwap::from_pointee(set),
             files: Mutex::new(files),
             reloading: Mutex::new(()),
+            last_reload: Mutex::new(ReloadState {
+                ok: true,
+                at: crate::domain::event::now_millis(),
+                error: None,
+            }),
+            failures: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Count failed reloads in this counter from now on.
+    pub fn count_failures_in(&self, counter: prometheus::IntCounter) {
+        let _ = self.failures.set(counter);
+    }
+
+    /// The last reload attempt (the start-up load counts as one).
+    pub fn last_reload(&self) -> ReloadState {
+        lock(&self.last_reload).clone()
     }
 
     pub fn engine(&self) -> &Arc<Engine> {
@@ -64,8 +97,15 @@ impl RuleBook {
         self.active.load_full()
     }
 
+    /// Each file's state, with whether the file on disk still says what runs.
     pub fn states(&self) -> Vec<FileState> {
-        self.files.lock().expect("rule states").clone()
+        let current = self.current();
+        let mut states = lock(&self.files).clone();
+        for state in &mut states {
+            let on_disk = std::fs::read_to_string(self.dir.join(&state.file)).ok();
+            state.disk_differs = on_disk.as_deref() != current.source_of(&state.file);
+        }
+        states
     }
 
     /// Compile the folder again and swap the new set in if every file compiles.
@@ -73,15 +113,29 @@ impl RuleBook {
     /// # Errors
     /// The problems of a failed reload; the previous set stays active.
     pub fn reload(&self) -> Result<usize, Vec<Problem>> {
-        let _one_at_a_time = self.reloading.lock().expect("reload lock");
+        let _one_at_a_time = lock(&self.reloading);
+        let at = crate::domain::event::now_millis();
         match compile_dir(&self.engine, &self.dir) {
             Ok(set) => {
                 let count = set.len();
-                *self.files.lock().expect("rule states") = states_for_active(&set);
+                *lock(&self.files) = states_for_active(&set);
                 self.active.store(Arc::new(set));
+                *lock(&self.last_reload) = ReloadState {
+                    ok: true,
+                    at,
+                    error: None,
+                };
                 Ok(count)
             }
             Err(problems) => {
+                *lock(&self.last_reload) = ReloadState {
+                    ok: false,
+                    at,
+                    error: problems.first().map(ToString::to_string),
+                };
+                if let Some(counter) = self.failures.get() {
+                    counter.inc();
+                }
                 let current = self.current();
                 let running: BTreeMap<&str, i64> = current
                     .names()
@@ -108,12 +162,13 @@ impl RuleBook {
                     }
                 }
                 names.sort();
-                *self.files.lock().expect("rule states") = names
+                *lock(&self.files) = names
                     .into_iter()
                     .map(|file| FileState {
                         loaded_at: running.get(file.as_str()).copied(),
                         active: running.contains_key(file.as_str()),
                         error: errors.get(&file).cloned(),
+                        disk_differs: false,
                         file,
                     })
                     .collect();
@@ -130,6 +185,14 @@ fn states_for_active(set: &RuleSet) -> Vec<FileState> {
             loaded_at: Some(set.loaded_at),
             active: true,
             error: None,
+            disk_differs: false,
         })
         .collect()
+}
+
+/// A lock whose data stays usable if a holder panicked (the states are plain values).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

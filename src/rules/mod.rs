@@ -12,7 +12,7 @@ pub mod routing;
 mod ruleset;
 pub mod watch;
 
-pub use book::{FileState, RuleBook};
+pub use book::{FileState, ReloadState, RuleBook};
 pub use engine::{build_engine, Limits, LIMITS};
 pub use ruleset::{
     compile, compile_dir, compile_sources, list_rule_files, Problem, RuleEnv, RuleSet, Verdict,

@@ -60,6 +60,8 @@ struct CompiledRule {
     /// The path as messages show it.
     path: String,
     ast: AST,
+    /// The text it was compiled from (to tell whether the file on disk still says so).
+    source: String,
 }
 
 /// The compiled rules of one folder, ready to run.
@@ -122,11 +124,12 @@ pub fn compile_dir(engine: &Engine, dir: &Path) -> Result<RuleSet, Vec<Problem>>
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        match compile_file(engine, &file) {
-            Ok(ast) => rules.push(CompiledRule {
+        match compile_file_with_source(engine, &file) {
+            Ok((ast, source)) => rules.push(CompiledRule {
                 name,
                 path: file.display().to_string(),
                 ast,
+                source,
             }),
             Err(problem) => problems.push(problem),
         }
@@ -160,6 +163,7 @@ pub fn compile_sources(
                 name: name.clone(),
                 path: name.clone(),
                 ast,
+                source: text.clone(),
             }),
             Err(e) => problems.push(parse_problem(name, &e)),
         }
@@ -207,6 +211,11 @@ pub fn compile(engine: &Engine, source: &str) -> Result<AST, ParseError> {
 /// # Errors
 /// The file cannot be read, or does not compile: the problem, with its place.
 pub fn compile_file(engine: &Engine, file: &Path) -> Result<AST, Problem> {
+    compile_file_with_source(engine, file).map(|(ast, _)| ast)
+}
+
+/// [`compile_file`], keeping the text it compiled.
+fn compile_file_with_source(engine: &Engine, file: &Path) -> Result<(AST, String), Problem> {
     let path = file.display().to_string();
     let source = std::fs::read_to_string(file).map_err(|e| Problem {
         path: path.clone(),
@@ -214,7 +223,8 @@ pub fn compile_file(engine: &Engine, file: &Path) -> Result<AST, Problem> {
         column: 0,
         message: format!("cannot read the file: {e}"),
     })?;
-    compile(engine, &source).map_err(|e| parse_problem(&path, &e))
+    let ast = compile(engine, &source).map_err(|e| parse_problem(&path, &e))?;
+    Ok((ast, source))
 }
 
 fn parse_problem(path: &str, e: &ParseError) -> Problem {
@@ -242,6 +252,14 @@ impl RuleSet {
     /// The rule files' names, in the order they run.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.rules.iter().map(|r| r.name.as_str())
+    }
+
+    /// The text a rule of this set was compiled from.
+    pub fn source_of(&self, name: &str) -> Option<&str> {
+        self.rules
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.source.as_str())
     }
 
     /// Run every rule on `event`, with `memory` as the user's remembered values.

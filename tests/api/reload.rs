@@ -99,10 +99,32 @@ async fn a_broken_save_keeps_the_previous_rules_and_shows_the_error() {
         broken["error"].as_str().unwrap().contains("10-r.rhai:1:"),
         "{broken}"
     );
+    assert_eq!(
+        broken["disk_differs"], true,
+        "the file on disk is not what runs"
+    );
     let new = &rules["rules"][1];
     assert_eq!(
-        (new["file"].clone(), new["active"].clone()),
-        (json!("20-new.rhai"), json!(false))
+        (
+            new["file"].clone(),
+            new["active"].clone(),
+            new["disk_differs"].clone()
+        ),
+        (json!("20-new.rhai"), json!(false), json!(true))
+    );
+    // The last reload failed, and says where; the count of failures is a metric.
+    assert_eq!(rules["reload"]["ok"], false, "{rules}");
+    assert!(
+        rules["reload"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("10-r.rhai:1:"),
+        "{rules}"
+    );
+    assert!(
+        app.metric("switchboard_rules_reload_failures_total", "")
+            .await
+            >= 1.0
     );
     assert_eq!(app.get("/readyz").await.status().as_u16(), 200);
     let event_id =
@@ -122,6 +144,11 @@ async fn a_broken_save_keeps_the_previous_rules_and_shows_the_error() {
     // Fixing the file brings in both changes at once.
     std::fs::write(app.rules_dir().join("10-r.rhai"), "send_text(\"fixed\");").unwrap();
     wait_for_text(&app, "new").await;
+    let rules: Value = app.admin_get("/admin/rules").await.json().await.unwrap();
+    assert_eq!(rules["reload"]["ok"], true, "{rules}");
+    for file in rules["rules"].as_array().unwrap() {
+        assert_eq!(file["disk_differs"], false, "{file}");
+    }
     app.stop().await;
 }
 
