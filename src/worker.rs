@@ -259,3 +259,7 @@ fn group_by_key(pending: Vec<PendingEvent>) -> Vec<Vec<PendingEvent>> {
     }
     groups
 }
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;

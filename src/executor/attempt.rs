@@ -441,3 +441,7 @@ pub fn backoff(
         .unwrap_or(0);
     Duration::from_millis(jittered.max(floor))
 }
+
+#[cfg(test)]
+#[path = "attempt_tests.rs"]
+mod tests;

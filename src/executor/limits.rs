@@ -152,3 +152,7 @@ impl RateLimits {
 pub fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
+
+#[cfg(test)]
+#[path = "limits_tests.rs"]
+mod tests;

@@ -174,3 +174,6 @@ fn spec(method: &str, url: String, body: Value) -> RequestSpec {
 fn phone_digits(event: &Event) -> Option<String> {
     event.phone_digits()
 }
+
+#[cfg(test)]
+mod tests;

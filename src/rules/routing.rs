@@ -127,3 +127,7 @@ impl<'a> Routes<'a> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "routing_tests.rs"]
+mod tests;
