@@ -311,10 +311,15 @@ fn classify_failure(timed_out: bool, io_kinds: &[std::io::ErrorKind], lower: &st
 /// `backoff_max_ms`; a value too large for a `Duration` reads as the largest one.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let numeric = value
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
     if let Ok(seconds) = value.parse::<f64>() {
-        if !seconds.is_finite() || seconds < 0.0 {
+        // A number (`inf` and `NaN` are words, not seconds), and not a negative one.
+        if !numeric || seconds.is_nan() || seconds < 0.0 {
             return None;
         }
+        // Too large for a Duration (`1e400` reads as infinity): the largest; callers cap it.
         return Some(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX));
     }
     let when = httpdate::parse_http_date(value).ok()?;
@@ -426,7 +431,8 @@ pub fn backoff(
     retry_after: Option<Duration>,
 ) -> Duration {
     use rand::Rng;
-    let exponent = attempts.saturating_sub(1).min(40);
+    // base · 2^(n−1), saturating: past 2^63 the product is as large as it gets anyway.
+    let exponent = attempts.saturating_sub(1).min(63);
     let raw = delivery
         .backoff_base_ms
         .saturating_mul(1u64 << exponent)

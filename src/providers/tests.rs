@@ -857,7 +857,6 @@ fn uchat_lookup_answer_is_used_only_when_exactly_one_subscriber_matches() {
 }
 
 #[test]
-#[ignore = "contract 6.2 says the lookup is used only when exactly one subscriber matches; code counts only entries that carry a user_ns, so two subscribers of which one lacks user_ns read as Found"]
 fn uchat_lookup_with_two_subscribers_is_ambiguous_even_if_one_lacks_user_ns() {
     let body = br#"{"data":[{"user_ns":"ns-1"},{"name":"no ns"}]}"#;
     assert_eq!(read_lookup(body), LookupResult::Ambiguous);

@@ -111,19 +111,18 @@ pub(super) fn lookup_request(provider: &ProviderSettings, digits: &str) -> Reque
 
 pub(super) fn read_lookup(body: &[u8]) -> LookupResult {
     let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-    let found: Vec<&str> = value
+    let matches: &[Value] = value
         .get("data")
         .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|s| s.get("user_ns").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default();
-    match found.as_slice() {
+        .map_or(&[], Vec::as_slice);
+    // Used only when exactly one subscriber matches (contract 6.2), whatever the others
+    // carry.
+    match matches {
         [] => LookupResult::NotFound,
-        [one] => LookupResult::Found((*one).to_string()),
+        [one] => match one.get("user_ns").and_then(Value::as_str) {
+            Some(ns) => LookupResult::Found(ns.to_string()),
+            None => LookupResult::NotFound,
+        },
         _ => LookupResult::Ambiguous,
     }
 }
