@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use bytes::Bytes;
 use switchboard::config::{Settings, SourceCredential, SourceKind, SourceSettings};
-use switchboard::event::{Event, EventKind, User};
+use switchboard::domain::event::{Event, EventKind, User};
 use switchboard::inbound::decode::{decode, DecodeError};
 use switchboard::inbound::verify::{self, Verified};
 use switchboard::rules::{build_engine, compile_dir, RuleEnv, RuleSet};
@@ -162,40 +162,12 @@ pub fn check_verify_never_panics(
     if on_signed {
         all.extend(signed_headers(source, body, "msg_1"));
     }
-    if !unfiltered() && known_bug_timestamp(source, &all, now) {
-        return;
-    }
     let _ = verify::verify(source, lookup(&all), Bytes::copy_from_slice(body), now);
     let text = headers.first().map(|(_, v)| v.as_str()).unwrap_or("");
     let _ = verify::sign_jelou(text, body);
     let _ = verify::sign_aelyst(text, body);
-    let _ = verify::standard_webhooks_key(text);
+    let _ = switchboard::config::secrets::standard_webhooks_key(text);
     let _ = verify::sign_standard(text, text, now, body);
-}
-
-/// Whether the known-bug filters below are off (`SWITCHBOARD_FUZZ_UNFILTERED=1`): to
-/// reproduce those bugs with the fuzzer, or to confirm a fix before deleting the filter.
-pub fn unfiltered() -> bool {
-    static UNFILTERED: OnceLock<bool> = OnceLock::new();
-    *UNFILTERED.get_or_init(|| std::env::var_os("SWITCHBOARD_FUZZ_UNFILTERED").is_some())
-}
-
-/// KNOWN BUG 1 (found by fuzzing; repro `webhook_timestamp_far_from_the_clock_...` in
-/// tests/properties.rs): `verify_standard` computes `(now_secs - ts).abs()` unchecked, which
-/// overflows (a panic with overflow checks) for a `webhook-timestamp` far from the clock,
-/// such as `-9223372036854775808`. Such requests are skipped so fuzzing looks further.
-/// Remove this filter once src/inbound/verify.rs is fixed.
-pub fn known_bug_timestamp(
-    source: &SourceSettings,
-    headers: &[(String, String)],
-    now: i64,
-) -> bool {
-    let standard = source.kind == SourceKind::Generic
-        && matches!(source.credential, SourceCredential::Secrets(_));
-    let overflows = lookup(headers)("webhook-timestamp")
-        .and_then(|t| t.trim().parse::<i64>().ok())
-        .is_some_and(|ts| now.checked_sub(ts).and_then(i64::checked_abs).is_none());
-    standard && overflows
 }
 
 /// Which single byte a signed request has changed, if any.
@@ -937,24 +909,6 @@ pub fn render_rule(calls: &[Call]) -> String {
     out
 }
 
-/// KNOWN BUG 2 (found by fuzzing; repro `memory_set_with_a_huge_ttl_...` in
-/// tests/properties.rs): `memory_set(key, value, ttl)` computes `received_at + ttl * 1000`
-/// unchecked, which overflows (a panic with overflow checks, a wrapped expiry without) for
-/// `ttl > i64::MAX / 1000`. Such calls are skipped so fuzzing looks further. Remove this
-/// filter once src/rules/api.rs is fixed.
-pub fn known_bug_ttl(call: &Call) -> bool {
-    match (call.function.as_str(), call.args.as_slice()) {
-        ("memory_set", [_, _, Lit::Int(ttl)]) => {
-            *ttl > 0
-                && ttl
-                    .checked_mul(1000)
-                    .and_then(|ms| (NOW * 1000).checked_add(ms))
-                    .is_none()
-        }
-        _ => false,
-    }
-}
-
 /// Who the rule's event is about (the fields the API and providers read).
 #[derive(Debug, Clone, Default)]
 pub struct EventUser {
@@ -987,9 +941,6 @@ impl RuleHarness {
     /// or not, runs to actions or a rule error, and never panics; every action (and every
     /// rule run) serialises to JSON, and so does its dry-run request.
     pub fn check(&self, selector: u8, user: &EventUser, calls: &[Call]) {
-        if !unfiltered() && calls.iter().any(known_bug_ttl) {
-            return;
-        }
         let source = source(selector);
         let script = render_rule(calls);
         std::fs::write(self.dir.path().join("10-fuzz.rhai"), script).expect("write the rule");
@@ -1029,7 +980,7 @@ impl RuleHarness {
         for action in verdict.actions() {
             serde_json::to_string(action).expect("an action serialises to JSON");
             let provider = &settings.providers[&action.provider];
-            let request = switchboard::cli::replay::dry_request(provider, action);
+            let request = switchboard::dryrun::dry_request(provider, action);
             serde_json::to_string(&request).expect("a dry-run request serialises");
         }
     }

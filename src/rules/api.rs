@@ -298,7 +298,18 @@ fn memory_set(key: &str, value: Dynamic, ttl: Option<i64>) -> RhaiResult {
         let (source, user_id) = ctx.memory.owner.clone().ok_or_else(|| {
             error("memory_set: this event names no user (event.user.id is empty), so there is nowhere to remember")
         })?;
-        let expires_at = ttl.map(|t| ctx.event.received_at + t * 1000);
+        // A ttl too large to add to the clock never expires; one too far below zero has
+        // expired already (found by fuzzing: unchecked, this overflowed).
+        let expires_at = ttl.and_then(|t| {
+            match t
+                .checked_mul(1000)
+                .and_then(|ms| ctx.event.received_at.checked_add(ms))
+            {
+                Some(at) => Some(at),
+                None if t > 0 => None,
+                None => Some(i64::MIN),
+            }
+        });
         ctx.memory.pending.push(MemoryWrite {
             source,
             user_id,
