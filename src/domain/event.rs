@@ -130,6 +130,20 @@ pub fn normalize_phone(s: &str) -> Option<String> {
     (8..=15).contains(&d.len()).then(|| format!("+{d}"))
 }
 
+/// A phone in E.164 (contract 9.5): `+` and 8–15 digits, country code first. Spaces, dots,
+/// dashes and brackets are removed; anything else (a letter, a second `+`) means the phone
+/// cannot be written so, and `None` is returned.
+pub fn e164(phone: &str) -> Option<String> {
+    let kept: String = phone
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-' | '(' | ')' | '\u{a0}'))
+        .collect();
+    let digits = kept.strip_prefix('+').unwrap_or(&kept);
+    (digits.chars().all(|c| c.is_ascii_digit()) && (8..=15).contains(&digits.len()))
+        .then(|| format!("+{digits}"))
+}
+
 /// A fresh Switchboard event id: `evt_` + a ULID.
 pub fn new_event_id() -> String {
     format!("evt_{}", ulid::Ulid::new())
@@ -140,4 +154,28 @@ pub fn now_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod e164_tests {
+    use super::e164;
+
+    #[test]
+    fn phones_are_written_in_e164_or_refused() {
+        let cases = [
+            ("+1 (555) 010-0000", Some("+15550100000")),
+            ("573001234567", Some("+573001234567")),
+            ("+57 300.123.4567", Some("+573001234567")),
+            ("  +44 20 7946 0958 ", Some("+442079460958")),
+            ("+1234567", None),
+            ("1234567890123456", None),
+            ("+57 300 CALL NOW", None),
+            ("++573001234567", None),
+            ("57+3001234567", None),
+            ("", None),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(e164(raw).as_deref(), expected, "{raw:?}");
+        }
+    }
 }

@@ -307,6 +307,13 @@ fn classify_failure(timed_out: bool, io_kinds: &[std::io::ErrorKind], lower: &st
     }
 }
 
+/// The least wait an answer asks for by its status alone: Aelyst's `449` ("try again in a
+/// few minutes") waits at least 60 s (contract 9.5); `backoff` caps it at `backoff_max_ms`.
+pub fn status_floor(kind: crate::config::ProviderKind, status: Option<u16>) -> Option<Duration> {
+    (kind == crate::config::ProviderKind::Aelyst && status == Some(449))
+        .then_some(Duration::from_secs(60))
+}
+
 /// `Retry-After` as seconds (fractions allowed) or an HTTP date. Callers cap it at
 /// `backoff_max_ms`; a value too large for a `Duration` reads as the largest one.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {

@@ -332,3 +332,27 @@ fn send_failures_map_to_their_dead_letter_reasons() {
         assert_eq!(failure.dead_reason(), reason, "{failure:?}");
     }
 }
+
+#[test]
+fn an_aelyst_449_waits_at_least_a_minute_capped_by_the_max() {
+    use crate::config::ProviderKind;
+    let cases = [
+        (
+            ProviderKind::Aelyst,
+            Some(449),
+            Some(Duration::from_secs(60)),
+        ),
+        (ProviderKind::Aelyst, Some(429), None),
+        (ProviderKind::Aelyst, None, None),
+        (ProviderKind::Jelou, Some(449), None),
+        (ProviderKind::Uchat, Some(449), None),
+    ];
+    for (kind, status, floor) in cases {
+        assert_eq!(status_floor(kind, status), floor, "{kind:?} {status:?}");
+    }
+    let floor = status_floor(ProviderKind::Aelyst, Some(449));
+    let (low, _) = range(&delivery(200, 3_600_000), 1, floor);
+    assert!(low >= 60_000, "a 449 waits a minute at least: {low} ms");
+    let (_, high) = range(&delivery(200, 5_000), 1, floor);
+    assert!(high <= 5_000, "but never past backoff_max_ms: {high} ms");
+}

@@ -257,7 +257,11 @@ async fn carry_out(
             ),
         },
         AttemptResult::Retry => {
-            let wait = attempt::backoff(delivery, attempts, report.retry_after);
+            let status = report.attempt.as_ref().and_then(|a| a.status);
+            let floor = report
+                .retry_after
+                .max(attempt::status_floor(client.settings.kind, status));
+            let wait = attempt::backoff(delivery, attempts, floor);
             Next::Retry {
                 next_at: now_millis().saturating_add(limits::millis(wait)),
             }

@@ -240,7 +240,12 @@ fn contact_card(contact: RhaiMap) -> Result<Action, Box<EvalAltResult>> {
                 }
             }
             "phone" => {
-                let phone = text()?;
+                let raw = text()?;
+                let phone = crate::domain::event::e164(&raw).ok_or_else(|| {
+                    error(format!(
+                        "send_contact_card: phone {raw:?} cannot be written in E.164 (a + and 8 to 15 digits, country code first, e.g. \"+573001234567\")"
+                    ))
+                })?;
                 card.insert(
                     "phones".into(),
                     json!([{"phone": phone, "type": "Mobile", "wa_id": digits(&phone)}]),
@@ -269,7 +274,26 @@ fn contact_card(contact: RhaiMap) -> Result<Action, Box<EvalAltResult>> {
 }
 
 fn contacts(list: Array) -> Result<Action, Box<EvalAltResult>> {
-    let value = to_json(&Dynamic::from_array(list), "send_contacts")?;
+    let mut value = to_json(&Dynamic::from_array(list), "send_contacts")?;
+    // Every `phones[].phone` in E.164 (contract 9.5); a phone that cannot be is an error.
+    for contact in value.as_array_mut().into_iter().flatten() {
+        let phones = contact.get_mut("phones").and_then(Value::as_array_mut);
+        for phone in phones.into_iter().flatten() {
+            let Some(raw) = phone
+                .get("phone")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let e164 = crate::domain::event::e164(&raw).ok_or_else(|| {
+                error(format!(
+                    "send_contacts: phone {raw:?} cannot be written in E.164 (a + and 8 to 15 digits, country code first, e.g. \"+573001234567\")"
+                ))
+            })?;
+            phone["phone"] = json!(e164);
+        }
+    }
     Ok(Action::new(ActionKind::SendContacts, [("contacts", value)]))
 }
 

@@ -452,6 +452,24 @@ async fn try_it_runs_draft_rules_instead_of_the_loaded_ones_and_names_a_drafts_s
             .starts_with("10-broken.rhai:2:"),
         "{error}"
     );
+    // A contact phone that cannot be written in E.164 is a rule error naming it.
+    let bad_phone: Value = app
+        .admin_post(
+            "/admin/try",
+            Some(&try_with(
+                json!({"10-card.rhai": "send_contact_card(#{name: \"Ana\", phone: \"call 12\"});"}),
+            )),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let error = bad_phone["rules"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("\"call 12\"") && error.contains("E.164"),
+        "{bad_phone}"
+    );
+    assert_eq!(bad_phone["actions"], json!([]));
     let badly_named = app
         .admin_post(
             "/admin/try",

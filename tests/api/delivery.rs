@@ -101,9 +101,9 @@ async fn jelou_requests_carry_basic_auth_and_the_documented_paths_and_bodies() {
             json!({"type": "text", "userId": native_user, "text": "hello"}),
         ),
         (
-            "send_contact_card(#{name: \"Ana\", phone: \"+57 300 1\"});",
+            "send_contact_card(#{name: \"Ana\", phone: \"+57 (300) 123-4567\"});",
             "/v1/bots/bot-from-event/messages",
-            json!({"type": "contacts", "userId": native_user, "contacts": [{"name": {"formatted_name": "Ana", "first_name": "Ana"}, "phones": [{"phone": "+57 300 1", "type": "Mobile", "wa_id": "573001"}]}]}),
+            json!({"type": "contacts", "userId": native_user, "contacts": [{"name": {"formatted_name": "Ana", "first_name": "Ana"}, "phones": [{"phone": "+573001234567", "type": "Mobile", "wa_id": "573001234567"}]}]}),
         ),
         (
             "send_contacts([#{name: #{formatted_name: \"B\"}}]);",
