@@ -162,8 +162,8 @@ fn run(
             .local_addr()?
             .port();
         let config = format!("switchboard-{n}.toml");
-        // Retries come back within 2 s, so a recovered provider is found quickly; nothing
-        // is dead-lettered during the drill.
+        // Retries come back within 2 s, and the circuit breaker probes every 2 s, so a
+        // recovered provider is found quickly; nothing is dead-lettered during the drill.
         std::fs::write(
             dir.path().join(&config),
             format!(
@@ -172,6 +172,7 @@ fn run(
                  backoff_base_ms = 500\nbackoff_max_ms = 2000\n\
                  [providers.jelou]\nkind = \"jelou\"\nbase_url = \"http://127.0.0.1:{sink_port}\"\n\
                  client_id = \"i\"\nclient_secret = \"s\"\nbot_id = \"b\"\n\
+                 breaker_cooldown_ms = 2000\n\
                  [sources.jelou]\nkind = \"jelou\"\nsecret = \"{SECRET}\"\n"
             ),
         )?;
