@@ -131,6 +131,10 @@ pub struct ProviderSettings {
     pub breaker_failures: u32,
     /// How long the breaker stays open before one delivery is let through.
     pub breaker_cooldown_ms: u64,
+    /// Statuses retried instead of section 7's (contract 9.5); `None`: the defaults.
+    pub retry_on: Option<Vec<u16>>,
+    /// Tries per action at this provider, instead of `[delivery] max_attempts`.
+    pub max_attempts: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -243,6 +247,8 @@ struct RawProvider {
     rate_per_second: Option<u32>,
     breaker_failures: Option<u32>,
     breaker_cooldown_ms: Option<u64>,
+    retry_on: Option<Vec<u16>>,
+    max_attempts: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -601,6 +607,19 @@ fn build_provider(name: &str, p: RawProvider) -> Result<ProviderSettings, String
             "providers.{name}.pause_minutes: only uchat providers have pause_minutes"
         ));
     }
+    if p.max_attempts == Some(0) {
+        return Err(format!("providers.{name}.max_attempts: must be at least 1"));
+    }
+    if let Some(bad) = p
+        .retry_on
+        .iter()
+        .flatten()
+        .find(|s| !(100..=599).contains(*s) || (200..300).contains(*s))
+    {
+        return Err(format!(
+            "providers.{name}.retry_on: {bad} is not an HTTP error status (100-599, not 2xx)"
+        ));
+    }
     if p.breaker_failures == Some(0) {
         return Err(format!(
             "providers.{name}.breaker_failures: must be at least 1"
@@ -626,6 +645,8 @@ fn build_provider(name: &str, p: RawProvider) -> Result<ProviderSettings, String
         rate_per_second: p.rate_per_second,
         breaker_failures: p.breaker_failures.unwrap_or(20),
         breaker_cooldown_ms: p.breaker_cooldown_ms.unwrap_or(30_000),
+        retry_on: p.retry_on,
+        max_attempts: p.max_attempts,
     })
 }
 
@@ -812,6 +833,9 @@ mod tests {
             (&format!("{source}secret = \"\"\n"), "x.toml:3:1: sources.a.secret: is empty"),
             (&format!("{source}token = \"\"\n"), "x.toml:3:1: sources.a.token: is empty"),
             ("[sources.g]\nkind = \"generic\"\nsecret = \"whsec_\"\n", "x.toml:3:1: sources.g.secret: this Standard Webhooks secret has an empty key"),
+            ("[providers.u]\nkind = \"uchat\"\ntoken = \"t\"\nretry_on = [200]\n", "x.toml:4:1: providers.u.retry_on: 200 is not an HTTP error status"),
+            ("[providers.u]\nkind = \"uchat\"\ntoken = \"t\"\nmax_attempts = 0\n", "x.toml:4:1: providers.u.max_attempts: must be at least 1"),
+            ("[providers.u]\nkind = \"uchat\"\ntoken = \"t\"\nbreaker_failures = 0\n", "x.toml:4:1: providers.u.breaker_failures: must be at least 1"),
             ("\n\n[server]\nlisten_port = 3\n", "x.toml:4:1: unknown field `listen_port`"),
             ("[server]\nmax_body_bytes = \"big\"\n", "x.toml:2:18: invalid type: string \"big\""),
             ("[server]\nlisten = \"${NOT_SET}\"\n", "x.toml:2:1: server.listen: "),

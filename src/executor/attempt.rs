@@ -163,7 +163,7 @@ impl Answer {
 
     fn verdict(&self, provider: &ProviderSettings) -> AnswerClass {
         match self.status {
-            Some(status) => providers::classify(provider.kind, status, &self.body),
+            Some(status) => providers::classify_for(provider, status, &self.body),
             None => AnswerClass::Retry,
         }
     }

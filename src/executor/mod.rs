@@ -250,12 +250,21 @@ async fn carry_out(
         AttemptResult::Success => Next::Done,
         AttemptResult::Dead(reason) => Next::Dead { reason },
         // The last attempt's failure names the reason when no answer came (contract 9.5).
-        AttemptResult::Retry if attempts >= delivery.max_attempts => Next::Dead {
-            reason: report.failure.map_or(
-                DeadReason::AttemptsExhausted,
-                attempt::SendFailure::dead_reason,
-            ),
-        },
+        // A provider's own `max_attempts` overrides `[delivery]`'s.
+        AttemptResult::Retry
+            if attempts
+                >= client
+                    .settings
+                    .max_attempts
+                    .unwrap_or(delivery.max_attempts) =>
+        {
+            Next::Dead {
+                reason: report.failure.map_or(
+                    DeadReason::AttemptsExhausted,
+                    attempt::SendFailure::dead_reason,
+                ),
+            }
+        }
         AttemptResult::Retry => {
             let status = report.attempt.as_ref().and_then(|a| a.status);
             let floor = report

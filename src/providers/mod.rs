@@ -122,6 +122,21 @@ pub fn lookup_placeholder(provider: &ProviderSettings, digits: &str) -> String {
     format!("<lookup {} phone=+{digits}>", provider.kind.as_str())
 }
 
+/// How to read an answer from this provider: its `retry_on` list, when configured, says
+/// which error statuses are retried instead of section 7's defaults (contract 9.5).
+pub fn classify_for(provider: &ProviderSettings, status: u16, body: &[u8]) -> AnswerClass {
+    match &provider.retry_on {
+        Some(retry_on) if !(200..300).contains(&status) => {
+            if retry_on.contains(&status) {
+                AnswerClass::Retry
+            } else {
+                AnswerClass::Final
+            }
+        }
+        _ => classify(provider.kind, status, body),
+    }
+}
+
 /// How to read an answer of `status` with `body` from a provider of this kind.
 pub fn classify(kind: ProviderKind, status: u16, body: &[u8]) -> AnswerClass {
     match status {

@@ -976,3 +976,31 @@ fn source_helper_reads_the_test_config() {
     assert_eq!(source("aelyst").provider.as_deref(), Some("aelyst"));
     assert_eq!(source("crm").kind, SourceKind::Generic);
 }
+
+#[test]
+fn a_providers_retry_on_list_replaces_the_default_retryable_statuses() {
+    let text = "[providers.a]\nkind = \"aelyst\"\ntoken = \"t\"\nretry_on = [404, 503]\n\
+                [providers.d]\nkind = \"aelyst\"\ntoken = \"t\"\n";
+    let settings = Settings::parse(text, Path::new("t.toml"), &|_| None).expect("config");
+    let (listed, default) = (&settings.providers["a"], &settings.providers["d"]);
+    let cases = [
+        (404, AnswerClass::Retry, AnswerClass::Final),
+        (503, AnswerClass::Retry, AnswerClass::Retry),
+        (500, AnswerClass::Final, AnswerClass::Retry),
+        (449, AnswerClass::Final, AnswerClass::Retry),
+        (429, AnswerClass::Final, AnswerClass::Retry),
+        (200, AnswerClass::Success, AnswerClass::Success),
+    ];
+    for (status, with_list, without) in cases {
+        assert_eq!(
+            classify_for(listed, status, b""),
+            with_list,
+            "{status} with retry_on"
+        );
+        assert_eq!(
+            classify_for(default, status, b""),
+            without,
+            "{status} by default"
+        );
+    }
+}

@@ -539,3 +539,51 @@ async fn a_huge_answer_is_read_only_up_to_one_mebibyte_and_a_2xx_still_succeeds(
     assert!(delivery.attempts[0].response_excerpt.len() <= 4096);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_providers_retry_on_and_max_attempts_override_the_defaults() {
+    // (extra provider keys, answer, attempts made, final status and reason)
+    let cases = [
+        (
+            "retry_on = [404]\nmax_attempts = 2",
+            404,
+            2,
+            "attempts_exhausted",
+        ),
+        ("retry_on = []", 503, 1, "final_status"),
+        ("max_attempts = 1", 503, 1, "attempts_exhausted"),
+    ];
+    for (extra, status, attempts, reason) in cases {
+        let app = spawn_app_with(Options {
+            rules: &[("r.rhai", "send_text(\"x\");")],
+            delivery: Some(FAST_RETRIES),
+            jelou_extra: extra,
+            ..Options::default()
+        })
+        .await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(status))
+            .mount(&app.jelou)
+            .await;
+        let event_id = accepted_event_id(
+            app.post_jelou(&jelou_message(
+                &format!("override-{status}-{attempts}"),
+                "hi",
+            ))
+            .await,
+        )
+        .await;
+        let trace = app.wait_finished(&event_id).await;
+        let delivery = &trace.deliveries[0];
+        assert_eq!(
+            (
+                delivery.status.as_str(),
+                delivery.attempts.len(),
+                delivery.reason.as_deref()
+            ),
+            ("dead", attempts, Some(reason)),
+            "{extra}"
+        );
+        app.stop().await;
+    }
+}
