@@ -1242,6 +1242,26 @@ fn a_standard_webhooks_secret_with_an_empty_key_is_refused_by_check_and_serve() 
 }
 
 #[test]
+fn check_reports_reads_of_event_fields_that_do_not_exist_with_a_suggestion() {
+    let sb = Sandbox::new();
+    sb.write(
+        "rules/10-fields.rhai",
+        "if event.txt == \"x\" { add_tag(\"a\"); }\nlet n = event.user.nmae;\nlet ok = event.raw.any.thing + event.message.type + event.user.phone;\nif event.text.contains(\"hi\") { add_tag(\"b\"); }\n",
+    );
+    let out = sb.run(&["check", "--config", CFG]);
+    out.assert_code(1);
+    let problems: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        problems,
+        [
+            "rules/10-fields.rhai:1:10: event.txt is not a field of the event; did you mean event.text?",
+            "rules/10-fields.rhai:2:20: event.user.nmae is not a field of the event; did you mean event.user.name?",
+        ],
+        "{out}"
+    );
+}
+
+#[test]
 fn check_reports_a_routing_entry_that_cannot_carry_out_the_action() {
     let sandbox = Sandbox::new();
     let config = fs::read_to_string(sandbox.path(CFG)).unwrap();

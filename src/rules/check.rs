@@ -151,6 +151,9 @@ fn check_ast(
                 }
             }
             Some(ASTNode::Expr(Expr::Dot(dot, _, _))) => {
+                if let Some((message, pos)) = event_field_problem(&dot.lhs, &dot.rhs) {
+                    report(pos, message);
+                }
                 if let Expr::MethodCall(method, pos) = &dot.rhs {
                     let name = method.name.as_str();
                     // A provider handle's action methods take what the plain function takes.
@@ -182,6 +185,80 @@ fn check_ast(
         true
     });
     problems
+}
+
+/// The fields of `event` (contract §4), and of its parts; `raw` holds anything.
+const EVENT_FIELDS: &[&str] = &[
+    "id",
+    "event_id",
+    "source",
+    "provider",
+    "kind",
+    "user",
+    "bot_id",
+    "conversation_id",
+    "message",
+    "text",
+    "tags",
+    "raw",
+    "received_at",
+];
+const USER_FIELDS: &[&str] = &["id", "phone", "email", "name", "ns"];
+const MESSAGE_FIELDS: &[&str] = &["id", "type", "text"];
+
+/// A read of a field section 4 does not define (`event.txt`, `event.user.nmae`): the
+/// message, with the nearest defined name, and where. Reads under `event.raw` are free.
+fn event_field_problem(lhs: &Expr, rhs: &Expr) -> Option<(String, Position)> {
+    let Expr::Variable(variable, _, _) = lhs else {
+        return None;
+    };
+    if variable.1.as_str() != "event" {
+        return None;
+    }
+    // `a.b.c` nests to the right: the properties read, in order, until a method call.
+    let mut path: Vec<(&str, Position)> = Vec::new();
+    let mut next = Some(rhs);
+    while let Some(expr) = next {
+        next = None;
+        match expr {
+            Expr::Property(property, pos) => path.push((property.2.as_str(), *pos)),
+            Expr::Dot(inner, _, _) | Expr::Index(inner, _, _) => {
+                if let Expr::Property(property, pos) = &inner.lhs {
+                    path.push((property.2.as_str(), *pos));
+                    if matches!(expr, Expr::Dot(..)) {
+                        next = Some(&inner.rhs);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut allowed = EVENT_FIELDS;
+    let mut shown = String::from("event");
+    for (name, pos) in path {
+        if !allowed.contains(&name) {
+            let suggestion = allowed
+                .iter()
+                .map(|k| (strsim::levenshtein(k, name), *k))
+                .filter(|(d, _)| *d <= 2)
+                .min()
+                .map(|(_, k)| format!("; did you mean {shown}.{k}?"))
+                .unwrap_or_else(|| format!(" (it has: {})", allowed.join(", ")));
+            return Some((
+                format!("{shown}.{name} is not a field of the event{suggestion}"),
+                pos,
+            ));
+        }
+        shown = format!("{shown}.{name}");
+        allowed = match name {
+            "user" if shown == "event.user" => USER_FIELDS,
+            "message" if shown == "event.message" => MESSAGE_FIELDS,
+            // `raw` is the payload as the platform sent it; anything below is fine, and so
+            // is anything below a plain value (a method call on text, say).
+            _ => return None,
+        };
+    }
+    None
 }
 
 /// `provider("x")` with a literal name: the name.
