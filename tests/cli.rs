@@ -1262,6 +1262,26 @@ fn check_reports_reads_of_event_fields_that_do_not_exist_with_a_suggestion() {
 }
 
 #[test]
+fn check_reports_a_literal_argument_of_the_wrong_type() {
+    let sb = Sandbox::new();
+    sb.write(
+        "rules/10-types.rhai",
+        "add_tag(42);\nset_manual(\"soon\");\nmemory_set(\"k\", 42);\nsend_text(`hi ${event.text}`);\nadd_tag(event.text);\n",
+    );
+    let out = sb.run(&["check", "--config", CFG]);
+    out.assert_code(1);
+    let problems: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        problems,
+        [
+            "rules/10-types.rhai:1:1: add_tag(): argument 1 is a whole number, but add_tag takes text there",
+            "rules/10-types.rhai:2:1: set_manual(): argument 1 is text, but set_manual takes a whole number there",
+        ],
+        "memory_set takes any value, and values known only at run time are not judged\n{out}"
+    );
+}
+
+#[test]
 fn check_reports_a_routing_entry_that_cannot_carry_out_the_action() {
     let sandbox = Sandbox::new();
     let config = fs::read_to_string(sandbox.path(CFG)).unwrap();

@@ -5,9 +5,10 @@
 //! own provider could — every route). Actions whose provider depends on the event at run
 //! time are not reported.
 
+use std::any::TypeId;
 use std::collections::{BTreeMap, BTreeSet};
 
-use rhai::{ASTNode, Engine, Expr, Position, Stmt, AST};
+use rhai::{ASTNode, Dynamic, Engine, Expr, ImmutableString, Position, Stmt, AST};
 
 use super::routing::Routes;
 use super::ruleset::{compile_file, list_rule_files, Problem};
@@ -32,7 +33,7 @@ const BUILT_INS: &[&str] = &[
 /// Every function an engine knows, by name, with the argument counts it accepts.
 fn known_functions(engine: &Engine) -> BTreeMap<String, BTreeSet<usize>> {
     let mut known: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
-    let handle = std::any::TypeId::of::<super::api::ProviderHandle>();
+    let handle = TypeId::of::<super::api::ProviderHandle>();
     for (name, arity) in engine.collect_fn_metadata(
         None,
         // The `provider(...)` handle's methods mirror the plain functions; leave them out
@@ -46,6 +47,95 @@ fn known_functions(engine: &Engine) -> BTreeMap<String, BTreeSet<usize>> {
         known.entry(name).or_default().insert(arity);
     }
     known
+}
+
+/// The parameter types of every overload of every function, by name and arity (the
+/// provider handle's methods left out, as above).
+type Signatures = BTreeMap<(String, usize), Vec<Vec<TypeId>>>;
+
+fn signatures(engine: &Engine) -> Signatures {
+    let handle = TypeId::of::<super::api::ProviderHandle>();
+    let mut all: Signatures = BTreeMap::new();
+    for (name, types) in engine.collect_fn_metadata(
+        None,
+        |info| {
+            (info.metadata.param_types.first() != Some(&handle)).then(|| {
+                (
+                    info.metadata.name.to_string(),
+                    info.metadata.param_types.to_vec(),
+                )
+            })
+        },
+        true,
+    ) {
+        all.entry((name, types.len())).or_default().push(types);
+    }
+    all
+}
+
+/// The type of a literal argument, and how to say it to a person.
+fn literal_type(expr: &Expr) -> Option<(TypeId, &'static str)> {
+    Some(match expr {
+        Expr::StringConstant(..) | Expr::InterpolatedString(..) => {
+            (TypeId::of::<ImmutableString>(), "text")
+        }
+        Expr::IntegerConstant(..) => (TypeId::of::<rhai::INT>(), "a whole number"),
+        Expr::FloatConstant(..) => (TypeId::of::<rhai::FLOAT>(), "a decimal number"),
+        Expr::BoolConstant(..) => (TypeId::of::<bool>(), "true or false"),
+        Expr::CharConstant(..) => (TypeId::of::<char>(), "a character"),
+        Expr::Array(..) => (TypeId::of::<rhai::Array>(), "a list"),
+        Expr::Map(..) => (TypeId::of::<rhai::Map>(), "a map"),
+        _ => return None,
+    })
+}
+
+/// A literal argument of a type no overload of the function takes (`add_tag(42)`).
+fn literal_type_problem(signatures: &Signatures, name: &str, args: &[Expr]) -> Option<String> {
+    let overloads = signatures.get(&(name.to_string(), args.len()))?;
+    let dynamic = TypeId::of::<Dynamic>();
+    let accepts = |types: &[TypeId]| {
+        args.iter().zip(types).all(|(arg, want)| {
+            literal_type(arg).is_none_or(|(got, _)| *want == dynamic || *want == got)
+        })
+    };
+    if overloads.iter().any(|types| accepts(types)) {
+        return None;
+    }
+    // Name the first literal that no overload takes at its place.
+    let (n, shown) = args.iter().enumerate().find_map(|(n, arg)| {
+        let (got, shown) = literal_type(arg)?;
+        overloads
+            .iter()
+            .all(|types| types[n] != dynamic && types[n] != got)
+            .then_some((n, shown))
+    })?;
+    let wanted: BTreeSet<&str> = overloads
+        .iter()
+        .filter_map(|types| type_word(types[n]))
+        .collect();
+    Some(format!(
+        "{name}(): argument {} is {shown}, but {name} takes {} there",
+        n + 1,
+        wanted.into_iter().collect::<Vec<_>>().join(" or ")
+    ))
+}
+
+fn type_word(id: TypeId) -> Option<&'static str> {
+    Some(if id == TypeId::of::<ImmutableString>() {
+        "text"
+    } else if id == TypeId::of::<rhai::INT>() {
+        "a whole number"
+    } else if id == TypeId::of::<rhai::FLOAT>() {
+        "a decimal number"
+    } else if id == TypeId::of::<bool>() {
+        "true or false"
+    } else if id == TypeId::of::<rhai::Array>() {
+        "a list"
+    } else if id == TypeId::of::<rhai::Map>() {
+        "a map"
+    } else {
+        return None;
+    })
 }
 
 /// The action a rule-API function records, by its name.
@@ -79,6 +169,7 @@ pub fn check_rules(engine: &Engine, settings: &Settings) -> Vec<Problem> {
         }
     };
     let known = known_functions(engine);
+    let signatures = signatures(engine);
     let mut problems = Vec::new();
     for file in files {
         match compile_file(engine, &file) {
@@ -87,6 +178,7 @@ pub fn check_rules(engine: &Engine, settings: &Settings) -> Vec<Problem> {
                 &file.display().to_string(),
                 &ast,
                 &known,
+                &signatures,
                 settings,
             )),
         }
@@ -98,6 +190,7 @@ fn check_ast(
     path: &str,
     ast: &AST,
     known: &BTreeMap<String, BTreeSet<usize>>,
+    signatures: &Signatures,
     settings: &Settings,
 ) -> Vec<Problem> {
     let mut known = known.clone();
@@ -130,6 +223,8 @@ fn check_ast(
                 if !call.is_operator_call() && !call.is_qualified() {
                     let name = call.name.as_str();
                     if let Some(message) = arity_problem(&known, name, call.args.len(), false) {
+                        report(*pos, message);
+                    } else if let Some(message) = literal_type_problem(signatures, name, &call.args) {
                         report(*pos, message);
                     } else if name == "provider" {
                         if let Some(Expr::StringConstant(provider, _)) = call.args.first() {
