@@ -126,12 +126,21 @@ pub async fn run(
                 continue;
             }
             let gate = gates.get(name).cloned();
-            let want = match gate.as_ref().map_or(Admit::All, |g| g.admit()) {
+            let admitted = gate.as_ref().map_or(Admit::All, |g| g.admit());
+            let want = match admitted {
                 Admit::All => free,
                 Admit::Probe => 1,
                 Admit::None => continue,
             };
+            // A probe that finds nothing to send (or cannot start) lets the next one go;
+            // otherwise the breaker would wait for an answer that never comes.
+            let probe_unused = || {
+                if let (Admit::Probe, Some(gate)) = (admitted, &gate) {
+                    gate.probe_unused();
+                }
+            };
             let Ok(mut permits) = lane.slots.clone().try_acquire_many_owned(want as u32) else {
+                probe_unused();
                 continue;
             };
             let claimed = match store.claim_deliveries(name, want, lease_ms).await {
@@ -141,11 +150,8 @@ pub async fn run(
                     Vec::new()
                 }
             };
-            if claimed.is_empty() && want == 1 && free > 1 {
-                // A probe found nothing to send: the next one may go.
-                if let Some(gate) = &gate {
-                    gate.probe_unused();
-                }
+            if claimed.is_empty() {
+                probe_unused();
             }
             for delivery_row in claimed {
                 let Some(permit) = permits.split(1) else {

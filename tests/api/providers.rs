@@ -187,3 +187,35 @@ async fn the_breaker_opens_after_failures_in_a_row_holds_the_provider_then_a_pro
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_probe_that_finds_nothing_due_does_not_leave_the_breaker_stuck_open() {
+    // One request at a time, and retries due well after the cooldown: the first probes
+    // find nothing due. The breaker must keep probing until the retry is due, then close.
+    let app = spawn_app_with(Options {
+        rules: &[("r.rhai", RULE)],
+        delivery: Some(
+            "max_attempts = 10\nbackoff_base_ms = 1500\nbackoff_max_ms = 1500\ntimeout_ms = 2000\nmax_in_flight = 1",
+        ),
+        jelou_extra: "breaker_failures = 1\nbreaker_cooldown_ms = 100",
+        ..Options::default()
+    })
+    .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&app.jelou)
+        .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .with_priority(2)
+        .mount(&app.jelou)
+        .await;
+    let event = accepted_event_id(app.post_jelou(&jelou_message("stuck-1", "hello")).await).await;
+    let trace = app.wait_finished(&event).await;
+    assert_eq!(trace.deliveries[0].status, "done");
+    assert_eq!(trace.deliveries[0].attempts.len(), 2);
+    assert_eq!(provider_entry(&app, "jelou").await["state"], "active");
+    app.stop().await;
+}
