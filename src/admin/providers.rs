@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use crate::executor::gate::{PausedBy, State};
 use crate::http::error::ErrorBody;
 use crate::http::{AppState, Rejection};
+use crate::store::ProviderCounts;
 
 /// One provider, as `GET /admin/providers` lists it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -38,7 +39,12 @@ pub struct Providers {
     providers: Vec<ProviderEntry>,
 }
 
-async fn entry(state: &AppState, name: &str) -> Result<ProviderEntry, Rejection> {
+/// One provider's entry, with the open-delivery counts of every provider (read once).
+fn entry_with(
+    state: &AppState,
+    name: &str,
+    counts: &ProviderCounts,
+) -> Result<ProviderEntry, Rejection> {
     let provider = state.settings.providers.get(name).ok_or_else(|| {
         Rejection::new(
             StatusCode::NOT_FOUND,
@@ -46,11 +52,6 @@ async fn entry(state: &AppState, name: &str) -> Result<ProviderEntry, Rejection>
             format!("no provider named \"{name}\" is configured"),
         )
     })?;
-    let counts = state
-        .store
-        .provider_counts()
-        .await
-        .map_err(Rejection::store)?;
     let open = counts.get(name).copied().unwrap_or_default();
     let view = state
         .gates
@@ -68,6 +69,15 @@ async fn entry(state: &AppState, name: &str) -> Result<ProviderEntry, Rejection>
     })
 }
 
+async fn entry(state: &AppState, name: &str) -> Result<ProviderEntry, Rejection> {
+    let counts = state
+        .store
+        .provider_counts()
+        .await
+        .map_err(Rejection::store)?;
+    entry_with(state, name, &counts)
+}
+
 /// `GET /admin/providers`.
 #[utoipa::path(
     tag = "admin",
@@ -79,10 +89,17 @@ async fn entry(state: &AppState, name: &str) -> Result<ProviderEntry, Rejection>
 )]
 #[get("/providers")]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, Rejection> {
-    let mut providers = Vec::new();
-    for name in state.settings.providers.keys() {
-        providers.push(entry(&state, name).await?);
-    }
+    let counts = state
+        .store
+        .provider_counts()
+        .await
+        .map_err(Rejection::store)?;
+    let providers = state
+        .settings
+        .providers
+        .keys()
+        .map(|name| entry_with(&state, name, &counts))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(Providers { providers }))
 }
 

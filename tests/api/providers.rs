@@ -34,6 +34,21 @@ async fn provider_entry(app: &TestApp, name: &str) -> Value {
         .unwrap_or_else(|| panic!("{name} in {list}"))
 }
 
+/// Jelou answers 503 `failures` times, then 200 to everything.
+async fn jelou_fails_then_recovers(app: &TestApp, failures: u64) {
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(failures)
+        .with_priority(1)
+        .mount(&app.jelou)
+        .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .with_priority(2)
+        .mount(&app.jelou)
+        .await;
+}
+
 /// Post the `other` event (from another user, so that it does not queue behind the first
 /// user's held deliveries) and wait until Aelyst has it: the executor has run since.
 async fn executor_ran(app: &TestApp, id: &str) {
@@ -141,17 +156,7 @@ async fn the_breaker_opens_after_failures_in_a_row_holds_the_provider_then_a_pro
     })
     .await;
     // Three failures, then the provider is back.
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(3)
-        .with_priority(1)
-        .mount(&app.jelou)
-        .await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
-        .with_priority(2)
-        .mount(&app.jelou)
-        .await;
+    jelou_fails_then_recovers(&app, 3).await;
     Mock::given(any())
         .respond_with(ResponseTemplate::new(200))
         .mount(&app.aelyst)
@@ -201,17 +206,7 @@ async fn a_probe_that_finds_nothing_due_does_not_leave_the_breaker_stuck_open() 
         ..Options::default()
     })
     .await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(503))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&app.jelou)
-        .await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
-        .with_priority(2)
-        .mount(&app.jelou)
-        .await;
+    jelou_fails_then_recovers(&app, 1).await;
     let event = accepted_event_id(app.post_jelou(&jelou_message("stuck-1", "hello")).await).await;
     let trace = app.wait_finished(&event).await;
     assert_eq!(trace.deliveries[0].status, "done");
