@@ -85,6 +85,13 @@ pub fn run(settings: Settings, paths: &[PathBuf], send: bool) -> Exit {
     exit
 }
 
+/// What the rules decided for one fixture: its event, the kept actions, the rule errors.
+pub(super) type Decided = (
+    crate::domain::event::Event,
+    Vec<DecidedAction>,
+    Vec<RuleError>,
+);
+
 /// A rule that failed on a fixture: its file name and the message (`path:line:col: ...`).
 #[derive(Debug, Clone)]
 pub(super) struct RuleError {
@@ -128,33 +135,13 @@ impl<'s> Context<'s> {
     }
 
     /// Load one fixture and run the rules on it: the event, the kept actions, rule errors.
-    pub(super) fn decide_file(
-        &self,
-        file: &std::path::Path,
-    ) -> Result<
-        (
-            crate::domain::event::Event,
-            Vec<DecidedAction>,
-            Vec<RuleError>,
-        ),
-        String,
-    > {
+    pub(super) fn decide_file(&self, file: &std::path::Path) -> Result<Decided, String> {
         let fixture = Fixture::load(file).map_err(|e| e.to_string())?;
         self.decide(&fixture)
             .map_err(|e| format!("{}: {e}", file.display()))
     }
 
-    pub(super) fn decide(
-        &self,
-        fixture: &Fixture,
-    ) -> Result<
-        (
-            crate::domain::event::Event,
-            Vec<DecidedAction>,
-            Vec<RuleError>,
-        ),
-        String,
-    > {
+    pub(super) fn decide(&self, fixture: &Fixture) -> Result<Decided, String> {
         let event = Arc::new(fixture.to_event(self.settings).map_err(|e| e.to_string())?);
         let owner = event.user.id.clone().map(|id| (event.source.clone(), id));
         let mut memory = self.memory.borrow_mut();

@@ -151,19 +151,29 @@ impl Gate {
         self.lock().operator_paused = paused;
     }
 
-    pub fn view(&self) -> GateView {
+    /// The state alone (no copy of the last error): for the metric, after every attempt.
+    pub fn state(&self) -> State {
         let s = self.lock();
-        let (state, paused_by) = if s.operator_paused {
-            (State::Paused, Some(PausedBy::Operator))
+        if s.operator_paused {
+            State::Paused
         } else if s.open_until.is_some() {
-            (State::Open, Some(PausedBy::Breaker))
+            State::Open
         } else {
-            (State::Active, None)
+            State::Active
+        }
+    }
+
+    pub fn view(&self) -> GateView {
+        let state = self.state();
+        let paused_by = match state {
+            State::Paused => Some(PausedBy::Operator),
+            State::Open => Some(PausedBy::Breaker),
+            State::Active => None,
         };
         GateView {
             state,
             paused_by,
-            last_error: s.last_error.clone(),
+            last_error: self.lock().last_error.clone(),
         }
     }
 }

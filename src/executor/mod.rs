@@ -30,7 +30,7 @@ async fn read_pauses(store: &Store, gates: &Gates, metrics: &Metrics) {
                 metrics
                     .provider_state
                     .with_label_values(&[name])
-                    .set(state_number(gate.view().state));
+                    .set(state_number(gate.state()));
             }
         }
         Err(e) => tracing::warn!("could not read which providers are paused: {e}"),
@@ -243,7 +243,7 @@ async fn carry_out(
         metrics
             .provider_state
             .with_label_values(&[&action.provider])
-            .set(state_number(gate.view().state));
+            .set(state_number(gate.state()));
     }
     if report.attempt.is_some() {
         metrics
