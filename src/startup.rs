@@ -18,6 +18,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt as _;
 
 use crate::config::Settings;
+use crate::http::tls::Certificates;
 use crate::http::{health, openapi, AppState};
 use crate::metrics::Metrics;
 use crate::rules::{build_engine, Problem, RuleBook, RuleEnv};
@@ -38,11 +39,15 @@ pub enum StartupError {
         source: std::io::Error,
     },
     #[error(transparent)]
+    Tls(#[from] crate::http::tls::TlsError),
+    #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
 pub struct Application {
     port: u16,
+    /// The certificates HTTPS serves, when `[server] tls_cert` is set.
+    certificates: Option<Arc<Certificates>>,
     server: Server,
     watcher: crate::rules::watch::RuleWatcher,
     state: web::Data<AppState>,
@@ -63,6 +68,10 @@ impl Application {
             StoreError::Locked(pid) => StartupError::StoreLocked(pid),
             other => StartupError::Unexpected(anyhow::anyhow!(other)),
         })?;
+        let certificates = match (&settings.server.tls_cert, &settings.server.tls_key) {
+            (Some(cert), Some(key)) => Some(Certificates::load(cert, key)?),
+            _ => None,
+        };
         let listener =
             TcpListener::bind(&settings.server.listen).map_err(|source| StartupError::Listen {
                 address: settings.server.listen.clone(),
@@ -96,14 +105,20 @@ impl Application {
                 .app_data(served_document.clone())
         })
         .disable_signals()
-        .shutdown_timeout(5)
-        .listen(listener)
+        .shutdown_timeout(5);
+        let server = match &certificates {
+            Some(certificates) => {
+                server.listen_rustls_0_23(listener, certificates.server_config()?)
+            }
+            None => server.listen(listener),
+        }
         .map_err(|e| StartupError::Unexpected(e.into()))?
         .run();
         let (stop, _) = watch::channel(false);
         let watcher = crate::rules::watch::RuleWatcher::start(state.runner.book.clone());
         Ok(Application {
             port,
+            certificates,
             server,
             watcher,
             state,
@@ -113,6 +128,26 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// `https` when `[server] tls_cert` is set, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.certificates.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Read the certificate and key files again, as SIGHUP does.
+    ///
+    /// # Errors
+    /// As at start; the pair in use stays.
+    pub fn reload_certificates(&self) -> Result<(), crate::http::tls::TlsError> {
+        match &self.certificates {
+            Some(certificates) => certificates.reload(),
+            None => Ok(()),
+        }
     }
 
     pub fn store(&self) -> Store {
@@ -140,8 +175,10 @@ impl Application {
             watcher,
             state,
             stop,
+            certificates,
             ..
         } = self;
+        let reloader = certificates.map(crate::http::tls::reload_on_sighup);
         let store = state.store.clone();
         let (tasks, metrics) = (state.tasks.clone(), state.metrics.clone());
         let worker = {
@@ -228,6 +265,9 @@ impl Application {
         let _ = executor.await;
         let _ = retention.await;
         let _ = server_task.await;
+        if let Some(reloader) = reloader {
+            reloader.abort();
+        }
         store.close();
         tracing::info!("stopped");
         Ok(())

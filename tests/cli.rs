@@ -340,6 +340,86 @@ fn check_names_a_missing_environment_variable_and_exits_1() {
     out.assert_code(0);
 }
 
+// ---- --version and serve --print-config ---------------------------------------------------
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = Sandbox::new().run(&["--version"]);
+    out.assert_code(0);
+    assert_eq!(
+        out.stdout.trim(),
+        format!("switchboard {}", env!("CARGO_PKG_VERSION")),
+        "{out}"
+    );
+}
+
+#[test]
+fn print_config_fills_in_defaults_expands_variables_and_redacts_every_secret() {
+    let sandbox = Sandbox::with_config(
+        &Config::new()
+            .admin_token("${SB_TEST_ADMIN_TOKEN}")
+            .storage("postgres://sb:hunter2@db.example:5432/sb?password=hunter3")
+            .sources(&["jelou", "uchat"]),
+    );
+    let out: Out = sandbox
+        .command(&["serve", "--print-config"])
+        .env("SB_TEST_ADMIN_TOKEN", "admin-token-from-env")
+        .output()
+        .unwrap()
+        .into();
+    out.assert_code(0);
+    for secret in [
+        "admin-token-from-env",
+        "hunter2",
+        "hunter3",
+        JELOU_SECRET,
+        common::config::UCHAT_TOKEN,
+        common::config::JELOU_CLIENT_SECRET,
+        "uchat-api-token",
+        "aelyst-api-token",
+    ] {
+        assert!(!out.stdout.contains(secret), "{secret} printed\n{out}");
+    }
+    for line in [
+        "admin_token = \"<redacted>\"",
+        "url = \"postgres://sb:<redacted>@db.example:5432/sb?password=<redacted>\"",
+        "body_timeout_ms = 10000",
+        "retention_days = 30",
+        "synchronous = \"normal\"",
+        "breaker_failures = 20",
+        "client_secret = \"<redacted>\"",
+        "token = \"<redacted>\"",
+        "secret = \"<redacted>\"",
+        "format = \"text\"",
+    ] {
+        assert!(
+            out.stdout.lines().any(|l| l == line),
+            "no line {line:?}\n{out}"
+        );
+    }
+
+    // What it prints is a config file that prints the same again.
+    sandbox.write("printed.toml", &out.stdout);
+    let again = sandbox.run(&["serve", "--print-config", "--config", "printed.toml"]);
+    again.assert_code(0);
+    let body = |text: &str| text.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&again.stdout), body(&out.stdout), "{again}");
+}
+
+#[test]
+fn print_config_with_a_config_error_says_where_and_exits_1() {
+    let sandbox = Sandbox::new();
+    sandbox.write(CFG, "[delivery]\ntimeout_ms = 0\n");
+    let out = sandbox.run(&["serve", "--print-config"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr
+            .contains("switchboard.toml:2:1: delivery.timeout_ms must be at least 1"),
+        "{out}"
+    );
+    assert!(out.stdout.is_empty(), "{out}");
+}
+
 // ---- usage errors -------------------------------------------------------------------------
 
 #[test]

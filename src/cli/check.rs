@@ -27,7 +27,17 @@ pub fn run(config: &Path) -> Exit {
         }
     }
     let engine = build_engine();
-    let problems = check_rules(&engine, &settings);
+    let mut problems: Vec<String> = Vec::new();
+    if let (Some(cert), Some(key)) = (&settings.server.tls_cert, &settings.server.tls_key) {
+        if let Err(e) = crate::http::tls::Certificates::load(cert, key) {
+            problems.push(settings.locate_problem(&e.to_string()));
+        }
+    }
+    problems.extend(
+        check_rules(&engine, &settings)
+            .iter()
+            .map(ToString::to_string),
+    );
     if problems.is_empty() {
         let count = list_rule_files(&settings.rules.dir).map_or(0, |f| f.len());
         outln!(

@@ -32,7 +32,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP listener, the rule workers and the provider executor.
-    Serve,
+    Serve {
+        /// Print the effective configuration (defaults filled in, `${VAR}` expanded,
+        /// secrets redacted) as TOML and exit.
+        #[arg(long)]
+        print_config: bool,
+    },
     /// Validate the config and every rule; print each problem as path:line:col: message.
     Check,
     /// Run fixtures through the rules and print one JSON line per action.
@@ -78,7 +83,10 @@ pub enum Exit {
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
-        Command::Serve => serve::run(&cli.config),
+        Command::Serve { print_config: true } => serve::print_config(&cli.config),
+        Command::Serve {
+            print_config: false,
+        } => serve::run(&cli.config),
         Command::Check => check::run(&cli.config),
         Command::Replay { send, paths } => {
             with_settings(&cli.config, |s| replay::run(s, &paths, send))

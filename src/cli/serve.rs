@@ -1,8 +1,10 @@
-//! `switchboard serve`: run the server until SIGTERM / Ctrl-C.
+//! `switchboard serve`: run the server until SIGTERM / Ctrl-C; `--print-config` shows the
+//! configuration it would run with instead.
 
 use std::path::Path;
 
-use super::{runtime, Exit};
+use super::output::out;
+use super::{report, runtime, Exit};
 use crate::config::Settings;
 use crate::startup::{Application, StartupError};
 
@@ -37,7 +39,8 @@ pub fn run(config: &Path) -> Exit {
         };
         let host = listen.rsplit_once(':').map_or(listen.as_str(), |(h, _)| h);
         tracing::info!(
-            "switchboard listening on http://{host}:{} (rules from {rules_dir})",
+            "switchboard listening on {}://{host}:{} (rules from {rules_dir})",
+            app.scheme(),
             app.port()
         );
         match app.run_until_stopped().await {
@@ -48,4 +51,18 @@ pub fn run(config: &Path) -> Exit {
             }
         }
     })
+}
+
+/// `serve --print-config`: the effective configuration as TOML, secrets redacted.
+pub fn print_config(config: &Path) -> Exit {
+    match Settings::load(config) {
+        Ok(settings) => {
+            out!("{}", crate::config::print::effective_toml(&settings));
+            Exit::Success
+        }
+        Err(e) => {
+            report(&e);
+            Exit::Problem
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! reach a log line or `Debug` output.
 
 mod locate;
+pub mod print;
 pub mod secrets;
 
 use std::collections::BTreeMap;
@@ -54,6 +55,10 @@ pub struct ServerSettings {
     /// A body not complete this long after its headers gets `408 body_timeout`.
     pub body_timeout_ms: u64,
     pub admin_token: SecretString,
+    /// PEM certificate chain: with `tls_key`, `serve` answers HTTPS only (contract 9.2).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`; both files are read again on SIGHUP.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for ServerSettings {
@@ -63,6 +68,8 @@ impl Default for ServerSettings {
             max_body_bytes: 1_048_576,
             body_timeout_ms: 10_000,
             admin_token: SecretString::from(String::new()),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -335,6 +342,16 @@ impl Settings {
         build(raw, path, &base_dir).map_err(keyed)
     }
 
+    /// A problem found after loading (a TLS file that does not read, say) as
+    /// `path:line:col: message`, placed at the key the message starts with.
+    pub fn locate_problem(&self, message: &str) -> String {
+        let text = std::fs::read_to_string(&self.file).unwrap_or_default();
+        let (line, column) = locate::leading_key(message)
+            .and_then(|k| locate::key_offset(&text, k))
+            .map_or((1, 1), |o| locate::line_col(&text, o));
+        format!("{}:{line}:{column}: {message}", self.file.display())
+    }
+
     pub fn source(&self, name: &str) -> Option<&SourceSettings> {
         self.sources.get(name)
     }
@@ -453,9 +470,17 @@ fn build(raw: RawConfig, path: &Path, base_dir: &Path) -> Result<Settings, Strin
         }
     }
 
+    let mut server = raw.server;
+    server.tls_cert = server
+        .tls_cert
+        .map(|p| resolve(base_dir, &p.to_string_lossy()));
+    server.tls_key = server
+        .tls_key
+        .map(|p| resolve(base_dir, &p.to_string_lossy()));
+
     Ok(Settings {
         file: path.to_path_buf(),
-        server: raw.server,
+        server,
         storage: StorageSettings {
             url: storage_url,
             retention_days: raw.storage.retention_days,
@@ -487,6 +512,26 @@ fn check_server(server: &ServerSettings) -> Result<(), String> {
     }
     if server.body_timeout_ms == 0 {
         return Err("server.body_timeout_ms must be at least 1".into());
+    }
+    match (&server.tls_cert, &server.tls_key) {
+        (Some(_), None) => {
+            return Err(
+                "server.tls_cert: is set without server.tls_key; set both or neither".into(),
+            )
+        }
+        (None, Some(_)) => {
+            return Err(
+                "server.tls_key: is set without server.tls_cert; set both or neither".into(),
+            )
+        }
+        (Some(cert), Some(key)) => {
+            for (k, p) in [("tls_cert", cert), ("tls_key", key)] {
+                if p.as_os_str().is_empty() {
+                    return Err(format!("server.{k}: is empty; give a PEM file path"));
+                }
+            }
+        }
+        (None, None) => {}
     }
     if !listen_is_valid(&server.listen) {
         return Err(format!(

@@ -37,6 +37,7 @@ pub struct Config {
     max_body_bytes: Option<usize>,
     admin_token: Option<String>,
     body_timeout_ms: Option<u64>,
+    tls: Option<(String, String)>,
     storage_url: String,
     delivery: Option<String>,
     jelou: String,
@@ -64,6 +65,7 @@ impl Config {
             max_body_bytes: None,
             admin_token: None,
             body_timeout_ms: None,
+            tls: None,
             storage_url: "sqlite://data/switchboard.db".into(),
             delivery: Some(DELIVERY.into()),
             jelou: NOWHERE.into(),
@@ -160,6 +162,12 @@ impl Config {
         self
     }
 
+    /// `[server] tls_cert` and `tls_key`: serve HTTPS with these PEM files.
+    pub fn tls(mut self, cert: &str, key: &str) -> Config {
+        self.tls = Some((cert.into(), key.into()));
+        self
+    }
+
     /// TOML appended at the end (whole tables, e.g. `[logging]`).
     pub fn extra(mut self, toml: &str) -> Config {
         self.extra.push_str(toml);
@@ -178,6 +186,9 @@ impl Config {
         }
         if let Some(ms) = self.body_timeout_ms {
             out += &format!("body_timeout_ms = {ms}\n");
+        }
+        if let Some((cert, key)) = &self.tls {
+            out += &format!("tls_cert = \"{cert}\"\ntls_key = \"{key}\"\n");
         }
         out += &format!(
             "\n[storage]\nurl = \"{}\"\n\n[rules]\ndir = \"rules\"\n",

@@ -12,7 +12,8 @@ use super::wait::{wait_until, wait_until_async, Lazy, TIMEOUT};
 pub const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 
 /// What `serve` logs (on stderr) once it listens; the address follows.
-const LISTENING: &str = "switchboard listening on http://";
+/// Followed by `http://HOST:PORT` or `https://HOST:PORT`.
+const LISTENING: &str = "switchboard listening on ";
 
 /// `switchboard <args>` run in `dir`, with the default log level and no stdin.
 pub fn switchboard(dir: &Path, args: &[&str]) -> Command {
