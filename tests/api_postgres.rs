@@ -41,6 +41,9 @@ mod rules;
 #[cfg(postgres_tests)]
 #[path = "api_postgres/schema.rs"]
 mod schema;
+#[cfg(postgres_tests)]
+#[path = "api_postgres/tls.rs"]
+mod tls;
 
 #[cfg(not(postgres_tests))]
 #[test]

@@ -14,7 +14,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::transitions::{self, outcome_columns, EventAfterDecision};
 use super::{
@@ -25,6 +25,8 @@ use super::{
 use crate::domain::actions::DecidedAction;
 use crate::domain::event::{digits, now_millis, Event};
 use crate::domain::status::{DeadReason, DeliveryStatus, EventStatus};
+
+mod tls;
 
 mod embedded {
     refinery::embed_migrations!("src/store/migrations/postgres");
@@ -76,10 +78,17 @@ fn pg_error(e: tokio_postgres::Error) -> StoreError {
 }
 
 /// Apply the versioned migrations, one instance at a time (a session advisory lock).
-async fn migrate(url: &str) -> Result<(), StoreError> {
-    let (mut client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("cannot reach PostgreSQL: {e}")))?;
+async fn migrate(url: &str, tls: MakeRustlsConnect) -> Result<(), StoreError> {
+    let (mut client, connection) = tokio_postgres::connect(url, tls).await.map_err(|e| {
+        // With every cause: a TLS refusal says why ("invalid peer certificate: ...").
+        let mut message = format!("cannot reach PostgreSQL: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        StoreError::Unexpected(anyhow::anyhow!(message))
+    })?;
     let connection = tokio::spawn(connection);
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
@@ -103,12 +112,17 @@ impl PostgresStore {
     /// # Errors
     /// When the URL is not a PostgreSQL URL or the database cannot be reached.
     pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
-        let config: tokio_postgres::Config = url
+        let connection = tls::parse(url).map_err(|e| StoreError::Unexpected(e.into()))?;
+        let connector = connection
+            .connector()
+            .map_err(|e| StoreError::Unexpected(e.into()))?;
+        let config: tokio_postgres::Config = connection
+            .url
             .parse()
             .with_context(|| "storage.url is not a valid postgres:// URL".to_string())?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            connector.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -120,7 +134,7 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .context("Failed to build the PostgreSQL pool")?;
-        migrate(url).await?;
+        migrate(&connection.url, connector).await?;
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(insert_loop(pool.clone(), receiver));
         let (outcome_sender, outcome_receiver) = mpsc::unbounded_channel();
