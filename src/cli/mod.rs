@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod fixture;
+pub mod generate;
 pub mod output;
 pub mod post;
 pub mod replay;
@@ -62,6 +63,11 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Print the man page or a shell completion script (the Debian package installs them).
+    Generate {
+        #[arg(value_enum)]
+        what: generate::Generated,
+    },
     /// Write a stored event as a fixture, with the actions it produced as `expect`.
     Fixture {
         /// The event's id (evt_...), as the logs, the admin API and the console show it.
@@ -95,6 +101,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Post { url, paths } => {
             with_settings(&cli.config, |s| post::run(s, url.as_deref(), &paths))
         }
+        Command::Generate { what } => generate::run(what),
         Command::Fixture { event_id, out } => {
             with_settings(&cli.config, |s| fixture::run(s, &event_id, out.as_deref()))
         }
