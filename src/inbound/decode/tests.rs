@@ -486,7 +486,9 @@ fn a_whatsapp_batch_gives_one_event_per_item_in_payload_order() {
         "value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"999"},
         "statuses":[{"id":"wamid.0","status":"read","timestamp":"3","recipient_id":"573001111111"}]}}]}));
     let events = run_all(SourceKind::Whatsapp, &body);
-    let summary: Vec<(&str, &str, Option<&str>, Option<&str>, &str)> = events
+    /// (event_id, id, user name, bot id, text)
+    type Row<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, &'a str);
+    let summary: Vec<Row> = events
         .iter()
         .map(|e| {
             (
