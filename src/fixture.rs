@@ -126,11 +126,21 @@ impl Fixture {
         serde_json::to_vec(&self.body).unwrap_or_default()
     }
 
-    /// Decode the fixture as its source's decoder would (no signature check).
+    /// Decode the fixture as its source's decoder would (no signature check): its first
+    /// event (the only one, but for a WhatsApp body with several items).
     ///
     /// # Errors
     /// The source is not configured, or the body is not a JSON object.
     pub fn to_event(&self, settings: &Settings) -> Result<Event, FixtureError> {
+        Ok(self.to_events(settings)?.swap_remove(0))
+    }
+
+    /// Decode the fixture into all its events, in payload order: one, or one per item of a
+    /// WhatsApp body (contract 9.3). Never empty.
+    ///
+    /// # Errors
+    /// The source is not configured, or the body is not a JSON object.
+    pub fn to_events(&self, settings: &Settings) -> Result<Vec<Event>, FixtureError> {
         let source = settings
             .source(&self.source)
             .ok_or_else(|| FixtureError::UnknownSource {
@@ -149,11 +159,11 @@ impl Fixture {
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.as_str())
         };
-        decode::decode(
+        decode::decode_all(
             source,
             header,
             &body,
-            new_event_id(),
+            new_event_id,
             self.received_at.unwrap_or_else(now_millis),
         )
         .map_err(FixtureError::from)

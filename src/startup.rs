@@ -302,6 +302,7 @@ pub fn app() -> App<
 pub fn routes(config: &mut ServiceConfig) {
     config
         .service(openapi::webhook(inbound::receive_webhook))
+        .service(openapi::webhook_verification(inbound::verify_subscription))
         .service(health::healthz)
         .service(health::readyz)
         .service(metrics_text)

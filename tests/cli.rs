@@ -1326,7 +1326,7 @@ fn check_reports_reads_of_event_fields_that_do_not_exist_with_a_suggestion() {
     let sb = Sandbox::new();
     sb.write(
         "rules/10-fields.rhai",
-        "if event.txt == \"x\" { add_tag(\"a\"); }\nlet n = event.user.nmae;\nlet ok = event.raw.any.thing + event.message.type + event.user.phone;\nif event.text.contains(\"hi\") { add_tag(\"b\"); }\n",
+        "if event.txt == \"x\" { add_tag(\"a\"); }\nlet n = event.user.nmae;\nlet ok = event.raw.any.thing + event.message.type + event.message.status + event.user.phone;\nif event.text.contains(\"hi\") { add_tag(\"b\"); }\n",
     );
     let out = sb.run(&["check", "--config", CFG]);
     out.assert_code(1);
@@ -1503,4 +1503,79 @@ fn json_logs_carry_the_event_id_and_never_a_secret() {
             "a secret ({secret}) reached the log:\n{log}"
         );
     }
+}
+
+// ---- WhatsApp: one POST, many events (contract 9.3) -----------------------------------------
+
+const WHATSAPP_SOURCE: &str = "[sources.whatsapp]\nkind = \"whatsapp\"\n\
+                               secret = \"cli-app-secret\"\nverify_token = \"cli-verify-token\"\n";
+
+#[test]
+fn post_signs_a_whatsapp_batch_and_fixture_writes_one_item_that_test_passes() {
+    let sb = Sandbox::with_config(&config().extra(WHATSAPP_SOURCE));
+    sb.write(
+        "rules/10-echo.rhai",
+        "if event.kind == \"message.received\" { provider(\"jelou\").send_text(\"got \" + event.text); }\n",
+    );
+    let shipped = format!(
+        "{}/fixtures/whatsapp-batch-three-messages-after-hours.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut batch: Value = serde_json::from_str(&fs::read_to_string(shipped).unwrap()).unwrap();
+    batch["expect"] = json!([
+        {"action": "send_text", "provider": "jelou", "params": {"text": "got Hello"}},
+        {"action": "send_text", "provider": "jelou", "params": {"text": "got I need an agent please"}},
+        {"action": "send_text", "provider": "jelou", "params": {"text": "got Thanks!"}},
+    ]);
+    sb.write("cases/batch.json", &batch.to_string());
+    // `test` runs every event of the body, actions in payload order.
+    let tested = sb.run(&["test", "cases/batch.json"]);
+    tested.assert_code(0);
+
+    let server = sb.serve(CFG, "serve");
+    let posted_out = sb.run(&["post", "--url", &server.address(), "cases/batch.json"]);
+    let (status, answer) = posted(&posted_out, "cases/batch.json");
+    assert_eq!(status, 202, "{posted_out}\n{}", server.report());
+    let ids: Vec<String> = answer["event_ids"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 3, "{answer}");
+    assert_eq!(answer["duplicates"], json!([]), "{answer}");
+
+    let written = wait_until(
+        || {
+            let out = sb.run(&["fixture", &ids[1], "--out", "cases/second.json"]);
+            let text = fs::read_to_string(sb.path("cases/second.json")).unwrap_or_default();
+            (out.code == Some(0) && text.contains("\"expect\": [\n")).then_some(text)
+        },
+        "`switchboard fixture` to write the second event with its action",
+        TIMEOUT,
+    );
+    let fixture: Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(fixture["source"], "whatsapp");
+    let value = &fixture["body"]["entry"][0]["changes"][0]["value"];
+    let messages = value["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "only that event's item: {written}");
+    assert_eq!(messages[0]["from"], "60173526233");
+    assert_eq!(
+        value["metadata"],
+        batch["body"]["entry"][0]["changes"][0]["value"]["metadata"]
+    );
+    assert_eq!(
+        value["contacts"],
+        batch["body"]["entry"][0]["changes"][0]["value"]["contacts"]
+    );
+    assert_eq!(
+        fixture["expect"],
+        json!([{"action": "send_text", "provider": "jelou", "params": {"text": "got I need an agent please"}}])
+    );
+    let out = sb.run(&["test", "cases/second.json"]);
+    out.assert_code(0);
+    assert!(
+        out.stdout.trim_end().ends_with("1 passed, 0 failed"),
+        "{out}"
+    );
 }

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use switchboard::config::{Settings, SourceCredential, SourceKind, SourceSettings};
 use switchboard::domain::event::{Event, EventKind, User};
-use switchboard::inbound::decode::{decode, DecodeError};
+use switchboard::inbound::decode::{decode_all, DecodeError};
 use switchboard::inbound::verify::{self, Verified};
 use switchboard::rules::{build_engine, compile_dir, RuleEnv, RuleSet};
 
@@ -28,6 +28,7 @@ pub const UCHAT_SECRET: &str = "fuzz-uchat-key";
 /// `whsec_` + base64 of `fuzz-generic-key-0123456789`.
 pub const GENERIC_SECRET: &str = "whsec_ZnV6ei1nZW5lcmljLWtleS0wMTIzNDU2Nzg5";
 pub const UCHAT_TOKEN: &str = "fuzz-uchat-token";
+pub const WHATSAPP_SECRET: &str = "fuzz-whatsapp-app-secret";
 /// The server's clock in the properties (unix seconds).
 pub const NOW: i64 = 1_764_720_000;
 
@@ -68,6 +69,11 @@ provider = "jelou"
 kind = "uchat"
 token = "fuzz-uchat-token"
 
+[sources.whatsapp]
+kind = "whatsapp"
+secret = "fuzz-whatsapp-app-secret"
+verify_token = "fuzz-verify-token"
+
 [routing]
 tag = "uchat"
 label = "aelyst"
@@ -77,7 +83,7 @@ message = "jelou"
 "#;
 
 /// The source names, in the order a selector byte picks them.
-pub const SOURCES: [&str; 5] = ["jelou", "aelyst", "uchat", "crm", "uchat_token"];
+pub const SOURCES: [&str; 6] = ["jelou", "aelyst", "uchat", "crm", "uchat_token", "whatsapp"];
 
 pub fn settings() -> &'static Settings {
     static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -99,6 +105,7 @@ fn secret_of(source: &SourceSettings) -> &'static str {
         (_, SourceKind::Aelyst) => AELYST_SECRET,
         (_, SourceKind::Uchat) => UCHAT_SECRET,
         (_, SourceKind::Generic) => GENERIC_SECRET,
+        (_, SourceKind::Whatsapp) => WHATSAPP_SECRET,
     }
 }
 
@@ -120,6 +127,9 @@ pub fn signed_headers(source: &SourceSettings, body: &[u8], id: &str) -> Vec<(St
     match (&source.credential, source.kind) {
         (SourceCredential::Token(_), _) => one("X-Webhook-Token", secret.to_string()),
         (_, SourceKind::Jelou) => one("X-Jelou-Signature", verify::sign_jelou(secret, body)),
+        (_, SourceKind::Whatsapp) => {
+            one("X-Hub-Signature-256", verify::sign_whatsapp(secret, body))
+        }
         (_, SourceKind::Aelyst | SourceKind::Uchat) => {
             one("X-Webhook-Signature", verify::sign_aelyst(secret, body))
         }
@@ -240,6 +250,7 @@ fn tamper_signature(
             [
                 "x-webhook-token",
                 "x-jelou-signature",
+                "x-hub-signature-256",
                 "x-webhook-signature",
                 "webhook-signature",
             ]
@@ -268,7 +279,7 @@ fn tamper_signature(
         mac[i] ^= mask;
     };
     match source.kind {
-        SourceKind::Jelou => {
+        SourceKind::Jelou | SourceKind::Whatsapp => {
             let mut mac = hex::decode(&value["sha256=".len()..]).expect("hex");
             flip(&mut mac);
             *value = format!("sha256={}", hex::encode(mac));
@@ -299,24 +310,28 @@ pub fn check_decode(selector: u8, body: &[u8], id: &str) -> Result<(), DecodeErr
     let verified: Verified =
         verify::verify(source, lookup(&headers), Bytes::copy_from_slice(body), NOW)
             .expect("a correctly signed body verifies");
-    let event = decode(
+    let events = decode_all(
         source,
         lookup(&headers),
         &verified,
-        "evt_fuzz".into(),
+        || "evt_fuzz".into(),
         NOW * 1000,
     )?;
-    assert_eq!(event.source, source.name);
-    assert_eq!(event.provider, source.kind);
-    assert!(
-        event.raw.is_object(),
-        "an event's raw body is the JSON object"
-    );
-    let json = serde_json::to_vec(&event).expect("a decoded event serialises to JSON");
-    let back: Event = serde_json::from_slice(&json)
-        .unwrap_or_else(|e| panic!("a decoded event's JSON does not read back: {e}"));
-    assert_eq!(back.id, event.id);
-    assert_eq!(back.user, event.user);
+    assert!(!events.is_empty(), "a body gives at least one event");
+    for event in events {
+        assert_eq!(event.source, source.name);
+        assert_eq!(event.provider, source.kind);
+        assert!(
+            event.raw.is_object(),
+            "an event's raw body is the JSON object"
+        );
+        let json = serde_json::to_vec(&event).expect("a decoded event serialises to JSON");
+        let back: Event = serde_json::from_slice(&json)
+            .unwrap_or_else(|e| panic!("a decoded event's JSON does not read back: {e}"));
+        assert_eq!(back.id, event.id);
+        assert_eq!(back.user, event.user);
+        assert_eq!(back.message, event.message);
+    }
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use super::output::outln;
 use super::{runtime, Exit};
 use crate::config::{Settings, SourceCredential, SourceKind};
 use crate::fixture::{self, Fixture};
-use crate::inbound::verify::{sign_aelyst, sign_jelou, sign_standard};
+use crate::inbound::verify::{sign_aelyst, sign_jelou, sign_standard, sign_whatsapp};
 
 pub fn run(settings: Settings, url: Option<&str>, paths: &[PathBuf]) -> Exit {
     let base = url
@@ -81,6 +81,9 @@ fn signed_request(
             let secret = secrets[0].expose_secret();
             match source.kind {
                 SourceKind::Jelou => request.header("X-Jelou-Signature", sign_jelou(secret, &body)),
+                SourceKind::Whatsapp => {
+                    request.header("X-Hub-Signature-256", sign_whatsapp(secret, &body))
+                }
                 SourceKind::Aelyst | SourceKind::Uchat => {
                     request.header("X-Webhook-Signature", sign_aelyst(secret, &body))
                 }

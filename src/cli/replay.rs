@@ -43,7 +43,7 @@ pub fn run(settings: Settings, paths: &[PathBuf], send: bool) -> Exit {
     let rt = runtime();
     let mut exit = Exit::Success;
     for file in files {
-        let (event, actions, errors) = match ctx.decide_file(&file) {
+        let decided = match ctx.decide_file(&file) {
             Ok(decided) => decided,
             Err(e) => {
                 eprintln!("{e}");
@@ -51,35 +51,37 @@ pub fn run(settings: Settings, paths: &[PathBuf], send: bool) -> Exit {
                 continue;
             }
         };
-        for error in errors {
-            eprintln!("{}", error.message);
-            exit = Exit::Problem;
-        }
-        for action in &actions {
-            let mut line = action_line(&settings, &event, action);
-            if let Some(clients) = &clients {
-                let report = rt.block_on(attempt::attempt(
-                    &clients[&action.provider],
-                    action,
-                    &Identities::Memory(&identities),
-                ));
-                if let Some(request) = &report.request {
-                    line["request"] = json!(request);
-                }
-                line["response"] = json!({
-                    "status": report.attempt.as_ref().and_then(|a| a.status),
-                    "body": report.attempt.as_ref().map(|a| a.response_excerpt.clone()),
-                    "outcome": match report.result {
-                        AttemptResult::Success => "success".to_string(),
-                        AttemptResult::Retry => "retryable_failure".to_string(),
-                        AttemptResult::Dead(reason) => reason.as_str().to_string(),
-                    },
-                });
-                if report.result != AttemptResult::Success {
-                    exit = Exit::Problem;
-                }
+        for (event, actions, errors) in decided {
+            for error in errors {
+                eprintln!("{}", error.message);
+                exit = Exit::Problem;
             }
-            outln!("{line}");
+            for action in &actions {
+                let mut line = action_line(&settings, &event, action);
+                if let Some(clients) = &clients {
+                    let report = rt.block_on(attempt::attempt(
+                        &clients[&action.provider],
+                        action,
+                        &Identities::Memory(&identities),
+                    ));
+                    if let Some(request) = &report.request {
+                        line["request"] = json!(request);
+                    }
+                    line["response"] = json!({
+                        "status": report.attempt.as_ref().and_then(|a| a.status),
+                        "body": report.attempt.as_ref().map(|a| a.response_excerpt.clone()),
+                        "outcome": match report.result {
+                            AttemptResult::Success => "success".to_string(),
+                            AttemptResult::Retry => "retryable_failure".to_string(),
+                            AttemptResult::Dead(reason) => reason.as_str().to_string(),
+                        },
+                    });
+                    if report.result != AttemptResult::Success {
+                        exit = Exit::Problem;
+                    }
+                }
+                outln!("{line}");
+            }
         }
     }
     exit
@@ -134,33 +136,54 @@ impl<'s> Context<'s> {
         }
     }
 
-    /// Load one fixture and run the rules on it: the event, the kept actions, rule errors.
-    pub(super) fn decide_file(&self, file: &std::path::Path) -> Result<Decided, String> {
+    /// Load one fixture and run the rules on each of its events (one, or one per item of a
+    /// WhatsApp body): the event, the kept actions, rule errors.
+    pub(super) fn decide_file(&self, file: &std::path::Path) -> Result<Vec<Decided>, String> {
         let fixture = Fixture::load(file).map_err(|e| e.to_string())?;
         self.decide(&fixture)
             .map_err(|e| format!("{}: {e}", file.display()))
     }
 
-    pub(super) fn decide(&self, fixture: &Fixture) -> Result<Decided, String> {
-        let event = Arc::new(fixture.to_event(self.settings).map_err(|e| e.to_string())?);
+    /// Run the rules on each of the fixture's events in order; memory written by one is
+    /// seen by the next. The fixture's `memory` seeds each user once, before their first
+    /// event.
+    pub(super) fn decide(&self, fixture: &Fixture) -> Result<Vec<Decided>, String> {
+        let events = fixture
+            .to_events(self.settings)
+            .map_err(|e| e.to_string())?;
+        if !fixture.memory.is_empty() && events.iter().all(|e| e.user.id.is_none()) {
+            return Err(
+                "the fixture seeds \"memory\", but its event names no user (event.user.id)".into(),
+            );
+        }
+        let mut seeded = std::collections::HashSet::new();
+        events
+            .into_iter()
+            .map(|event| self.decide_event(fixture, event, &mut seeded))
+            .collect()
+    }
+
+    fn decide_event(
+        &self,
+        fixture: &Fixture,
+        event: crate::domain::event::Event,
+        seeded: &mut std::collections::HashSet<(String, String)>,
+    ) -> Result<Decided, String> {
+        let event = Arc::new(event);
         let owner = event.user.id.clone().map(|id| (event.source.clone(), id));
         let mut memory = self.memory.borrow_mut();
         let snapshot = match &owner {
             Some(owner) => {
                 let user = memory.entry(owner.clone()).or_default();
-                for (key, value) in &fixture.memory {
-                    user.insert(key.clone(), (value.clone(), None));
+                if seeded.insert(owner.clone()) {
+                    for (key, value) in &fixture.memory {
+                        user.insert(key.clone(), (value.clone(), None));
+                    }
                 }
                 user.iter()
                     .filter(|(_, (_, expires))| expires.is_none_or(|at| at > event.received_at))
                     .map(|(k, (v, _))| (k.clone(), v.clone()))
                     .collect()
-            }
-            None if !fixture.memory.is_empty() => {
-                return Err(
-                    "the fixture seeds \"memory\", but its event names no user (event.user.id)"
-                        .into(),
-                )
             }
             None => serde_json::Map::new(),
         };

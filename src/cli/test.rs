@@ -48,8 +48,16 @@ pub fn run(settings: Settings, paths: &[PathBuf]) -> Exit {
             continue;
         };
         with_expect += 1;
-        let (_, actions, errors) = match ctx.decide(&fixture) {
-            Ok(decided) => decided,
+        // Every event of the fixture (a WhatsApp body may hold several), actions in order.
+        let (actions, errors) = match ctx.decide(&fixture) {
+            Ok(decided) => decided.into_iter().fold(
+                (Vec::new(), Vec::new()),
+                |(mut actions, mut errors), (_, a, e)| {
+                    actions.extend(a);
+                    errors.extend(e);
+                    (actions, errors)
+                },
+            ),
             Err(e) => {
                 outln!("FAIL {}\n  {e}", file.display());
                 failed += 1;

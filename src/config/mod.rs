@@ -161,6 +161,8 @@ pub struct SourceSettings {
     /// The default target of this source's actions.
     pub provider: Option<String>,
     pub ack_status: u16,
+    /// WhatsApp sources only: the token Meta's `hub.verify_token` must match.
+    pub verify_token: Option<SecretString>,
 }
 
 /// How a source proves a request is its own.
@@ -273,6 +275,7 @@ struct RawSource {
     token: Option<SecretString>,
     provider: Option<String>,
     ack_status: Option<u16>,
+    verify_token: Option<SecretString>,
 }
 
 #[derive(Deserialize, Default)]
@@ -376,6 +379,7 @@ fn build(raw: RawConfig, path: &Path, base_dir: &Path) -> Result<Settings, Strin
 
     let mut sources = BTreeMap::new();
     for (name, s) in raw.sources {
+        let verify_token = whatsapp_keys(&name, &s)?;
         let credential = match (s.secret, s.token) {
             (Some(_), Some(_)) => {
                 return Err(format!(
@@ -446,6 +450,7 @@ fn build(raw: RawConfig, path: &Path, base_dir: &Path) -> Result<Settings, Strin
                 credential,
                 provider,
                 ack_status,
+                verify_token,
             },
         );
     }
@@ -495,6 +500,41 @@ fn build(raw: RawConfig, path: &Path, base_dir: &Path) -> Result<Settings, Strin
         routing,
         logging: raw.logging,
     })
+}
+
+/// The keys only a whatsapp source has (contract 9.3): `secret` (the app secret, which
+/// signs `X-Hub-Signature-256`) and a non-empty `verify_token`; no `token`. Other kinds
+/// take no `verify_token`.
+fn whatsapp_keys(name: &str, s: &RawSource) -> Result<Option<SecretString>, String> {
+    if s.kind != SourceKind::Whatsapp {
+        return match s.verify_token {
+            Some(_) => Err(format!(
+                "sources.{name}.verify_token: only whatsapp sources take verify_token (this one is {})",
+                s.kind.as_str()
+            )),
+            None => Ok(None),
+        };
+    }
+    if s.token.is_some() {
+        return Err(format!(
+            "sources.{name}.token: a whatsapp source is verified by X-Hub-Signature-256; \
+             set `secret` to the Meta app secret instead of `token`"
+        ));
+    }
+    if s.secret.is_none() {
+        return Err(format!(
+            "sources.{name}: a whatsapp source needs `secret` (the Meta app secret that signs X-Hub-Signature-256)"
+        ));
+    }
+    match &s.verify_token {
+        None => Err(format!(
+            "sources.{name}: a whatsapp source needs `verify_token` (the token Meta sends as hub.verify_token)"
+        )),
+        Some(t) if t.expose_secret().is_empty() => {
+            Err(format!("sources.{name}.verify_token: is empty"))
+        }
+        Some(t) => Ok(Some(t.clone())),
+    }
 }
 
 /// The largest `max_body_bytes` accepted (contract 9.2).
@@ -901,6 +941,64 @@ mod tests {
         ] {
             assert_eq!(error_of(accepted), "accepted", "{accepted}");
         }
+    }
+
+    #[test]
+    fn whatsapp_sources_need_an_app_secret_and_a_verify_token_at_their_place() {
+        let wa = "[sources.w]\nkind = \"whatsapp\"\n";
+        let cases = [
+            (
+                format!("{wa}secret = \"s\"\n"),
+                "x.toml:1:10: sources.w: a whatsapp source needs `verify_token`",
+            ),
+            (
+                format!("{wa}verify_token = \"v\"\n"),
+                "x.toml:1:10: sources.w: a whatsapp source needs `secret`",
+            ),
+            (
+                format!("{wa}secret = \"s\"\nverify_token = \"\"\n"),
+                "x.toml:4:1: sources.w.verify_token: is empty",
+            ),
+            (
+                format!("{wa}secret = \"\"\nverify_token = \"v\"\n"),
+                "x.toml:3:1: sources.w.secret: is empty",
+            ),
+            (
+                format!("{wa}token = \"t\"\nverify_token = \"v\"\n"),
+                "x.toml:3:1: sources.w.token: a whatsapp source is verified by X-Hub-Signature-256",
+            ),
+            (
+                "[sources.j]\nkind = \"jelou\"\nsecret = \"s\"\nverify_token = \"v\"\n".to_string(),
+                "x.toml:4:1: sources.j.verify_token: only whatsapp sources take verify_token",
+            ),
+        ];
+        for (text, expected) in &cases {
+            let error = error_of(text);
+            assert!(
+                error.starts_with(expected),
+                "{text:?}\n got: {error}\nwant: {expected}"
+            );
+        }
+        let env = |_: &str| None;
+        let settings = Settings::parse(
+            &format!("{wa}secret = \"app-secret\"\nverify_token = \"vt\"\n"),
+            Path::new("x.toml"),
+            &env,
+        )
+        .unwrap();
+        let w = &settings.sources["w"];
+        assert_eq!(w.kind, SourceKind::Whatsapp);
+        assert_eq!(
+            w.verify_token
+                .as_ref()
+                .map(|t| t.expose_secret().to_string())
+                .as_deref(),
+            Some("vt")
+        );
+        assert!(
+            !format!("{settings:?}").contains("vt\""),
+            "the verify token is a secret"
+        );
     }
 
     #[test]

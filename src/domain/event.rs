@@ -13,7 +13,7 @@ pub struct Event {
     /// Switchboard's own id, `evt_` + a ULID.
     pub event_id: String,
     pub source: String,
-    /// The source's kind: `jelou`, `aelyst`, `uchat` or `generic`.
+    /// The source's kind: `jelou`, `aelyst`, `uchat`, `generic` or `whatsapp`.
     pub provider: SourceKind,
     pub kind: EventKind,
     pub user: User,
@@ -39,6 +39,9 @@ pub enum EventKind {
     ConversationClosed,
     #[serde(rename = "contact.updated")]
     ContactUpdated,
+    /// A delivery or read receipt for a message (contract 9.3).
+    #[serde(rename = "message.status")]
+    MessageStatus,
     #[serde(rename = "other")]
     Other,
 }
@@ -51,6 +54,7 @@ impl EventKind {
             EventKind::ConversationOpened => "conversation.opened",
             EventKind::ConversationClosed => "conversation.closed",
             EventKind::ContactUpdated => "contact.updated",
+            EventKind::MessageStatus => "message.status",
             EventKind::Other => "other",
         }
     }
@@ -62,6 +66,7 @@ impl EventKind {
             "conversation.opened" => EventKind::ConversationOpened,
             "conversation.closed" => EventKind::ConversationClosed,
             "contact.updated" => EventKind::ContactUpdated,
+            "message.status" => EventKind::MessageStatus,
             "other" => EventKind::Other,
             _ => return None,
         })
@@ -86,6 +91,10 @@ pub struct Message {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub text: Option<String>,
+    /// For `message.status` events: `sent`, `delivered`, `read`, `failed`, or the
+    /// platform's own word. Events stored before this field existed read back as `None`.
+    #[serde(default)]
+    pub status: Option<String>,
 }
 
 impl Event {

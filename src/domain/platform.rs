@@ -28,6 +28,8 @@ pub enum SourceKind {
     Aelyst,
     Uchat,
     Generic,
+    /// WhatsApp Cloud API (Meta) webhooks (contract 9.3).
+    Whatsapp,
 }
 
 impl SourceKind {
@@ -37,6 +39,7 @@ impl SourceKind {
             SourceKind::Aelyst => "aelyst",
             SourceKind::Uchat => "uchat",
             SourceKind::Generic => "generic",
+            SourceKind::Whatsapp => "whatsapp",
         }
     }
 
@@ -46,7 +49,9 @@ impl SourceKind {
             SourceKind::Jelou => Some(ProviderKind::Jelou),
             SourceKind::Aelyst => Some(ProviderKind::Aelyst),
             SourceKind::Uchat => Some(ProviderKind::Uchat),
-            SourceKind::Generic => None,
+            // No WhatsApp provider kind on this branch yet: a whatsapp source's actions go
+            // where its `provider` key or `[routing]` sends them.
+            SourceKind::Generic | SourceKind::Whatsapp => None,
         }
     }
 }

@@ -4,9 +4,10 @@
 //! so a route cannot be served undescribed (`tests/api/openapi.rs` checks both ways).
 //! Here lives what no handler carries: the document's info and tags, the admin bearer
 //! scheme (put on every `/admin` operation by [`finish`], as the token middleware covers
-//! the whole scope), the description of `POST /webhooks/{source}` (its handler is
-//! `inbound::receive_webhook`, registered from this description by [`webhook`]), and the
-//! route that serves the document.
+//! the whole scope), the descriptions of `POST /webhooks/{source}` and `GET
+//! /webhooks/{source}` (their handlers are `inbound::receive_webhook` and
+//! `inbound::verify_subscription`, registered from these descriptions by [`webhook`] and
+//! [`webhook_verification`]), and the route that serves the document.
 
 use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::Method;
@@ -30,7 +31,7 @@ pub const ADMIN_SCHEME: &str = "admin_token";
                        Rhai rules in the middle, provider API calls out; the operator API under \
                        `/admin` (bearer admin token) and the health routes.",
     ),
-    components(schemas(ErrorBody, Ack)),
+    components(schemas(ErrorBody, Ack, BatchAck, WebhookAnswer)),
     modifiers(&AdminScheme),
     tags(
         (name = "inbound", description = "Webhooks from the platforms (contract §3, §9.2)"),
@@ -124,6 +125,29 @@ pub struct Ack {
     duplicate: bool,
 }
 
+/// The answer to an accepted WhatsApp POST (contract 9.3): one id per message or status
+/// item. Described here; the handler builds it.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a description of the JSON `inbound::receive_webhook` writes
+pub struct BatchAck {
+    /// Every item's `evt_` id, in payload order; a duplicate item gives the first one's id.
+    #[schema(example = json!(["evt_01JD3X5N8Q2V7W4K6M9P0R1S2T", "evt_01JD3X5N8Q2V7W4K6M9P0R1S2V"]))]
+    event_ids: Vec<String>,
+    /// The ids of `event_ids` that were duplicates (accepted before; nothing runs twice).
+    #[schema(example = json!([]))]
+    duplicates: Vec<String>,
+}
+
+/// What a `2xx` to `POST /webhooks/{source}` holds: [`Ack`] for one event, [`BatchAck`]
+/// for a whatsapp source.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a description of the JSON `inbound::receive_webhook` writes
+#[serde(untagged)]
+pub enum WebhookAnswer {
+    Ack(Ack),
+    BatchAck(BatchAck),
+}
+
 /// The description of `POST /webhooks/{source}`; the handler is `inbound::receive_webhook`,
 /// registered from this description by [`webhook`].
 #[utoipa::path(
@@ -136,8 +160,11 @@ pub struct Ack {
                    signature or token (401), JSON (400), store (503). The 2xx is sent only after the event \
                    is durably stored. The signature is verified over the raw body bytes, by the source's kind: \
                    jelou `X-Jelou-Signature`; aelyst `X-Webhook-Signature`; generic (Standard Webhooks v1) \
-                   `webhook-id`, `webhook-timestamp`, `webhook-signature`; a source with a `token` takes \
-                   `X-Webhook-Token: <token>` or `Authorization: Bearer <token>`.",
+                   `webhook-id`, `webhook-timestamp`, `webhook-signature`; whatsapp `X-Hub-Signature-256`; \
+                   a source with a `token` takes `X-Webhook-Token: <token>` or `Authorization: Bearer <token>`. \
+                   The answer is `{event_id, duplicate}`; a whatsapp source's POST becomes one event per \
+                   `messages[]` or `statuses[]` item (one `other` event when it has neither), all stored before \
+                   the answer `{event_ids, duplicates}`.",
     params(
         ("source" = String, Path, description = "A configured source's name (`[sources.<name>]`)", example = "jelou"),
         ("X-Jelou-Signature" = Option<String>, Header,
@@ -151,6 +178,8 @@ pub struct Ack {
             description = "generic sources: space-separated `v1,<base64 HMAC-SHA256(key, \"{id}.{timestamp}.{body}\")>` entries, any one matching; key = the base64-decoded part after `whsec_`"),
         ("X-Webhook-Token" = Option<String>, Header,
             description = "sources with a `token` (UChat): the token (or `Authorization: Bearer <token>`)"),
+        ("X-Hub-Signature-256" = Option<String>, Header,
+            description = "whatsapp sources: `sha256=` + lowercase hex HMAC-SHA256(app secret, raw body)"),
     ),
     request_body(
         content = Object,
@@ -158,9 +187,9 @@ pub struct Ack {
         description = "The platform's JSON payload, a JSON object (a UTF-8 byte-order mark before it is ignored); at most `max_body_bytes`, nested at most 64 levels",
     ),
     responses(
-        (status = 200, description = "Accepted and stored (a source with `ack_status = 200`)", body = Ack),
-        (status = 201, description = "Accepted and stored (a source with `ack_status = 201`)", body = Ack),
-        (status = 202, description = "Accepted and stored (the default `ack_status`)", body = Ack),
+        (status = 200, description = "Accepted and stored (a source with `ack_status = 200`)", body = WebhookAnswer),
+        (status = 201, description = "Accepted and stored (a source with `ack_status = 201`)", body = WebhookAnswer),
+        (status = 202, description = "Accepted and stored (the default `ack_status`); a whatsapp source answers `BatchAck`", body = WebhookAnswer),
         (status = 400, description = "`invalid_json` (message names line and column), `not_an_object`, `too_deep` (nested deeper than 64 levels), `invalid_body` (the body could not be read)", body = ErrorBody),
         (status = 401, description = "`missing_signature`, `bad_signature` or `stale_timestamp`", body = ErrorBody),
         (status = 404, description = "`unknown_source`: no source of that name is configured", body = ErrorBody),
@@ -181,6 +210,42 @@ where
     F::Output: Responder + 'static,
 {
     described(__path_receive_webhook, handler)
+}
+
+/// The description of `GET /webhooks/{source}`; the handler is
+/// `inbound::verify_subscription`, registered from this description by
+/// [`webhook_verification`].
+#[utoipa::path(
+    get,
+    path = "/webhooks/{source}",
+    tag = "inbound",
+    operation_id = "verify_webhook",
+    description = "Meta's webhook subscription handshake, for a whatsapp source: with `hub.mode=subscribe` and \
+                   `hub.verify_token` equal to the source's `verify_token`, the answer is `hub.challenge` as \
+                   `text/plain`. A source of another kind has no GET route (the JSON `404 no route for ...`).",
+    params(
+        ("source" = String, Path, description = "A configured whatsapp source's name", example = "whatsapp"),
+        ("hub.mode" = Option<String>, Query, description = "`subscribe`"),
+        ("hub.verify_token" = Option<String>, Query, description = "The source's `verify_token`"),
+        ("hub.challenge" = Option<String>, Query, description = "Echoed as the body when the token matches"),
+    ),
+    responses(
+        (status = 200, description = "The token matches: the body is `hub.challenge`", content_type = "text/plain", body = String),
+        (status = 403, description = "`verification_failed`: `hub.mode` is not `subscribe`, the token does not match, or `hub.challenge` is missing", body = ErrorBody),
+        (status = 404, description = "`unknown_source`: no source of that name; or `not_found`: the source is not a whatsapp source", body = ErrorBody),
+    )
+)]
+#[allow(dead_code)] // describes the route; `inbound::verify_subscription` answers it
+async fn verify_webhook() {}
+
+/// `GET /webhooks/{source}` served by `handler`, registered from its description.
+pub fn webhook_verification<F, Args>(handler: F) -> Described<__path_verify_webhook>
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    described(__path_verify_webhook, handler)
 }
 
 /// A handler registered at the path and methods of a description `D` (a `#[utoipa::path]`

@@ -1,7 +1,9 @@
-//! Inbound HTTP (contract §3, 9.2): `POST /webhooks/{source}`. The checks run in the
+//! Inbound HTTP (contract §3, 9.2, 9.3): `POST /webhooks/{source}`. The checks run in the
 //! contract's order: unknown source (404), size (413; memory is taken as bytes arrive, and a
 //! body late by `body_timeout_ms` gets 408), signature (401), JSON (400), store (503); the
-//! `202` goes out only after the event's transaction committed.
+//! `202` goes out only after the event's transaction committed. A WhatsApp POST may carry
+//! many items: all its events are stored in one transaction before the answer lists them.
+//! `GET /webhooks/{source}` is Meta's subscription handshake (`hub.challenge`).
 
 pub mod decode;
 pub mod verify;
@@ -15,9 +17,10 @@ use bytes::BytesMut;
 use futures_util::StreamExt;
 use serde_json::json;
 
+use crate::config::SourceKind;
 use crate::domain::event::{new_event_id, now_millis};
 use crate::http::{AppState, Rejection};
-use crate::store::StoreError;
+use crate::store::{Inserted, StoreError};
 use crate::telemetry::Escaped;
 use decode::DecodeError;
 use verify::VerifyError;
@@ -44,12 +47,18 @@ pub async fn receive_webhook(
         .ingest_seconds
         .observe(started.elapsed().as_secs_f64());
     match result {
-        Ok((status, event_id, duplicate)) => {
-            state.metrics.received(
-                &source_name,
-                if duplicate { "duplicate" } else { "accepted" },
-            );
-            HttpResponse::build(status).json(json!({"event_id": event_id, "duplicate": duplicate}))
+        Ok((status, kind, inserted)) => {
+            for one in &inserted {
+                state.metrics.received(
+                    &source_name,
+                    if one.duplicate {
+                        "duplicate"
+                    } else {
+                        "accepted"
+                    },
+                );
+            }
+            HttpResponse::build(status).json(answer(kind, &inserted))
         }
         Err(rejection) => {
             let label = if rejection.code() == "unknown_source" {
@@ -64,12 +73,31 @@ pub async fn receive_webhook(
     }
 }
 
+/// The 2xx body: `{event_id, duplicate}` (contract §3), or for a WhatsApp POST
+/// `{event_ids, duplicates}` (contract 9.3): every item's id in payload order (a
+/// duplicate's is the first one's), and the subset that were duplicates.
+fn answer(kind: SourceKind, inserted: &[Inserted]) -> serde_json::Value {
+    if kind == SourceKind::Whatsapp {
+        let ids: Vec<&str> = inserted.iter().map(|i| i.event_id.as_str()).collect();
+        let duplicates: Vec<&str> = inserted
+            .iter()
+            .filter(|i| i.duplicate)
+            .map(|i| i.event_id.as_str())
+            .collect();
+        return json!({"event_ids": ids, "duplicates": duplicates});
+    }
+    match inserted.first() {
+        Some(one) => json!({"event_id": one.event_id, "duplicate": one.duplicate}),
+        None => json!({"event_id": null, "duplicate": false}),
+    }
+}
+
 async fn accept(
     request: &HttpRequest,
     source_name: &str,
     mut payload: web::Payload,
     state: &AppState,
-) -> Result<(StatusCode, String, bool), Rejection> {
+) -> Result<(StatusCode, SourceKind, Vec<Inserted>), Rejection> {
     let settings = &state.settings;
     // The body was not read: the client must not reuse this connection.
     let source = settings.source(source_name).ok_or_else(|| {
@@ -149,14 +177,19 @@ async fn accept(
         }
     })?;
 
-    let event_id = new_event_id();
-    // The request's span (tracing-actix-web) gains the event id from here on.
-    tracing::Span::current().record("event_id", tracing::field::display(&event_id));
-    let event = decode::decode(
+    let mut first_id = true;
+    let events = decode::decode_all(
         source,
         |name| header_value(headers, name),
         &verified,
-        event_id,
+        || {
+            let event_id = new_event_id();
+            if std::mem::take(&mut first_id) {
+                // The request's span (tracing-actix-web) gains the (first) event id.
+                tracing::Span::current().record("event_id", tracing::field::display(&event_id));
+            }
+            event_id
+        },
         now,
     )
     .map_err(|e| match e {
@@ -169,7 +202,11 @@ async fn accept(
         DecodeError::TooDeep => Rejection::new(StatusCode::BAD_REQUEST, "too_deep", e.to_string()),
     })?;
 
-    let inserted = state.store.insert_event(event).await.map_err(|e| {
+    let inserted = match <[_; 1]>::try_from(events) {
+        Ok([event]) => state.store.insert_event(event).await.map(|one| vec![one]),
+        Err(events) => state.store.insert_events(events).await,
+    };
+    let inserted = inserted.map_err(|e| {
         tracing::error!(source = %Escaped(source_name), "could not store an event: {e}");
         let message = match e {
             StoreError::Unavailable(_) | StoreError::Locked(_) => {
@@ -187,6 +224,73 @@ async fn accept(
         )
     })?;
     let status = StatusCode::from_u16(source.ack_status).unwrap_or(StatusCode::ACCEPTED);
-    tracing::debug!(event_id = %inserted.event_id, source = %Escaped(source_name), duplicate = inserted.duplicate, "webhook accepted");
-    Ok((status, inserted.event_id, inserted.duplicate))
+    for one in &inserted {
+        tracing::debug!(event_id = %one.event_id, source = %Escaped(source_name), duplicate = one.duplicate, "webhook accepted");
+    }
+    Ok((status, source.kind, inserted))
+}
+
+/// `GET /webhooks/{source}`: Meta's subscription handshake for a whatsapp source
+/// (contract 9.3). `hub.mode=subscribe` with the source's `verify_token` (compared in
+/// constant time) answers `hub.challenge` as `text/plain`; anything else is `403`. An
+/// unknown source is `404 unknown_source`; a source of another kind has no GET route and
+/// answers as before (the JSON `404 no route for ...`).
+pub async fn verify_subscription(
+    request: HttpRequest,
+    source: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let source_name = source.into_inner();
+    let Some(source) = state.settings.source(&source_name) else {
+        return Rejection::new(
+            StatusCode::NOT_FOUND,
+            "unknown_source",
+            format!(
+                "no source named \"{}\" is configured",
+                Escaped(&source_name)
+            ),
+        )
+        .error_response();
+    };
+    let Some(expected) = source
+        .verify_token
+        .as_ref()
+        .filter(|_| source.kind == SourceKind::Whatsapp)
+    else {
+        return crate::http::health::not_found(request).await;
+    };
+    let (mut mode, mut token, mut challenge) = (None, None, None);
+    for (key, value) in url::form_urlencoded::parse(request.query_string().as_bytes()) {
+        match key.as_ref() {
+            "hub.mode" => mode = Some(value.into_owned()),
+            "hub.verify_token" => token = Some(value.into_owned()),
+            "hub.challenge" => challenge = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    use secrecy::ExposeSecret as _;
+    use subtle::ConstantTimeEq as _;
+    let token_matches = token
+        .as_deref()
+        .is_some_and(|t| bool::from(t.as_bytes().ct_eq(expected.expose_secret().as_bytes())));
+    let refusal = if mode.as_deref() != Some("subscribe") {
+        Some("hub.mode is not \"subscribe\"")
+    } else if !token_matches {
+        Some("hub.verify_token does not match this source's verify_token")
+    } else if challenge.as_deref().is_none_or(str::is_empty) {
+        Some("hub.challenge is missing")
+    } else {
+        None
+    };
+    if let Some(message) = refusal {
+        state.metrics.received(&source_name, "verification_failed");
+        tracing::info!(source = %Escaped(&source_name), "webhook verification refused: {message}");
+        return Rejection::new(StatusCode::FORBIDDEN, "verification_failed", message)
+            .error_response();
+    }
+    tracing::info!(source = %Escaped(&source_name), "webhook subscription verified");
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(challenge.unwrap_or_default())
 }

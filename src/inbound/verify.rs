@@ -85,6 +85,20 @@ pub fn verify<'h>(
                 }
             }
             SourceKind::Generic => verify_standard(secrets, &header, &body, now_secs)?,
+            SourceKind::Whatsapp => {
+                // Meta: `sha256=` + hex HMAC-SHA256(app secret, raw body).
+                let value = present(header("x-hub-signature-256"))
+                    .ok_or(VerifyError::Missing("X-Hub-Signature-256 header"))?;
+                let bad = VerifyError::Bad("X-Hub-Signature-256");
+                let hex_part = value.trim().strip_prefix("sha256=").ok_or(bad)?;
+                let expected = hex::decode(hex_part).map_err(|_| bad)?;
+                if !secrets
+                    .iter()
+                    .any(|s| hmac_matches(s.expose_secret().as_bytes(), &[&body], &expected))
+                {
+                    return Err(bad);
+                }
+            }
         },
     }
     Ok(Verified { body })
@@ -172,6 +186,11 @@ pub fn sign_jelou(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(hmac(secret.as_bytes(), &[body])))
 }
 
+/// `X-Hub-Signature-256` (WhatsApp Cloud API) for a body: the same scheme as Jelou's.
+pub fn sign_whatsapp(app_secret: &str, body: &[u8]) -> String {
+    sign_jelou(app_secret, body)
+}
+
 /// `X-Webhook-Signature` (Aelyst) for a body.
 pub fn sign_aelyst(secret: &str, body: &[u8]) -> String {
     BASE64.encode(hmac(secret.as_bytes(), &[body]))
@@ -206,6 +225,7 @@ mod tests {
             credential,
             provider: None,
             ack_status: 202,
+            verify_token: None,
         }
     }
 
@@ -249,6 +269,37 @@ mod tests {
             run(&src, &[], b"{}", 0),
             Err(VerifyError::Missing(_))
         ));
+    }
+
+    #[test]
+    fn whatsapp_signature_is_x_hub_signature_256_over_the_raw_body() {
+        let src = source(SourceKind::Whatsapp, secrets(&["app-secret"]));
+        let body: &'static [u8] = b"{\"object\":\"whatsapp_business_account\",\"entry\":[]}";
+        let sig = sign_whatsapp("app-secret", body);
+        assert!(sig.starts_with("sha256=") && sig.len() == 7 + 64, "{sig}");
+        assert_eq!(run(&src, &[("X-Hub-Signature-256", &sig)], body, 0), Ok(()));
+        // Another secret, another body, a signature without its prefix, another header.
+        let other = sign_whatsapp("other", body);
+        let bare = sig.trim_start_matches("sha256=").to_string();
+        for headers in [
+            vec![("X-Hub-Signature-256", other.as_str())],
+            vec![("X-Hub-Signature-256", bare.as_str())],
+            vec![("X-Hub-Signature-256", "sha256=zz")],
+        ] {
+            assert_eq!(
+                run(&src, &headers, body, 0),
+                Err(VerifyError::Bad("X-Hub-Signature-256")),
+                "{headers:?}"
+            );
+        }
+        assert_eq!(
+            run(&src, &[("X-Hub-Signature-256", &sig)], b"{}", 0),
+            Err(VerifyError::Bad("X-Hub-Signature-256"))
+        );
+        assert_eq!(
+            run(&src, &[("X-Jelou-Signature", &sig)], body, 0),
+            Err(VerifyError::Missing("X-Hub-Signature-256 header"))
+        );
     }
 
     #[test]

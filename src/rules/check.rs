@@ -299,7 +299,7 @@ const EVENT_FIELDS: &[&str] = &[
     "received_at",
 ];
 const USER_FIELDS: &[&str] = &["id", "phone", "email", "name", "ns"];
-const MESSAGE_FIELDS: &[&str] = &["id", "type", "text"];
+const MESSAGE_FIELDS: &[&str] = &["id", "type", "text", "status"];
 
 /// A read of a field section 4 does not define (`event.txt`, `event.user.nmae`): the
 /// message, with the nearest defined name, and where. Reads under `event.raw` are free.

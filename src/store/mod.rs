@@ -238,6 +238,11 @@ pub(crate) trait Backend: Send + Sync + Sized {
     async fn ping(self: &Arc<Self>) -> bool;
     /// Store an accepted event, or find the first one with the same (source, event.id).
     async fn insert_event(self: &Arc<Self>, event: Event) -> Result<Inserted, StoreError>;
+
+    async fn insert_events(
+        self: &Arc<Self>,
+        events: Vec<Event>,
+    ) -> Result<Vec<Inserted>, StoreError>;
     /// Events whose rules have not run, in acceptance order, for this process; an event
     /// that cannot be read back is marked `failed` (`unreadable`) instead.
     async fn claim_events(
@@ -423,6 +428,20 @@ impl Storage {
     pub async fn insert_event(&self, event: Event) -> Result<Inserted, StoreError> {
         let result = delegate!(self, s => s.insert_event(event).await);
         if matches!(&result, Ok(inserted) if !inserted.duplicate) {
+            self.events_ready.notify_one();
+        }
+        result
+    }
+
+    /// Store the events of one request (a WhatsApp batch) in one transaction, in order: an
+    /// answer per event, as [`Storage::insert_event`]'s. All are on disk when it returns
+    /// `Ok`; with an error, none is.
+    ///
+    /// # Errors
+    /// `Unavailable` when the events could not be committed.
+    pub async fn insert_events(&self, events: Vec<Event>) -> Result<Vec<Inserted>, StoreError> {
+        let result = delegate!(self, s => s.insert_events(events).await);
+        if matches!(&result, Ok(inserted) if inserted.iter().any(|i| !i.duplicate)) {
             self.events_ready.notify_one();
         }
         result

@@ -16,3 +16,4 @@ mod openapi;
 mod providers;
 mod reload;
 mod rules;
+mod whatsapp;

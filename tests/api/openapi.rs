@@ -318,8 +318,51 @@ async fn the_document_is_openapi_3_1_with_answers_errors_and_admin_security() {
         "webhook-timestamp",
         "webhook-signature",
         "X-Webhook-Token",
+        "X-Hub-Signature-256",
     ] {
         assert!(headers.contains(header), "{header} is not described");
     }
+    // A 2xx is one event's `Ack` or a whatsapp POST's `BatchAck` (contract 9.3).
+    let answer = &webhook["responses"]["202"]["content"]["application/json"]["schema"];
+    assert_eq!(
+        answer,
+        &json!({"$ref": "#/components/schemas/WebhookAnswer"}),
+        "{answer}"
+    );
+    let one_of = doc["components"]["schemas"]["WebhookAnswer"]["oneOf"].to_string();
+    assert!(
+        one_of.contains("/Ack\"") && one_of.contains("/BatchAck\""),
+        "{one_of}"
+    );
+    let batch = &doc["components"]["schemas"]["BatchAck"];
+    assert_eq!(
+        batch["required"],
+        json!(["event_ids", "duplicates"]),
+        "{batch}"
+    );
+    // Meta's subscription handshake.
+    let verify = &doc["paths"]["/webhooks/{source}"]["get"];
+    let statuses: BTreeSet<&str> = verify["responses"]
+        .as_object()
+        .unwrap_or_else(|| panic!("GET /webhooks/{{source}} is not described"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(statuses, BTreeSet::from(["200", "403", "404"]));
+    assert!(
+        verify["responses"]["200"]["content"]["text/plain"].is_object(),
+        "{verify}"
+    );
+    let queries: BTreeSet<&str> = verify["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["in"] == "query")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        queries,
+        BTreeSet::from(["hub.mode", "hub.verify_token", "hub.challenge"])
+    );
     app.stop().await;
 }

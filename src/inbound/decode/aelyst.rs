@@ -26,6 +26,7 @@ pub(super) fn decode(o: &Map<String, Value>) -> Decoded {
         id: text_at(o, "message/messageId"),
         kind: text_at(o, "message/message/type"),
         text: text_at(o, "message/message/text"),
+        status: None,
     });
     Decoded {
         id: text_at(o, "event_id"),

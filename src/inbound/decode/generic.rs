@@ -18,6 +18,7 @@ pub(super) fn decode(o: &Map<String, Value>, webhook_id: Option<&str>) -> Decode
         id: text_at(o, "message/id"),
         kind: text_at(o, "message/type"),
         text: text_at(o, "message/text"),
+        status: text_at(o, "message/status"),
     });
     Decoded {
         id: webhook_id

@@ -1,5 +1,6 @@
-//! Jelou's three webhook families: the external-support `message_event`, the
-//! `conversation.start` / `conversation.close` events, and the manual-mode bubble message.
+//! Jelou's webhook families: the external-support `message_event`, delivery and read
+//! receipts (`value` with a `status`, contract 9.3), the `conversation.start` /
+//! `conversation.close` events, and the manual-mode bubble message.
 
 use serde_json::{Map, Value};
 
@@ -7,8 +8,21 @@ use super::{first_text, text_at, Decoded};
 use crate::domain::event::{normalize_phone, EventKind, Message, User};
 
 pub(super) fn decode(o: &Map<String, Value>) -> Decoded {
-    if o.get("object").and_then(Value::as_str) == Some("message_event") || o.contains_key("value") {
+    let value = o.get("value").and_then(Value::as_object);
+    if o.get("object").and_then(Value::as_str) == Some("message_event") {
         message_event(o)
+    } else if let Some(value) = value {
+        // Contract 9.3: `value` is a message only when it says so; a receipt is a status.
+        if is_receipt(o, value) {
+            receipt(o, value)
+        } else if describes_message(value) {
+            message_event(o)
+        } else {
+            Decoded {
+                id: text_at(o, "value/id"),
+                ..Decoded::default()
+            }
+        }
     } else if let Some(event) = o.get("event").and_then(Value::as_str) {
         conversation_event(o, event)
     } else if o.contains_key("messageId") && o.contains_key("bubble") {
@@ -21,9 +35,64 @@ pub(super) fn decode(o: &Map<String, Value>) -> Decoded {
     }
 }
 
+/// `value.content` is there, or `value.type` names a kind of message.
+fn describes_message(value: &Map<String, Value>) -> bool {
+    value.get("content").is_some_and(|c| !c.is_null())
+        || value
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.is_empty() && t != "status")
+}
+
+/// A delivery or read receipt: `"type": "status"` at the top or in `value`, or a `value`
+/// that carries a `status` and no message content.
+fn is_receipt(o: &Map<String, Value>, value: &Map<String, Value>) -> bool {
+    o.get("type").and_then(Value::as_str) == Some("status")
+        || value.get("type").and_then(Value::as_str) == Some("status")
+        || (value.get("status").is_some_and(Value::is_string)
+            && value.get("content").is_none_or(Value::is_null))
+}
+
+fn receipt(o: &Map<String, Value>, value: &Map<String, Value>) -> Decoded {
+    let message_id = text_at(o, "value/id");
+    let status = value.get("status").and_then(super::as_text);
+    let user_id = first_text(
+        o,
+        &["contact/id", "userId", "value/recipient_id", "value/userId"],
+    );
+    Decoded {
+        id: message_id
+            .as_ref()
+            .map(|id| format!("{id}:{}", status.as_deref().unwrap_or("unknown"))),
+        kind: Some(EventKind::MessageStatus),
+        user: User {
+            phone: user_id.as_deref().and_then(phone_from_id),
+            id: user_id,
+            name: first_text(o, &["contact/name", "names"]),
+            ..User::default()
+        },
+        bot_id: first_text(o, &["bot/id", "botId"]),
+        conversation_id: text_at(o, "conversation/id"),
+        message: Some(Message {
+            id: message_id,
+            status,
+            ..Message::default()
+        }),
+        ..Decoded::default()
+    }
+}
+
 fn message_event(o: &Map<String, Value>) -> Decoded {
     let user_id = text_at(o, "contact/id");
-    let text = text_at(o, "value/content/body");
+    // The text, else an image's or document's caption (contract 9.3).
+    let text = first_text(
+        o,
+        &[
+            "value/content/body",
+            "value/caption",
+            "value/content/caption",
+        ],
+    );
     Decoded {
         id: text_at(o, "value/id"),
         kind: Some(EventKind::MessageReceived),
@@ -39,6 +108,7 @@ fn message_event(o: &Map<String, Value>) -> Decoded {
             id: text_at(o, "value/id"),
             kind: text_at(o, "value/type"),
             text: text.clone(),
+            status: None,
         }),
         text,
         tags: Vec::new(),
@@ -89,16 +159,18 @@ fn manual_mode_message(o: &Map<String, Value>) -> Decoded {
             id: text_at(o, "messageId"),
             kind: text_at(o, "bubble/type"),
             text: text.clone(),
+            status: None,
         }),
         text,
         ..Decoded::default()
     }
 }
 
-/// Jelou names WhatsApp users by their phone's digits.
+/// Jelou names WhatsApp users by their phone's digits, with or without a leading `+`
+/// (contract 9.3): 8–15 digits and nothing else.
 fn phone_from_id(id: &str) -> Option<String> {
-    id.chars()
-        .all(|c| c.is_ascii_digit())
-        .then(|| normalize_phone(id))
+    let digits = id.strip_prefix('+').unwrap_or(id);
+    (!digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()))
+        .then(|| normalize_phone(digits))
         .flatten()
 }

@@ -6,6 +6,7 @@ mod aelyst;
 mod generic;
 mod jelou;
 mod uchat;
+mod whatsapp;
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -75,10 +76,11 @@ struct Decoded {
     tags: Vec<String>,
 }
 
-/// Parse and decode a verified body into the canonical event.
+/// Parse and decode a verified body into the canonical event: the first of
+/// [`decode_all`]'s events (the only one, but for a WhatsApp POST with several items).
 ///
 /// # Errors
-/// `InvalidJson` with the line and column of the problem, `NotAnObject` for other JSON.
+/// As [`decode_all`].
 pub fn decode<'h>(
     source: &SourceSettings,
     header: impl Fn(&str) -> Option<&'h str>,
@@ -86,6 +88,35 @@ pub fn decode<'h>(
     event_id: String,
     received_at: i64,
 ) -> Result<Event, DecodeError> {
+    let mut event_id = Some(event_id);
+    let mut events = decode_all(
+        source,
+        header,
+        body,
+        || {
+            event_id
+                .take()
+                .unwrap_or_else(crate::domain::event::new_event_id)
+        },
+        received_at,
+    )?;
+    Ok(events.swap_remove(0))
+}
+
+/// Parse and decode a verified body into its canonical events, in payload order: one for
+/// every format but WhatsApp's, whose POST gives one per message or status item (one
+/// `other` event when it has neither). `event_id` names each event as it is made.
+///
+/// # Errors
+/// `InvalidJson` with the line and column of the problem, `NotAnObject` for other JSON,
+/// `TooDeep` for JSON nested deeper than [`MAX_DEPTH`].
+pub fn decode_all<'h>(
+    source: &SourceSettings,
+    header: impl Fn(&str) -> Option<&'h str>,
+    body: &Verified,
+    mut event_id: impl FnMut() -> String,
+    received_at: i64,
+) -> Result<Vec<Event>, DecodeError> {
     // A UTF-8 byte-order mark before the JSON is ignored (contract 9.2).
     let json = body
         .body()
@@ -107,33 +138,50 @@ pub fn decode<'h>(
     let Value::Object(object) = &raw else {
         return Err(DecodeError::NotAnObject);
     };
+    let one = |decoded: Decoded, raw: Value, hashed: &[u8], event_id: String| {
+        let text = decoded
+            .text
+            .or_else(|| decoded.message.as_ref().and_then(|m| m.text.clone()))
+            .unwrap_or_default();
+        Event {
+            id: decoded
+                .id
+                .unwrap_or_else(|| hex::encode(Sha256::digest(hashed))),
+            event_id,
+            source: source.name.clone(),
+            provider: source.kind,
+            kind: decoded.kind.unwrap_or(EventKind::Other),
+            user: decoded.user,
+            bot_id: decoded.bot_id,
+            conversation_id: decoded.conversation_id,
+            message: decoded.message,
+            text,
+            tags: decoded.tags,
+            raw,
+            received_at,
+        }
+    };
     let decoded = match source.kind {
         SourceKind::Jelou => jelou::decode(object),
         SourceKind::Aelyst => aelyst::decode(object),
         SourceKind::Uchat => uchat::decode(object),
         SourceKind::Generic => generic::decode(object, header("webhook-id")),
+        SourceKind::Whatsapp => {
+            let items = whatsapp::split(object);
+            if !items.is_empty() {
+                return Ok(items
+                    .into_iter()
+                    .map(|item| {
+                        let decoded = item.as_object().map(whatsapp::decode).unwrap_or_default();
+                        let bytes = serde_json::to_vec(&item).unwrap_or_default();
+                        one(decoded, item, &bytes, event_id())
+                    })
+                    .collect());
+            }
+            whatsapp::decode(object)
+        }
     };
-    let text = decoded
-        .text
-        .or_else(|| decoded.message.as_ref().and_then(|m| m.text.clone()))
-        .unwrap_or_default();
-    Ok(Event {
-        id: decoded
-            .id
-            .unwrap_or_else(|| hex::encode(Sha256::digest(body.body()))),
-        event_id,
-        source: source.name.clone(),
-        provider: source.kind,
-        kind: decoded.kind.unwrap_or(EventKind::Other),
-        user: decoded.user,
-        bot_id: decoded.bot_id,
-        conversation_id: decoded.conversation_id,
-        message: decoded.message,
-        text,
-        tags: decoded.tags,
-        raw,
-        received_at,
-    })
+    Ok(vec![one(decoded, raw.clone(), body.body(), event_id())])
 }
 
 /// A value at a `/`-separated path, as a non-empty string; numbers become strings.

@@ -37,10 +37,10 @@ const MIGRATION_LOCK: i64 = 0x5357_4954_4348; // "SWITCH"
 const MAX_BATCH: usize = 1000;
 const PURGE_BATCH: i64 = 500;
 
+/// The events of one request (one, or a WhatsApp batch), inserted in the same statement.
 struct InsertJob {
-    event: Event,
-    json: String,
-    reply: oneshot::Sender<Result<Inserted, StoreError>>,
+    rows: Vec<(Event, String)>,
+    reply: oneshot::Sender<Result<Vec<Inserted>, StoreError>>,
 }
 
 pub struct PostgresStore {
@@ -180,7 +180,21 @@ impl Backend for PostgresStore {
     }
 
     async fn insert_event(self: &Arc<Self>, event: Event) -> Result<Inserted, StoreError> {
-        let json = serde_json::to_string(&event).context("Failed to serialise the event")?;
+        let mut inserted = self.insert_events(vec![event]).await?;
+        inserted
+            .pop()
+            .ok_or_else(|| StoreError::Unexpected(anyhow::anyhow!("an insert gave no answer")))
+    }
+
+    async fn insert_events(
+        self: &Arc<Self>,
+        events: Vec<Event>,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        let mut rows = Vec::with_capacity(events.len());
+        for event in events {
+            let json = serde_json::to_string(&event).context("Failed to serialise the event")?;
+            rows.push((event, json));
+        }
         let (reply, answer) = oneshot::channel();
         {
             let inserts = self.inserts.lock().expect("insert sender");
@@ -188,7 +202,7 @@ impl Backend for PostgresStore {
                 .as_ref()
                 .ok_or_else(|| StoreError::Unavailable("the store is shut down".into()))?;
             sender
-                .send(InsertJob { event, json, reply })
+                .send(InsertJob { rows, reply })
                 .map_err(|_| StoreError::Unavailable("the insert task has stopped".into()))?;
         }
         answer
@@ -1217,8 +1231,10 @@ async fn insert_loop(pool: Pool, mut jobs: mpsc::UnboundedReceiver<InsertJob>) {
         }
         match insert_batch(&pool, &batch).await {
             Ok(answers) => {
-                for (job, answer) in batch.into_iter().zip(answers) {
-                    let _ = job.reply.send(Ok(answer));
+                let mut answers = answers.into_iter();
+                for job in batch {
+                    let mine: Vec<Inserted> = answers.by_ref().take(job.rows.len()).collect();
+                    let _ = job.reply.send(Ok(mine));
                 }
             }
             Err(e) => {
@@ -1236,19 +1252,23 @@ async fn insert_batch(pool: &Pool, batch: &[InsertJob]) -> anyhow::Result<Vec<In
         .get()
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach PostgreSQL: {e}"))?;
-    let column = |f: &dyn Fn(&InsertJob) -> Option<String>| batch.iter().map(f).collect::<Vec<_>>();
-    let event_ids = column(&|j| Some(j.event.event_id.clone()));
-    let sources = column(&|j| Some(j.event.source.clone()));
-    let dedupe = column(&|j| Some(j.event.id.clone()));
-    let user_keys = column(&|j| j.event.user_key());
-    let order_keys = column(&|j| Some(j.event.order_key()));
-    let user_ids = column(&|j| j.event.user.id.clone());
-    let phones = column(&|j| j.event.phone_digits());
-    let emails = column(&|j| j.event.user.email.clone());
-    let nss = column(&|j| j.event.user.ns.clone());
-    let kinds = column(&|j| Some(j.event.kind.as_str().to_string()));
-    let received: Vec<i64> = batch.iter().map(|j| j.event.received_at).collect();
-    let jsons = column(&|j| Some(j.json.clone()));
+    // Every event of every job, in order: one statement, one commit for all of them.
+    let rows: Vec<&(Event, String)> = batch.iter().flat_map(|j| j.rows.iter()).collect();
+    let column = |f: &dyn Fn(&Event, &str) -> Option<String>| {
+        rows.iter().map(|(e, j)| f(e, j)).collect::<Vec<_>>()
+    };
+    let event_ids = column(&|e, _| Some(e.event_id.clone()));
+    let sources = column(&|e, _| Some(e.source.clone()));
+    let dedupe = column(&|e, _| Some(e.id.clone()));
+    let user_keys = column(&|e, _| e.user_key());
+    let order_keys = column(&|e, _| Some(e.order_key()));
+    let user_ids = column(&|e, _| e.user.id.clone());
+    let phones = column(&|e, _| e.phone_digits());
+    let emails = column(&|e, _| e.user.email.clone());
+    let nss = column(&|e, _| e.user.ns.clone());
+    let kinds = column(&|e, _| Some(e.kind.as_str().to_string()));
+    let received: Vec<i64> = rows.iter().map(|(e, _)| e.received_at).collect();
+    let jsons = column(&|_, j| Some(j.to_string()));
     let inserted = client
         .query(
             "INSERT INTO events (event_id, source, dedupe_id, user_key, order_key, user_id, user_phone, user_email, \
@@ -1263,18 +1283,18 @@ async fn insert_batch(pool: &Pool, batch: &[InsertJob]) -> anyhow::Result<Vec<In
         .await
         .context("Failed to insert events")?;
     let fresh: std::collections::HashSet<String> = inserted.iter().map(|r| r.get(0)).collect();
-    let mut answers = Vec::with_capacity(batch.len());
-    for job in batch {
-        if fresh.contains(&job.event.event_id) {
+    let mut answers = Vec::with_capacity(rows.len());
+    for (event, _) in rows {
+        if fresh.contains(&event.event_id) {
             answers.push(Inserted {
-                event_id: job.event.event_id.clone(),
+                event_id: event.event_id.clone(),
                 duplicate: false,
             });
         } else {
             let row = client
                 .query_one(
                     "SELECT event_id FROM events WHERE source = $1 AND dedupe_id = $2",
-                    &[&job.event.source, &job.event.id],
+                    &[&event.source, &event.id],
                 )
                 .await
                 .context("Failed to find the first copy of a duplicate")?;

@@ -44,6 +44,28 @@ const MAX_READERS: usize = 8;
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// The writer's jobs: everything that changes the database.
+/// One event to insert, with what the writer needs derived on the caller's thread.
+struct InsertRow {
+    event: Event,
+    json: String,
+    user_key: Option<String>,
+    order_key: String,
+    phone: Option<String>,
+}
+
+impl InsertRow {
+    fn new(event: Event) -> Result<InsertRow, StoreError> {
+        let json = serde_json::to_string(&event).context("Failed to serialise the event")?;
+        Ok(InsertRow {
+            user_key: event.user_key(),
+            order_key: event.order_key(),
+            phone: event.phone_digits(),
+            json,
+            event,
+        })
+    }
+}
+
 enum Job {
     Insert {
         event: Box<Event>,
@@ -53,6 +75,11 @@ enum Job {
         order_key: String,
         phone: Option<String>,
         reply: Reply<Inserted>,
+    },
+    /// The events of one request (a WhatsApp batch): all stored or none, in one savepoint.
+    InsertMany {
+        rows: Vec<InsertRow>,
+        reply: Reply<Vec<Inserted>>,
     },
     Unreadable {
         seq: i64,
@@ -347,6 +374,19 @@ impl Backend for SqliteStore {
             reply,
         })
         .await
+    }
+
+    /// Store the events of one request in one transaction (each, or the first one with the
+    /// same (source, event.id), in order).
+    async fn insert_events(
+        self: &Arc<Self>,
+        events: Vec<Event>,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        let rows = events
+            .into_iter()
+            .map(InsertRow::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.submit(|reply| Job::InsertMany { rows, reply }).await
     }
 
     /// Store what the rules decided for an event, its deliveries and memory writes, in one

@@ -114,6 +114,7 @@ fn fail(job: Job, reason: &str) {
     // A caller that stopped waiting needs no answer.
     match job {
         Job::Insert { reply, .. } => drop(reply.send(err(reason))),
+        Job::InsertMany { reply, .. } => drop(reply.send(err(reason))),
         Job::DecideMany { reply, .. } => drop(reply.send(err(reason))),
         Job::Decide { reply, .. }
         | Job::Finish { reply, .. }
@@ -168,6 +169,23 @@ fn apply(conn: &mut Connection, job: Job, now: i64) -> Completion {
                 &order_key,
                 phone.as_deref(),
             ),
+        ),
+        Job::InsertMany { rows, reply } => answer(
+            reply,
+            in_savepoint(conn, |tx| {
+                rows.iter()
+                    .map(|r| {
+                        insert(
+                            tx,
+                            &r.event,
+                            &r.json,
+                            r.user_key.as_deref(),
+                            &r.order_key,
+                            r.phone.as_deref(),
+                        )
+                    })
+                    .collect()
+            }),
         ),
         Job::Unreadable { seq, reply } => answer(reply, mark_unreadable(conn, seq, now)),
         Job::DecideMany { decisions, reply } => {
