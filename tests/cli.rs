@@ -359,7 +359,11 @@ fn print_config_fills_in_defaults_expands_variables_and_redacts_every_secret() {
         &Config::new()
             .admin_token("${SB_TEST_ADMIN_TOKEN}")
             .storage("postgres://sb:hunter2@db.example:5432/sb?password=hunter3")
-            .sources(&["jelou", "uchat"]),
+            .sources(&["jelou", "uchat"])
+            .extra(
+                "[sources.whatsapp]\nkind = \"whatsapp\"\nsecret = \"wa-app-secret\"\n\
+                 verify_token = \"wa-verify-token\"\n",
+            ),
     );
     let out: Out = sandbox
         .command(&["serve", "--print-config"])
@@ -377,6 +381,8 @@ fn print_config_fills_in_defaults_expands_variables_and_redacts_every_secret() {
         common::config::JELOU_CLIENT_SECRET,
         "uchat-api-token",
         "aelyst-api-token",
+        "wa-app-secret",
+        "wa-verify-token",
     ] {
         assert!(!out.stdout.contains(secret), "{secret} printed\n{out}");
     }
@@ -390,6 +396,7 @@ fn print_config_fills_in_defaults_expands_variables_and_redacts_every_secret() {
         "client_secret = \"<redacted>\"",
         "token = \"<redacted>\"",
         "secret = \"<redacted>\"",
+        "verify_token = \"<redacted>\"",
         "format = \"text\"",
     ] {
         assert!(

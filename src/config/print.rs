@@ -162,6 +162,9 @@ fn source(s: &super::SourceSettings) -> Table {
             t.insert("token".into(), text(REDACTED));
         }
     }
+    if s.verify_token.is_some() {
+        t.insert("verify_token".into(), text(REDACTED));
+    }
     if let Some(provider) = &s.provider {
         t.insert("provider".into(), text(provider));
     }
