@@ -414,6 +414,32 @@ fn print_config_fills_in_defaults_expands_variables_and_redacts_every_secret() {
 }
 
 #[test]
+fn generate_prints_a_man_page_and_completions_that_name_every_command() {
+    let sandbox = Sandbox::new();
+    let man = sandbox.run(&["generate", "man"]);
+    man.assert_code(0);
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH switchboard 1"),
+        "{man}"
+    );
+    for shell in ["bash", "zsh", "fish"] {
+        let out = sandbox.run(&["generate", shell]);
+        out.assert_code(0);
+        for command in [
+            "serve", "check", "replay", "test", "post", "fixture", "generate",
+        ] {
+            assert!(
+                out.stdout.contains(command),
+                "{shell} completion lacks {command}\n{out}"
+            );
+        }
+    }
+    let unknown = sandbox.run(&["generate", "tcsh"]);
+    unknown.assert_code(2);
+    assert!(unknown.stderr.contains("possible values"), "{unknown}");
+}
+
+#[test]
 fn print_config_with_a_config_error_says_where_and_exits_1() {
     let sandbox = Sandbox::new();
     sandbox.write(CFG, "[delivery]\ntimeout_ms = 0\n");

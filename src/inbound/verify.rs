@@ -59,19 +59,12 @@ pub fn verify<'h>(
     match &source.credential {
         SourceCredential::Token(token) => verify_token(token, &header)?,
         SourceCredential::Secrets(secrets) => match source.kind {
-            SourceKind::Jelou => {
-                let value = present(header("x-jelou-signature"))
-                    .ok_or(VerifyError::Missing("X-Jelou-Signature header"))?;
-                let bad = VerifyError::Bad("X-Jelou-Signature");
-                let hex_part = value.trim().strip_prefix("sha256=").ok_or(bad)?;
-                let expected = hex::decode(hex_part).map_err(|_| bad)?;
-                if !secrets
-                    .iter()
-                    .any(|s| hmac_matches(s.expose_secret().as_bytes(), &[&body], &expected))
-                {
-                    return Err(bad);
-                }
-            }
+            SourceKind::Jelou => verify_sha256_hex(
+                secrets,
+                header("x-jelou-signature"),
+                ("X-Jelou-Signature", "X-Jelou-Signature header"),
+                &body,
+            )?,
             SourceKind::Aelyst | SourceKind::Uchat => {
                 let value = present(header("x-webhook-signature"))
                     .ok_or(VerifyError::Missing("X-Webhook-Signature header"))?;
@@ -85,20 +78,13 @@ pub fn verify<'h>(
                 }
             }
             SourceKind::Generic => verify_standard(secrets, &header, &body, now_secs)?,
-            SourceKind::Whatsapp => {
-                // Meta: `sha256=` + hex HMAC-SHA256(app secret, raw body).
-                let value = present(header("x-hub-signature-256"))
-                    .ok_or(VerifyError::Missing("X-Hub-Signature-256 header"))?;
-                let bad = VerifyError::Bad("X-Hub-Signature-256");
-                let hex_part = value.trim().strip_prefix("sha256=").ok_or(bad)?;
-                let expected = hex::decode(hex_part).map_err(|_| bad)?;
-                if !secrets
-                    .iter()
-                    .any(|s| hmac_matches(s.expose_secret().as_bytes(), &[&body], &expected))
-                {
-                    return Err(bad);
-                }
-            }
+            // Meta: `sha256=` + hex HMAC-SHA256(app secret, raw body), as Jelou.
+            SourceKind::Whatsapp => verify_sha256_hex(
+                secrets,
+                header("x-hub-signature-256"),
+                ("X-Hub-Signature-256", "X-Hub-Signature-256 header"),
+                &body,
+            )?,
         },
     }
     Ok(Verified { body })
@@ -165,6 +151,28 @@ fn verify_standard<'h>(
 }
 
 /// Constant-time comparison of HMAC-SHA256(key, parts…) with `expected`.
+/// A `sha256=<hex HMAC-SHA256 of the body>` header (Jelou, WhatsApp) made with any of
+/// `secrets`; `names` = (the header as errors name it, the same for a missing header).
+fn verify_sha256_hex(
+    secrets: &[SecretString],
+    value: Option<&str>,
+    names: (&'static str, &'static str),
+    body: &Bytes,
+) -> Result<(), VerifyError> {
+    let value = present(value).ok_or(VerifyError::Missing(names.1))?;
+    let bad = VerifyError::Bad(names.0);
+    let hex_part = value.trim().strip_prefix("sha256=").ok_or(bad)?;
+    let expected = hex::decode(hex_part).map_err(|_| bad)?;
+    if secrets
+        .iter()
+        .any(|s| hmac_matches(s.expose_secret().as_bytes(), &[body], &expected))
+    {
+        Ok(())
+    } else {
+        Err(bad)
+    }
+}
+
 fn hmac_matches(key: &[u8], parts: &[&[u8]], expected: &[u8]) -> bool {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
     for part in parts {
