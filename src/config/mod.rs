@@ -135,6 +135,10 @@ pub struct ProviderSettings {
     pub retry_on: Option<Vec<u16>>,
     /// Tries per action at this provider, instead of `[delivery] max_attempts`.
     pub max_attempts: Option<u32>,
+    /// WhatsApp: the business phone number's id in the Graph API (`/{id}/messages`).
+    pub phone_number_id: Option<String>,
+    /// WhatsApp: the number a call button dials (`tel:` URL), in E.164.
+    pub call_phone: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +253,8 @@ struct RawProvider {
     breaker_cooldown_ms: Option<u64>,
     retry_on: Option<Vec<u16>>,
     max_attempts: Option<u32>,
+    phone_number_id: Option<String>,
+    call_phone: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -550,6 +556,7 @@ fn build_provider(name: &str, p: RawProvider) -> Result<ProviderSettings, String
                 ProviderKind::Jelou => "https://api.jelou.ai",
                 ProviderKind::Uchat => "https://www.uchat.com.au/api",
                 ProviderKind::Aelyst => "https://api.aelyst.ai/v1",
+                ProviderKind::Whatsapp => "https://graph.facebook.com/v21.0",
             }
             .to_string()
         })
@@ -579,7 +586,7 @@ fn build_provider(name: &str, p: RawProvider) -> Result<ProviderSettings, String
                 }
             }
         }
-        ProviderKind::Uchat | ProviderKind::Aelyst => {
+        ProviderKind::Uchat | ProviderKind::Aelyst | ProviderKind::Whatsapp => {
             if p.client_id.is_some() || p.client_secret.is_some() {
                 return Err(format!(
                     "providers.{name}: a {} provider uses token, not client_id/client_secret",
@@ -602,6 +609,40 @@ fn build_provider(name: &str, p: RawProvider) -> Result<ProviderSettings, String
             "providers.{name}.bot_id: only jelou providers have a bot_id"
         ));
     }
+    if p.kind == ProviderKind::Whatsapp {
+        match p.phone_number_id.as_deref().map(str::trim) {
+            None => {
+                return Err(format!(
+                    "providers.{name}: a whatsapp provider needs phone_number_id (the business number's id in Meta's WhatsApp Manager)"
+                ))
+            }
+            Some(id) if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) => {
+                return Err(format!(
+                    "providers.{name}.phone_number_id: \"{id}\" is not a phone number id (digits only, e.g. \"106540352242922\")"
+                ))
+            }
+            Some(_) => {}
+        }
+    } else {
+        for (key, set) in [
+            ("phone_number_id", p.phone_number_id.is_some()),
+            ("call_phone", p.call_phone.is_some()),
+        ] {
+            if set {
+                return Err(format!(
+                    "providers.{name}.{key}: only whatsapp providers have {key}"
+                ));
+            }
+        }
+    }
+    let call_phone = match &p.call_phone {
+        Some(raw) => Some(crate::domain::event::e164(raw).ok_or_else(|| {
+            format!(
+                "providers.{name}.call_phone: \"{raw}\" is not a phone number in E.164 (a + and 8 to 15 digits, e.g. \"+573001234567\")"
+            )
+        })?),
+        None => None,
+    };
     if p.pause_minutes.is_some() && p.kind != ProviderKind::Uchat {
         return Err(format!(
             "providers.{name}.pause_minutes: only uchat providers have pause_minutes"
@@ -647,6 +688,8 @@ fn build_provider(name: &str, p: RawProvider) -> Result<ProviderSettings, String
         breaker_cooldown_ms: p.breaker_cooldown_ms.unwrap_or(30_000),
         retry_on: p.retry_on,
         max_attempts: p.max_attempts,
+        phone_number_id: p.phone_number_id.map(|id| id.trim().to_string()),
+        call_phone,
     })
 }
 

@@ -9,6 +9,8 @@ pub enum ProviderKind {
     Jelou,
     Uchat,
     Aelyst,
+    /// WhatsApp Cloud API (Meta's Graph API), contract 9.5.
+    Whatsapp,
 }
 
 impl ProviderKind {
@@ -17,6 +19,7 @@ impl ProviderKind {
             ProviderKind::Jelou => "jelou",
             ProviderKind::Uchat => "uchat",
             ProviderKind::Aelyst => "aelyst",
+            ProviderKind::Whatsapp => "whatsapp",
         }
     }
 }
