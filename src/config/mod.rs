@@ -879,6 +879,13 @@ mod tests {
             ("[providers.u]\nkind = \"uchat\"\ntoken = \"t\"\nretry_on = [200]\n", "x.toml:4:1: providers.u.retry_on: 200 is not an HTTP error status"),
             ("[providers.u]\nkind = \"uchat\"\ntoken = \"t\"\nmax_attempts = 0\n", "x.toml:4:1: providers.u.max_attempts: must be at least 1"),
             ("[providers.u]\nkind = \"uchat\"\ntoken = \"t\"\nbreaker_failures = 0\n", "x.toml:4:1: providers.u.breaker_failures: must be at least 1"),
+            ("\n[providers.wa]\nkind = \"whatsapp\"\ntoken = \"t\"\n", "x.toml:2:12: providers.wa: a whatsapp provider needs phone_number_id"),
+            ("[providers.wa]\nkind = \"whatsapp\"\nphone_number_id = \"1065\"\n", "x.toml:1:12: providers.wa: a whatsapp provider needs token"),
+            ("[providers.wa]\nkind = \"whatsapp\"\ntoken = \"t\"\nphone_number_id = \"+1 555\"\n", "x.toml:4:1: providers.wa.phone_number_id: \"+1 555\" is not a phone number id"),
+            ("[providers.wa]\nkind = \"whatsapp\"\ntoken = \"t\"\nphone_number_id = \"1\"\ncall_phone = \"call us\"\n", "x.toml:5:1: providers.wa.call_phone: \"call us\" is not a phone number in E.164"),
+            ("[providers.wa]\nkind = \"whatsapp\"\nclient_id = \"i\"\nclient_secret = \"s\"\n", "x.toml:1:12: providers.wa: a whatsapp provider uses token, not client_id/client_secret"),
+            ("[providers.u]\nkind = \"uchat\"\ntoken = \"t\"\nphone_number_id = \"1\"\n", "x.toml:4:1: providers.u.phone_number_id: only whatsapp providers have phone_number_id"),
+            ("[providers.u]\nkind = \"uchat\"\ntoken = \"t\"\ncall_phone = \"+573001234567\"\n", "x.toml:4:1: providers.u.call_phone: only whatsapp providers have call_phone"),
             ("\n\n[server]\nlisten_port = 3\n", "x.toml:4:1: unknown field `listen_port`"),
             ("[server]\nmax_body_bytes = \"big\"\n", "x.toml:2:18: invalid type: string \"big\""),
             ("[server]\nlisten = \"${NOT_SET}\"\n", "x.toml:2:1: server.listen: "),
@@ -946,6 +953,18 @@ mod tests {
             assert_eq!(err, expected);
             assert!(!err.to_string().contains("topsecret"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_whatsapp_provider_defaults_to_the_graph_api_and_keeps_its_number_id() {
+        let text = "[providers.wa]\nkind = \"whatsapp\"\ntoken = \"t\"\nphone_number_id = \" 106540352242922 \"\ncall_phone = \"+57 (300) 123-4567\"\n";
+        let settings = Settings::parse(text, Path::new("x.toml"), &|_| None).unwrap();
+        let wa = &settings.providers["wa"];
+        assert_eq!(wa.kind, ProviderKind::Whatsapp);
+        assert_eq!(wa.base_url, "https://graph.facebook.com/v21.0");
+        assert_eq!(wa.phone_number_id.as_deref(), Some("106540352242922"));
+        assert_eq!(wa.call_phone.as_deref(), Some("+573001234567"));
+        assert!(matches!(wa.auth, ProviderAuth::Bearer(_)));
     }
 
     #[test]
