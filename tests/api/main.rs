@@ -14,5 +14,6 @@ mod helpers;
 mod ingest;
 mod openapi;
 mod providers;
+mod reach;
 mod reload;
 mod rules;
