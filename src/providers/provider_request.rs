@@ -141,7 +141,8 @@ mod tests {
     #[test]
     fn paths_that_could_leave_the_base_url_are_refused_with_their_reason() {
         use RequestError::*;
-        let rows: &[(&str, fn(String) -> RequestError)] = &[
+        type Reason = fn(String) -> RequestError;
+        let rows: &[(&str, Reason)] = &[
             ("subscriber/x", NotAbsolute),
             ("https://evil.test/x", NotAbsolute),
             ("//evil.test/x", SchemeOrHost),

@@ -353,9 +353,7 @@ fn set_field(name: &str, value: Dynamic) -> Result<Action, Box<EvalAltResult>> {
     if name.trim().is_empty() {
         return Err(error("set_field: the field name is empty"));
     }
-    let text = if value.is_string() {
-        value.to_string()
-    } else if value.is_int() || value.is_float() || value.is_bool() {
+    let text = if value.is_string() || value.is_int() || value.is_float() || value.is_bool() {
         value.to_string()
     } else {
         return Err(error(format!(
