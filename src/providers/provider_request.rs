@@ -200,4 +200,33 @@ mod tests {
             assert!(stays_below(base, joined, "/x").is_err(), "{joined}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+        /// Whatever a rule writes from the characters that make escapes (dots, percent
+        /// signs, hex digits, slashes of both kinds, a scheme's colon), a path the checks
+        /// accept stays below the base URL once a URL parser (which resolves `.`, `..` and
+        /// `%2e` segments as browsers do) has read it.
+        #[test]
+        fn an_accepted_path_never_leaves_the_base_url(
+            tail in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "/", ".", "..", "%", "%2e", "%2E", "%25", "%2f", "%5c", "\\", "2", "e", "f",
+                    "c", "a", ":", "//", "?", "@", "evil.test", "http:", ";", "%00",
+                ]),
+                0..12,
+            )
+        ) {
+            let path = format!("/{}", tail.concat());
+            let base = "https://api.test/v1";
+            if super::path(&path).is_ok() {
+                let joined = format!("{base}/{}", path.trim_start_matches('/'));
+                proptest::prop_assert!(
+                    stays_below(base, &joined, &path).is_ok(),
+                    "{path} was accepted but leaves {base}"
+                );
+            }
+        }
+    }
 }
