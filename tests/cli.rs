@@ -1472,6 +1472,25 @@ fn check_knows_the_new_actions_and_refuses_their_bad_literals() {
 }
 
 #[test]
+fn check_reports_a_whatsapp_call_button_without_a_number_to_dial() {
+    let sb =
+        Sandbox::with_config(&config().extra(
+            "[providers.wa]\nkind = \"whatsapp\"\nphone_number_id = \"1065\"\ntoken = \"t\"\n",
+        ));
+    sb.write(
+        "rules/10-call.rhai",
+        "provider(\"wa\").send_text(\"hi\");\nprovider(\"wa\").send_call_button(\"Tap\", \"Call\");\n",
+    );
+    let out = sb.run(&["check", "--config", CFG]);
+    out.assert_code(1);
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["rules/10-call.rhai:2:16: provider(\"wa\").send_call_button(): provider \"wa\" has no `call_phone` in switchboard.toml, the number a WhatsApp call button dials"],
+        "{out}"
+    );
+}
+
+#[test]
 fn replay_dry_run_shows_the_request_of_every_new_action() {
     let sb = Sandbox::new();
     sb.write(

@@ -283,6 +283,16 @@ fn check_ast(
                                         kind.as_str()
                                     ),
                                 );
+                            } else if kind == ActionKind::SendCallButton
+                                && p.kind == crate::config::ProviderKind::Whatsapp
+                                && p.call_phone.is_none()
+                            {
+                                report(
+                                    *pos,
+                                    format!(
+                                        "provider(\"{provider}\").{name}(): provider \"{provider}\" has no `call_phone` in switchboard.toml, the number a WhatsApp call button dials"
+                                    ),
+                                );
                             }
                         }
                     }
