@@ -200,7 +200,10 @@ async fn send(client: &ProviderClient, request: &RequestSpec) -> Answer {
                 .and_then(|v| v.to_str().ok())
                 .and_then(super::limits::parse_limit)
             {
-                client.limits.learn(&request.method, &request.url, limit);
+                client
+                    .limits
+                    .learn(&request.method, &request.url, limit)
+                    .await;
             }
             if exhausted {
                 client

@@ -109,34 +109,48 @@ impl RateLimits {
     }
 
     /// An answer to `method url` said `X-RateLimit-Limit: per_second`: from now on that
-    /// method and path go at that rate (at most the operator's `rate_per_second`).
-    pub fn learn(&self, method: &str, url: &str, per_second: u32) {
+    /// method and path go at that rate (at most the operator's `rate_per_second`). With
+    /// PostgreSQL and a per-path provider (Aelyst) the rate is written to the path's shared
+    /// slot, so every instance keeps it from its next request on.
+    pub async fn learn(&self, method: &str, url: &str, per_second: u32) {
         let rate = self
             .ceiling
             .map_or(per_second, |c| c.min(per_second))
             .max(1);
         let key = Self::path_key(method, url);
-        let mut learned = self.learned.lock().expect("learned rates");
-        match learned.get_mut(&key) {
-            Some(known) if known.per_second == rate => {}
-            Some(known) => {
-                known.per_second = rate;
-                known.period = spacing(rate);
-            }
-            None => {
-                if learned.len() >= 10_000 {
-                    // A bound on memory: paths with user ids in them are many.
-                    learned.clear();
+        let changed = {
+            let mut learned = self.learned.lock().expect("learned rates");
+            match learned.get_mut(&key) {
+                Some(known) if known.per_second == rate => false,
+                Some(known) => {
+                    known.per_second = rate;
+                    known.period = spacing(rate);
+                    true
                 }
-                tracing::debug!(provider = %self.provider, %key, rate, "rate learned from X-RateLimit-Limit");
-                learned.insert(
-                    key,
-                    Learned {
-                        per_second: rate,
-                        period: spacing(rate),
-                        next: tokio::time::Instant::now(),
-                    },
-                );
+                None => {
+                    if learned.len() >= 10_000 {
+                        // A bound on memory: paths with user ids in them are many.
+                        learned.clear();
+                    }
+                    tracing::debug!(provider = %self.provider, %key, rate, "rate learned from X-RateLimit-Limit");
+                    learned.insert(
+                        key.clone(),
+                        Learned {
+                            per_second: rate,
+                            period: spacing(rate),
+                            next: tokio::time::Instant::now(),
+                        },
+                    );
+                    true
+                }
+            }
+        };
+        if let (true, true, Some(store)) = (changed, self.per_path, &self.shared) {
+            if let Err(e) = store
+                .share_rate(&self.shared_key(&key), millis(spacing(rate)))
+                .await
+            {
+                tracing::warn!(provider = %self.provider, "could not share a learned rate: {e}");
             }
         }
     }

@@ -342,7 +342,7 @@ fn a_learned_limit_replaces_the_built_in_rate_for_its_method_and_path() {
     ] {
         let at = on_paused_clock(async {
             let l = limits(name, HOUR);
-            l.learn("POST", MESSAGE, header);
+            l.learn("POST", MESSAGE, header).await;
             paused_schedule(&l, "POST", &format!("{MESSAGE}?q=1"), 4).await
         });
         let expected: Vec<Duration> = (0..4).map(|n| spacing * n).collect();
@@ -358,7 +358,7 @@ fn a_learned_limit_holds_only_its_method_and_path() {
     ] {
         let at = on_paused_clock(async {
             let l = limits("jelou", HOUR);
-            l.learn("POST", MESSAGE, 1);
+            l.learn("POST", MESSAGE, 1).await;
             l.acquire("POST", MESSAGE).await;
             paused_schedule(&l, method, url, 3).await
         });
@@ -370,9 +370,9 @@ fn a_learned_limit_holds_only_its_method_and_path() {
 fn a_newer_limit_replaces_the_one_learned_before() {
     let (first, rate) = on_paused_clock(async {
         let l = limits("jelou", HOUR);
-        l.learn("POST", MESSAGE, 1);
+        l.learn("POST", MESSAGE, 1).await;
         let first = paused_schedule(&l, "POST", MESSAGE, 2).await;
-        l.learn("POST", MESSAGE, 100);
+        l.learn("POST", MESSAGE, 100).await;
         (first, l.learned_rate("POST", MESSAGE))
     });
     assert_eq!(first, vec![Duration::ZERO, Duration::from_millis(1_010)]);
