@@ -39,6 +39,7 @@ pub fn action_line(settings: &Settings, event: &Event, action: &DecidedAction) -
 pub fn dry_request(provider: &ProviderSettings, action: &DecidedAction) -> Value {
     let user = match &action.target.user {
         UserRef::Known { value } => value.clone(),
+        UserRef::NotNeeded => String::new(),
         UserRef::LookupPhone { digits } => providers::lookup_placeholder(provider, digits),
         UserRef::Unknown => return json!({"dead_letter": "user_unknown"}),
     };

@@ -33,6 +33,9 @@ mod multi_instance;
 #[path = "api/providers.rs"]
 mod providers;
 #[cfg(postgres_tests)]
+#[path = "api/reach.rs"]
+mod reach;
+#[cfg(postgres_tests)]
 #[path = "api/reload.rs"]
 mod reload;
 #[cfg(postgres_tests)]

@@ -1612,3 +1612,133 @@ fn post_signs_a_whatsapp_batch_and_fixture_writes_one_item_that_test_passes() {
         "{out}"
     );
 }
+// ---- contract 9.5: the new actions in check and replay ---------------------------------------
+
+#[test]
+fn check_knows_the_new_actions_and_refuses_their_bad_literals() {
+    let sb = Sandbox::new();
+    sb.write(
+        "rules/10-fine.rhai",
+        "set_field(\"handoff\", \"jelou\");\nset_field(\"visits\", 3);\nsend_flow(\"f123s456\");\n\
+         send_message(#{type: \"image\", mediaUrl: \"https://x.test/a.png\"});\n\
+         provider(\"uchat\").request(\"GET\", \"/subscriber/get-info?user_ns=f1\", ());\n\
+         provider(\"aelyst\").request(\"post\", `/contact/phone:+57${event.text}/comment`, #{text: \"hi\"});\n",
+    );
+    sb.write(
+        "rules/20-bad.rhai",
+        "provider(\"uchat\").request(\"TRACE\", \"/x\", ());\n\
+         provider(\"uchat\").request(\"GET\", \"/%2e%2E/admin\", ());\n\
+         provider(\"uchat\").request(\"GET\", \"https://evil.test/x\", ());\n\
+         provider(\"uchat\").request(\"GET\", 42, ());\n\
+         provider(\"uchat\").request(\"GET\", \"/x\");\n\
+         request(\"GET\", \"/x\", ());\n\
+         send_flow(42);\n\
+         send_message(\"hello\");\n\
+         provider(\"jelou\").send_flow(\"f1\");\n\
+         provider(\"aelyst\").set_field(1, \"x\");\n",
+    );
+    let out = sb.run(&["check", "--config", CFG]);
+    out.assert_code(1);
+    let problems: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        problems,
+        [
+            "rules/20-bad.rhai:1:19: request: method \"TRACE\" is not one of GET, POST, PUT, PATCH, DELETE",
+            "rules/20-bad.rhai:2:19: request: path \"/%2e%2E/admin\" has a `.` or `..` segment (also when percent-encoded); it could leave the provider's base_url",
+            "rules/20-bad.rhai:3:19: request: path \"https://evil.test/x\" must start with / (it is joined to the provider's base_url)",
+            "rules/20-bad.rhai:4:19: request(): argument 2 is a whole number, but request takes text there",
+            "rules/20-bad.rhai:5:19: request() takes 3 argument(s) (method, path, body), not 2",
+            "rules/20-bad.rhai:6:1: request() goes to one provider only: call it on a provider, e.g. provider(\"uchat\").request(\"GET\", \"/subscriber/get-info?user_ns=...\", ())",
+            "rules/20-bad.rhai:7:1: send_flow(): argument 1 is a whole number, but send_flow takes text there",
+            "rules/20-bad.rhai:8:1: send_message(): argument 1 is text, but send_message takes a map there",
+            "rules/20-bad.rhai:9:19: provider(\"jelou\").send_flow(): jelou providers cannot carry out send_flow",
+            "rules/20-bad.rhai:10:20: set_field(): argument 1 is a whole number, but set_field takes text there",
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn check_reports_a_whatsapp_call_button_without_a_number_to_dial() {
+    let sb =
+        Sandbox::with_config(&config().extra(
+            "[providers.wa]\nkind = \"whatsapp\"\nphone_number_id = \"1065\"\ntoken = \"t\"\n",
+        ));
+    sb.write(
+        "rules/10-call.rhai",
+        "provider(\"wa\").send_text(\"hi\");\nprovider(\"wa\").send_call_button(\"Tap\", \"Call\");\n",
+    );
+    let out = sb.run(&["check", "--config", CFG]);
+    out.assert_code(1);
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["rules/10-call.rhai:2:16: provider(\"wa\").send_call_button(): provider \"wa\" has no `call_phone` in switchboard.toml, the number a WhatsApp call button dials"],
+        "{out}"
+    );
+}
+
+#[test]
+fn replay_dry_run_shows_the_request_of_every_new_action() {
+    let sb = Sandbox::new();
+    sb.write(
+        "rules/10-reach.rhai",
+        "set_field(\"handoff_from\", 42);\nsend_flow(\"f123s456\");\n\
+         send_message(#{type: \"quick_reply\", text: \"Pick\", quick_replies: [#{title: \"Yes\"}]});\n\
+         provider(\"aelyst\").request(\"POST\", \"/contact/phone:+573001112233/comment\", #{text: \"note\"});\n\
+         provider(\"uchat\").request(\"get\", \"/flow/tags?name=vip\", ());\n",
+    );
+    sb.write("fixtures/a.json", &jelou_fixture("hello", None));
+    let out = sb.run(&["replay", "--config", CFG, "fixtures/a.json"]);
+    out.assert_code(0);
+    let got: Vec<Value> = out
+        .json_lines()
+        .into_iter()
+        .map(|l| json!([l["action"], l["provider"], l["params"], l["request"]]))
+        .collect();
+    let lookup = format!("<lookup uchat phone={PHONE}>");
+    assert_eq!(
+        got,
+        vec![
+            json!(["set_field", "uchat", {"name": "handoff_from", "value": "42"},
+                {"method": "PUT", "url": format!("{NOWHERE}/subscriber/set-user-field-by-name"),
+                 "body": {"user_ns": lookup, "field_name": "handoff_from", "value": "42"}}]),
+            json!(["send_flow", "uchat", {"flow_ns": "f123s456"},
+                {"method": "POST", "url": format!("{NOWHERE}/subscriber/send-sub-flow"),
+                 "body": {"user_ns": lookup, "sub_flow_ns": "f123s456"}}]),
+            json!(["send_message", "jelou",
+                {"message": {"type": "quick_reply", "text": "Pick", "quick_replies": [{"title": "Yes"}]}},
+                {"method": "POST", "url": format!("{NOWHERE}/v1/bots/bot-12345/messages"),
+                 "body": {"type": "quick_reply", "text": "Pick", "quick_replies": [{"title": "Yes"}], "userId": PHONE_DIGITS}}]),
+            json!(["provider_request", "aelyst",
+                {"method": "POST", "path": "/contact/phone:+573001112233/comment", "body": {"text": "note"}},
+                {"method": "POST", "url": format!("{NOWHERE}/contact/phone:+573001112233/comment"), "body": {"text": "note"}}]),
+            json!(["provider_request", "uchat",
+                {"method": "GET", "path": "/flow/tags?name=vip"},
+                {"method": "GET", "url": format!("{NOWHERE}/flow/tags?name=vip")}]),
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn a_request_path_that_leaves_the_base_url_is_a_rule_error_and_nothing_is_decided() {
+    let sb = Sandbox::new();
+    sb.write(
+        "rules/10-escape.rhai",
+        "provider(\"uchat\").request(\"GET\", `/${event.text}/admin`, ());\n",
+    );
+    sb.write("rules/20-fine.rhai", "add_tag(\"seen\");\n");
+    sb.write("fixtures/a.json", &jelou_fixture("%2e%2e", None));
+    let out = sb.run(&["replay", "--config", CFG, "fixtures/a.json"]);
+    out.assert_code(1);
+    assert!(
+        out.stderr.contains("rules/10-escape.rhai:1:")
+            && out
+                .stderr
+                .contains("request: path \"/%2e%2e/admin\" has a `.` or `..` segment"),
+        "{out}"
+    );
+    let lines = out.json_lines();
+    assert_eq!(lines.len(), 1, "only the other rule's action\n{out}");
+    assert_eq!(lines[0]["action"], "add_tag", "{out}");
+}

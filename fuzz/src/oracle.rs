@@ -758,6 +758,10 @@ pub const RULE_FUNCTIONS: &[&str] = &[
     "log",
     "stop",
     "provider",
+    "set_field",
+    "send_flow",
+    "send_message",
+    "request",
     "no_such_function",
 ];
 
@@ -794,6 +798,11 @@ pub const RULE_SIGNATURES: &[(&str, &[Arg])] = &[
     ("within_hours", &[Arg::Str, Arg::Str]),
     ("log", &[Arg::Any]),
     ("stop", &[]),
+    ("set_field", &[Arg::Str, Arg::Any]),
+    ("send_flow", &[Arg::Str]),
+    ("send_message", &[Arg::Map]),
+    // Only as a method of `provider(...)`; called bare it is a rule error.
+    ("request", &[Arg::Str, Arg::Str, Arg::Any]),
 ];
 
 /// Strings for `Arg::Str`: schedules, time zones, names.

@@ -142,6 +142,10 @@ pub struct ProviderSettings {
     pub retry_on: Option<Vec<u16>>,
     /// Tries per action at this provider, instead of `[delivery] max_attempts`.
     pub max_attempts: Option<u32>,
+    /// WhatsApp: the business phone number's id in the Graph API (`/{id}/messages`).
+    pub phone_number_id: Option<String>,
+    /// WhatsApp: the number a call button dials (`tel:` URL), in E.164.
+    pub call_phone: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -258,6 +262,8 @@ struct RawProvider {
     breaker_cooldown_ms: Option<u64>,
     retry_on: Option<Vec<u16>>,
     max_attempts: Option<u32>,
+    phone_number_id: Option<String>,
+    call_phone: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -635,6 +641,7 @@ fn build_provider(name: &str, p: RawProvider) -> Result<ProviderSettings, String
                 ProviderKind::Jelou => "https://api.jelou.ai",
                 ProviderKind::Uchat => "https://www.uchat.com.au/api",
                 ProviderKind::Aelyst => "https://api.aelyst.ai/v1",
+                ProviderKind::Whatsapp => "https://graph.facebook.com/v21.0",
             }
             .to_string()
         })
@@ -664,7 +671,7 @@ fn build_provider(name: &str, p: RawProvider) -> Result<ProviderSettings, String
                 }
             }
         }
-        ProviderKind::Uchat | ProviderKind::Aelyst => {
+        ProviderKind::Uchat | ProviderKind::Aelyst | ProviderKind::Whatsapp => {
             if p.client_id.is_some() || p.client_secret.is_some() {
                 return Err(format!(
                     "providers.{name}: a {} provider uses token, not client_id/client_secret",
@@ -687,6 +694,40 @@ fn build_provider(name: &str, p: RawProvider) -> Result<ProviderSettings, String
             "providers.{name}.bot_id: only jelou providers have a bot_id"
         ));
     }
+    if p.kind == ProviderKind::Whatsapp {
+        match p.phone_number_id.as_deref().map(str::trim) {
+            None => {
+                return Err(format!(
+                    "providers.{name}: a whatsapp provider needs phone_number_id (the business number's id in Meta's WhatsApp Manager)"
+                ))
+            }
+            Some(id) if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) => {
+                return Err(format!(
+                    "providers.{name}.phone_number_id: \"{id}\" is not a phone number id (digits only, e.g. \"106540352242922\")"
+                ))
+            }
+            Some(_) => {}
+        }
+    } else {
+        for (key, set) in [
+            ("phone_number_id", p.phone_number_id.is_some()),
+            ("call_phone", p.call_phone.is_some()),
+        ] {
+            if set {
+                return Err(format!(
+                    "providers.{name}.{key}: only whatsapp providers have {key}"
+                ));
+            }
+        }
+    }
+    let call_phone = match &p.call_phone {
+        Some(raw) => Some(crate::domain::event::e164(raw).ok_or_else(|| {
+            format!(
+                "providers.{name}.call_phone: \"{raw}\" is not a phone number in E.164 (a + and 8 to 15 digits, e.g. \"+573001234567\")"
+            )
+        })?),
+        None => None,
+    };
     if p.pause_minutes.is_some() && p.kind != ProviderKind::Uchat {
         return Err(format!(
             "providers.{name}.pause_minutes: only uchat providers have pause_minutes"
@@ -732,6 +773,8 @@ fn build_provider(name: &str, p: RawProvider) -> Result<ProviderSettings, String
         breaker_cooldown_ms: p.breaker_cooldown_ms.unwrap_or(30_000),
         retry_on: p.retry_on,
         max_attempts: p.max_attempts,
+        phone_number_id: p.phone_number_id.map(|id| id.trim().to_string()),
+        call_phone,
     })
 }
 
@@ -921,6 +964,13 @@ mod tests {
             ("[providers.u]\nkind = \"uchat\"\ntoken = \"t\"\nretry_on = [200]\n", "x.toml:4:1: providers.u.retry_on: 200 is not an HTTP error status"),
             ("[providers.u]\nkind = \"uchat\"\ntoken = \"t\"\nmax_attempts = 0\n", "x.toml:4:1: providers.u.max_attempts: must be at least 1"),
             ("[providers.u]\nkind = \"uchat\"\ntoken = \"t\"\nbreaker_failures = 0\n", "x.toml:4:1: providers.u.breaker_failures: must be at least 1"),
+            ("\n[providers.wa]\nkind = \"whatsapp\"\ntoken = \"t\"\n", "x.toml:2:12: providers.wa: a whatsapp provider needs phone_number_id"),
+            ("[providers.wa]\nkind = \"whatsapp\"\nphone_number_id = \"1065\"\n", "x.toml:1:12: providers.wa: a whatsapp provider needs token"),
+            ("[providers.wa]\nkind = \"whatsapp\"\ntoken = \"t\"\nphone_number_id = \"+1 555\"\n", "x.toml:4:1: providers.wa.phone_number_id: \"+1 555\" is not a phone number id"),
+            ("[providers.wa]\nkind = \"whatsapp\"\ntoken = \"t\"\nphone_number_id = \"1\"\ncall_phone = \"call us\"\n", "x.toml:5:1: providers.wa.call_phone: \"call us\" is not a phone number in E.164"),
+            ("[providers.wa]\nkind = \"whatsapp\"\nclient_id = \"i\"\nclient_secret = \"s\"\n", "x.toml:1:12: providers.wa: a whatsapp provider uses token, not client_id/client_secret"),
+            ("[providers.u]\nkind = \"uchat\"\ntoken = \"t\"\nphone_number_id = \"1\"\n", "x.toml:4:1: providers.u.phone_number_id: only whatsapp providers have phone_number_id"),
+            ("[providers.u]\nkind = \"uchat\"\ntoken = \"t\"\ncall_phone = \"+573001234567\"\n", "x.toml:4:1: providers.u.call_phone: only whatsapp providers have call_phone"),
             ("\n\n[server]\nlisten_port = 3\n", "x.toml:4:1: unknown field `listen_port`"),
             ("[server]\nmax_body_bytes = \"big\"\n", "x.toml:2:18: invalid type: string \"big\""),
             ("[server]\nlisten = \"${NOT_SET}\"\n", "x.toml:2:1: server.listen: "),
@@ -1046,6 +1096,18 @@ mod tests {
             assert_eq!(err, expected);
             assert!(!err.to_string().contains("topsecret"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_whatsapp_provider_defaults_to_the_graph_api_and_keeps_its_number_id() {
+        let text = "[providers.wa]\nkind = \"whatsapp\"\ntoken = \"t\"\nphone_number_id = \" 106540352242922 \"\ncall_phone = \"+57 (300) 123-4567\"\n";
+        let settings = Settings::parse(text, Path::new("x.toml"), &|_| None).unwrap();
+        let wa = &settings.providers["wa"];
+        assert_eq!(wa.kind, ProviderKind::Whatsapp);
+        assert_eq!(wa.base_url, "https://graph.facebook.com/v21.0");
+        assert_eq!(wa.phone_number_id.as_deref(), Some("106540352242922"));
+        assert_eq!(wa.call_phone.as_deref(), Some("+573001234567"));
+        assert!(matches!(wa.auth, ProviderAuth::Bearer(_)));
     }
 
     #[test]

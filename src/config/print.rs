@@ -123,6 +123,12 @@ fn provider(p: &super::ProviderSettings) -> Table {
     if let Some(bot) = &p.bot_id {
         t.insert("bot_id".into(), text(bot));
     }
+    if let Some(id) = &p.phone_number_id {
+        t.insert("phone_number_id".into(), text(id));
+    }
+    if let Some(phone) = &p.call_phone {
+        t.insert("call_phone".into(), text(phone));
+    }
     if p.kind == super::ProviderKind::Uchat {
         t.insert("pause_minutes".into(), int(p.pause_minutes));
     }

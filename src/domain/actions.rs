@@ -18,6 +18,14 @@ pub enum ActionKind {
     AddLabel,
     RemoveLabel,
     SetConversationStatus,
+    /// `provider(name).request(method, path, body)`: any endpoint of that provider (9.5).
+    ProviderRequest,
+    /// UChat: set a custom field by its name.
+    SetField,
+    /// UChat: start a sub-flow.
+    SendFlow,
+    /// A message map in the platform's own shape (Jelou, WhatsApp).
+    SendMessage,
 }
 
 /// The `[routing]` keys: which family an action belongs to.
@@ -43,7 +51,7 @@ impl ActionFamily {
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 9] = [
+    pub const ALL: [ActionKind; 13] = [
         ActionKind::SetUserState,
         ActionKind::SendText,
         ActionKind::SendContacts,
@@ -53,6 +61,10 @@ impl ActionKind {
         ActionKind::AddLabel,
         ActionKind::RemoveLabel,
         ActionKind::SetConversationStatus,
+        ActionKind::ProviderRequest,
+        ActionKind::SetField,
+        ActionKind::SendFlow,
+        ActionKind::SendMessage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +78,10 @@ impl ActionKind {
             ActionKind::AddLabel => "add_label",
             ActionKind::RemoveLabel => "remove_label",
             ActionKind::SetConversationStatus => "set_conversation_status",
+            ActionKind::ProviderRequest => "provider_request",
+            ActionKind::SetField => "set_field",
+            ActionKind::SendFlow => "send_flow",
+            ActionKind::SendMessage => "send_message",
         }
     }
 
@@ -73,16 +89,22 @@ impl ActionKind {
         ActionKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
-    pub fn family(self) -> ActionFamily {
-        match self {
+    /// The `[routing]` key that routes this action; `None` for `provider_request`, which
+    /// goes only to the provider the rule named (contract 9.5).
+    pub fn family(self) -> Option<ActionFamily> {
+        Some(match self {
             ActionKind::SetUserState => ActionFamily::State,
-            ActionKind::SendText | ActionKind::SendContacts | ActionKind::SendCallButton => {
-                ActionFamily::Message
-            }
+            ActionKind::SendText
+            | ActionKind::SendContacts
+            | ActionKind::SendCallButton
+            | ActionKind::SendMessage => ActionFamily::Message,
             ActionKind::AddTag | ActionKind::RemoveTag => ActionFamily::Tag,
+            // "As add_tag" (contract 9.5): routed by `[routing] tag`.
+            ActionKind::SetField | ActionKind::SendFlow => ActionFamily::Tag,
             ActionKind::AddLabel | ActionKind::RemoveLabel => ActionFamily::Label,
             ActionKind::SetConversationStatus => ActionFamily::Conversation,
-        }
+            ActionKind::ProviderRequest => return None,
+        })
     }
 }
 

@@ -9,6 +9,8 @@ pub enum ProviderKind {
     Jelou,
     Uchat,
     Aelyst,
+    /// WhatsApp Cloud API (Meta's Graph API), contract 9.5.
+    Whatsapp,
 }
 
 impl ProviderKind {
@@ -17,6 +19,7 @@ impl ProviderKind {
             ProviderKind::Jelou => "jelou",
             ProviderKind::Uchat => "uchat",
             ProviderKind::Aelyst => "aelyst",
+            ProviderKind::Whatsapp => "whatsapp",
         }
     }
 }
@@ -49,9 +52,8 @@ impl SourceKind {
             SourceKind::Jelou => Some(ProviderKind::Jelou),
             SourceKind::Aelyst => Some(ProviderKind::Aelyst),
             SourceKind::Uchat => Some(ProviderKind::Uchat),
-            // No WhatsApp provider kind on this branch yet: a whatsapp source's actions go
-            // where its `provider` key or `[routing]` sends them.
-            SourceKind::Generic | SourceKind::Whatsapp => None,
+            SourceKind::Whatsapp => Some(ProviderKind::Whatsapp),
+            SourceKind::Generic => None,
         }
     }
 }

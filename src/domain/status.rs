@@ -113,6 +113,9 @@ pub enum DeadReason {
     /// The delivery's provider cannot carry the action out (its kind changed in the config
     /// since the rule decided); nothing was sent.
     Unsupported,
+    /// WhatsApp refused the message because the user's 24-hour customer-service window is
+    /// closed (Graph error 131047): only an approved template can reach them now.
+    WindowClosed,
 }
 
 impl DeadReason {
@@ -128,6 +131,7 @@ impl DeadReason {
             DeadReason::Tls => "tls",
             DeadReason::Timeout => "timeout",
             DeadReason::Unsupported => "unsupported",
+            DeadReason::WindowClosed => "window_closed",
         }
     }
 }
@@ -154,6 +158,7 @@ impl FromStr for DeadReason {
                     "tls",
                     "timeout",
                     "unsupported",
+                    "window_closed",
                 ],
             })
     }
@@ -171,6 +176,7 @@ impl DeadReason {
         DeadReason::Tls,
         DeadReason::Timeout,
         DeadReason::Unsupported,
+        DeadReason::WindowClosed,
     ];
 }
 

@@ -14,6 +14,8 @@ pub enum UserRef {
     LookupPhone { digits: String },
     /// Nothing names the user at this provider: the delivery is dead-lettered `user_unknown`.
     Unknown,
+    /// The action names no user (`provider_request`: the rule wrote the whole request).
+    NotNeeded,
 }
 
 /// The addressee of one action at its provider.

@@ -193,6 +193,18 @@ async fn send(client: &ProviderClient, request: &RequestSpec) -> Answer {
                 .get("x-ratelimit-remaining")
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.trim() == "0");
+            // The provider's own rate for this method and path replaces the built-in one.
+            if let Some(limit) = response
+                .headers()
+                .get("x-ratelimit-limit")
+                .and_then(|v| v.to_str().ok())
+                .and_then(super::limits::parse_limit)
+            {
+                client
+                    .limits
+                    .learn(&request.method, &request.url, limit)
+                    .await;
+            }
             if exhausted {
                 client
                     .limits
@@ -346,6 +358,7 @@ pub async fn attempt(
     let mut looked_up = None;
     let user = match &action.target.user {
         UserRef::Known { value } => value.clone(),
+        UserRef::NotNeeded => String::new(),
         UserRef::Unknown => {
             return AttemptReport {
                 request: None,
@@ -380,6 +393,7 @@ pub async fn attempt(
                     },
                     AnswerClass::Retry => Err(AttemptResult::Retry),
                     AnswerClass::Final => Err(AttemptResult::Dead(DeadReason::FinalStatus)),
+                    AnswerClass::WindowClosed => Err(AttemptResult::Dead(DeadReason::WindowClosed)),
                 };
                 match result {
                     Ok(ns) => ns,
@@ -420,6 +434,7 @@ pub async fn attempt(
         AnswerClass::Success => AttemptResult::Success,
         AnswerClass::Retry => AttemptResult::Retry,
         AnswerClass::Final => AttemptResult::Dead(DeadReason::FinalStatus),
+        AnswerClass::WindowClosed => AttemptResult::Dead(DeadReason::WindowClosed),
     };
     AttemptReport {
         attempt: Some(answer.attempt()),

@@ -5,6 +5,11 @@
 //! fewer (a bigger burst would not). An answer with `X-RateLimit-Remaining: 0` pauses that
 //! key until its `Retry-After`, or one second, never longer than `backoff_max_ms`: a
 //! provider's answer can slow us down but cannot stop us.
+//!
+//! An answer's `X-RateLimit-Limit: N` (contract 9.5) replaces the built-in rate for that
+//! method and path from then on: requests to it are spaced 1/N s apart (plus the margin),
+//! on tokio's clock, or through the shared slots with PostgreSQL. An operator's
+//! `rate_per_second` stays a ceiling the header cannot raise.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -33,6 +38,37 @@ pub struct RateLimits {
     /// every instance together; the in-process limiter is then only the fallback when the
     /// database cannot be asked.
     shared: Option<Store>,
+    /// Rates learned from `X-RateLimit-Limit`, per `method path`.
+    learned: Mutex<HashMap<String, Learned>>,
+    /// The operator's `rate_per_second`, a ceiling for learned rates.
+    ceiling: Option<u32>,
+}
+
+/// A rate an answer announced for one method and path, and when its next request may go.
+#[derive(Debug, Clone, Copy)]
+struct Learned {
+    per_second: u32,
+    period: Duration,
+    next: tokio::time::Instant,
+}
+
+/// The largest `X-RateLimit-Limit` taken as given; above it a request every 100 µs is
+/// no limit worth keeping.
+const MAX_LEARNED: u32 = 10_000;
+
+/// The spacing that keeps every one-second window at `rate` requests or fewer.
+fn spacing(rate: u32) -> Duration {
+    Duration::from_secs(1) / rate + Duration::from_millis(10)
+}
+
+/// `X-RateLimit-Limit` as a rate per second: a whole number from 1 to 10,000; anything
+/// else (0, a fraction, a word) says nothing.
+pub fn parse_limit(value: &str) -> Option<u32> {
+    value
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_LEARNED).contains(n))
 }
 
 impl RateLimits {
@@ -46,7 +82,7 @@ impl RateLimits {
         // provider counts. It also keeps a window closed at both ends at N.
         let period = rate
             .and_then(NonZeroU32::new)
-            .map(|rate| Duration::from_secs(1) / rate.get() + Duration::from_millis(10));
+            .map(|rate| spacing(rate.get()));
         let limiter = period.map(|period| {
             let quota = Quota::with_period(period)
                 .expect("a positive period")
@@ -61,7 +97,129 @@ impl RateLimits {
             paused: Mutex::new(HashMap::new()),
             max_pause,
             shared: None,
+            learned: Mutex::new(HashMap::new()),
+            ceiling: provider.rate_per_second,
         }
+    }
+
+    /// The key a learned rate is kept under: always the method and path.
+    fn path_key(method: &str, url: &str) -> String {
+        let path = url.split('?').next().unwrap_or(url);
+        format!("{method} {path}")
+    }
+
+    /// An answer to `method url` said `X-RateLimit-Limit: per_second`: from now on that
+    /// method and path go at that rate (at most the operator's `rate_per_second`). With
+    /// PostgreSQL and a per-path provider (Aelyst) the rate is written to the path's shared
+    /// slot, so every instance keeps it from its next request on.
+    pub async fn learn(&self, method: &str, url: &str, per_second: u32) {
+        let rate = self
+            .ceiling
+            .map_or(per_second, |c| c.min(per_second))
+            .max(1);
+        let key = Self::path_key(method, url);
+        let changed = {
+            let mut learned = self.learned.lock().expect("learned rates");
+            match learned.get_mut(&key) {
+                Some(known) if known.per_second == rate => false,
+                Some(known) => {
+                    known.per_second = rate;
+                    known.period = spacing(rate);
+                    true
+                }
+                None => {
+                    if learned.len() >= 10_000 {
+                        // A bound on memory: paths with user ids in them are many.
+                        learned.clear();
+                    }
+                    tracing::debug!(provider = %self.provider, %key, rate, "rate learned from X-RateLimit-Limit");
+                    learned.insert(
+                        key.clone(),
+                        Learned {
+                            per_second: rate,
+                            period: spacing(rate),
+                            next: tokio::time::Instant::now(),
+                        },
+                    );
+                    true
+                }
+            }
+        };
+        if let (true, true, Some(store)) = (changed, self.per_path, &self.shared) {
+            if let Err(e) = store
+                .share_rate(&self.shared_key(&key), millis(spacing(rate)))
+                .await
+            {
+                tracing::warn!(provider = %self.provider, "could not share a learned rate: {e}");
+            }
+        }
+    }
+
+    /// The rate learned for `method url`, if any.
+    pub fn learned_rate(&self, method: &str, url: &str) -> Option<u32> {
+        self.learned
+            .lock()
+            .expect("learned rates")
+            .get(&Self::path_key(method, url))
+            .map(|l| l.per_second)
+    }
+
+    /// Wait for a learned rate's next slot, if the path has one: `true` when it did (the
+    /// built-in per-path rate is then replaced).
+    async fn acquire_learned(&self, method: &str, url: &str) -> bool {
+        let key = Self::path_key(method, url);
+        let slot = {
+            let mut learned = self.learned.lock().expect("learned rates");
+            let Some(known) = learned.get_mut(&key) else {
+                return false;
+            };
+            if self.shared.is_some() {
+                Err(known.period)
+            } else {
+                let now = tokio::time::Instant::now();
+                let slot = known.next.max(now);
+                known.next = slot + known.period;
+                Ok(slot)
+            }
+        };
+        match slot {
+            Ok(at) => tokio::time::sleep_until(at).await,
+            Err(period) => {
+                let store = self.shared.as_ref().expect("checked above");
+                // Aelyst's built-in key is already the method and path: one shared row, so a
+                // shared pause of that path holds learned requests too.
+                let shared_key = if self.per_path {
+                    self.shared_key(&key)
+                } else {
+                    self.shared_key(&format!("learned {key}"))
+                };
+                match store.rate_slot(&shared_key, millis(period)).await {
+                    Ok(Some(slot)) => {
+                        let wait = slot - now_millis();
+                        if wait >= 0 {
+                            tokio::time::sleep(Duration::from_millis(wait as u64 + 1)).await;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(provider = %self.provider, "shared rate limit unavailable for a learned rate: {e}");
+                        // Locally, then.
+                        let at = {
+                            let mut learned = self.learned.lock().expect("learned rates");
+                            learned.get_mut(&key).map(|known| {
+                                let slot = known.next.max(tokio::time::Instant::now());
+                                known.next = slot + known.period;
+                                slot
+                            })
+                        };
+                        if let Some(at) = at {
+                            tokio::time::sleep_until(at).await;
+                        }
+                    }
+                }
+            }
+        }
+        true
     }
 
     /// Keep the limits in a store that several instances share (used when it is one).
@@ -90,6 +248,11 @@ impl RateLimits {
         let paused_until = self.paused.lock().expect("pauses").get(&key).copied();
         if let Some(until) = paused_until {
             tokio::time::sleep_until(until.into()).await;
+        }
+        // A learned rate replaces the built-in one for its path; a provider-wide limit (a
+        // non-Aelyst `rate_per_second`) still applies on top of it.
+        if self.acquire_learned(method, url).await && self.per_path {
+            return;
         }
         if let (Some(store), Some(period)) = (&self.shared, self.period) {
             match store

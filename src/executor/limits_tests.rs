@@ -294,3 +294,87 @@ fn millis_saturates() {
     assert_eq!(millis(Duration::from_millis(1_500)), 1_500);
     assert_eq!(millis(Duration::MAX), i64::MAX);
 }
+
+// ---- X-RateLimit-Limit (contract 9.5) --------------------------------------------------
+
+#[test]
+fn x_ratelimit_limit_reads_as_a_whole_rate_per_second() {
+    for (header, rate) in [
+        ("10", Some(10)),
+        (" 5 ", Some(5)),
+        ("1", Some(1)),
+        ("10000", Some(10_000)),
+        ("10001", None),
+        ("0", None),
+        ("-1", None),
+        ("1.5", None),
+        ("ten", None),
+        ("", None),
+    ] {
+        assert_eq!(parse_limit(header), rate, "{header:?}");
+    }
+}
+
+/// When each of `n` requests to `method url` may go, on tokio's (paused) clock.
+async fn paused_schedule(l: &RateLimits, method: &str, url: &str, n: usize) -> Vec<Duration> {
+    let start = tokio::time::Instant::now();
+    let mut at = Vec::new();
+    for _ in 0..n {
+        l.acquire(method, url).await;
+        at.push(start.elapsed());
+    }
+    at
+}
+
+#[test]
+fn a_learned_limit_replaces_the_built_in_rate_for_its_method_and_path() {
+    let ms = Duration::from_millis;
+    // (provider, X-RateLimit-Limit, spacing of the requests that follow)
+    for (name, header, spacing) in [
+        // Aelyst's built-in 5 per second (210 ms) replaced, slower or faster.
+        ("aelyst", 2, ms(510)),
+        ("aelyst", 10, ms(110)),
+        // A provider with no built-in limit gets one for that path.
+        ("jelou", 4, ms(260)),
+        // An operator's rate_per_second is a ceiling the header cannot raise.
+        ("aelyst_slow", 10, ms(510)),
+        ("aelyst_slow", 1, ms(1_010)),
+    ] {
+        let at = on_paused_clock(async {
+            let l = limits(name, HOUR);
+            l.learn("POST", MESSAGE, header).await;
+            paused_schedule(&l, "POST", &format!("{MESSAGE}?q=1"), 4).await
+        });
+        let expected: Vec<Duration> = (0..4).map(|n| spacing * n).collect();
+        assert_eq!(at, expected, "{name} told {header}/s");
+    }
+}
+
+#[test]
+fn a_learned_limit_holds_only_its_method_and_path() {
+    for (label, method, url) in [
+        ("other method", "DELETE", MESSAGE),
+        ("other path", "POST", TAG),
+    ] {
+        let at = on_paused_clock(async {
+            let l = limits("jelou", HOUR);
+            l.learn("POST", MESSAGE, 1).await;
+            l.acquire("POST", MESSAGE).await;
+            paused_schedule(&l, method, url, 3).await
+        });
+        assert_eq!(at, vec![Duration::ZERO; 3], "{label}");
+    }
+}
+
+#[test]
+fn a_newer_limit_replaces_the_one_learned_before() {
+    let (first, rate) = on_paused_clock(async {
+        let l = limits("jelou", HOUR);
+        l.learn("POST", MESSAGE, 1).await;
+        let first = paused_schedule(&l, "POST", MESSAGE, 2).await;
+        l.learn("POST", MESSAGE, 100).await;
+        (first, l.learned_rate("POST", MESSAGE))
+    });
+    assert_eq!(first, vec![Duration::ZERO, Duration::from_millis(1_010)]);
+    assert_eq!(rate, Some(100));
+}

@@ -6,7 +6,7 @@
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Map, Value};
 
-use super::{phone_digits, spec, url, RequestSpec, Target, UserRef};
+use super::{phone_digits, spec, url, ActionError, RequestSpec, Target, UserRef};
 use crate::config::ProviderSettings;
 use crate::domain::actions::{Action, ActionKind};
 use crate::domain::event::Event;
@@ -38,14 +38,12 @@ pub(super) fn supports(action: ActionKind) -> bool {
     )
 }
 
-pub(super) fn validate(action: &Action) -> Result<(), String> {
+pub(super) fn validate(action: &Action) -> Result<(), ActionError> {
     for (key, limit) in [("category", CATEGORY_LIMIT), ("summary", SUMMARY_LIMIT)] {
         if let Some(value) = action.str_param(key) {
             let length = value.chars().count();
             if length > limit {
-                return Err(format!(
-                    "aelyst allows at most {limit} characters in a conversation {key}; this one has {length}"
-                ));
+                return Err(ActionError::OverLimit { limit, key, length });
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{phone_digits, spec, url, RequestSpec, Target, UserRef};
+use super::{phone_digits, spec, url, ActionError, RequestSpec, Target, UserRef};
 use crate::config::ProviderSettings;
 use crate::domain::actions::{Action, ActionKind};
 use crate::domain::event::Event;
@@ -16,14 +16,25 @@ pub(super) fn supports(action: ActionKind) -> bool {
             | ActionKind::SendText
             | ActionKind::SendContacts
             | ActionKind::SendCallButton
+            | ActionKind::SendMessage
     )
+}
+
+/// Keys `send_message` adds itself; a rule's map may not set them.
+const ADDED_KEYS: &[&str] = &["userId"];
+
+pub(super) fn validate(provider: &ProviderSettings, action: &Action) -> Result<(), ActionError> {
+    match action.action {
+        ActionKind::SendMessage => super::check_message(provider, action, ADDED_KEYS),
+        _ => Ok(()),
+    }
 }
 
 pub(super) fn target(
     provider: &ProviderSettings,
     native: bool,
     event: &Event,
-) -> Result<Target, String> {
+) -> Result<Target, ActionError> {
     let user = native
         .then(|| event.user.id.clone())
         .flatten()
@@ -33,11 +44,8 @@ pub(super) fn target(
         .then(|| event.bot_id.clone())
         .flatten()
         .or_else(|| provider.bot_id.clone())
-        .ok_or_else(|| {
-            format!(
-                "provider \"{}\" needs a bot id: the event names none and the provider has no `bot_id` configured",
-                provider.name
-            )
+        .ok_or_else(|| ActionError::NoBotId {
+            provider: provider.name.clone(),
         })?;
     Ok(Target {
         user,
@@ -100,6 +108,17 @@ pub(super) fn request(
                 "parameters".into(),
                 json!({"display_text": p.get("display_text")}),
             );
+            spec("POST", messages, Value::Object(body))
+        }
+        ActionKind::SendMessage => {
+            // The rule's map in Jelou's shape, with `userId` added (contract 9.5).
+            let mut body = Map::new();
+            if let Some(Value::Object(message)) = p.get("message") {
+                for (k, v) in message {
+                    body.insert(k.clone(), v.clone());
+                }
+            }
+            body.insert("userId".into(), json!(user));
             spec("POST", messages, Value::Object(body))
         }
         // Not this platform's: the caller reports it (never a panic on stored data).

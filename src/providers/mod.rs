@@ -1,10 +1,13 @@
 //! Providers (contract §6.2): for each platform, which actions it can carry out, the HTTP
 //! request for an action (pure, no network), who the user is there, and how to read its
 //! answer. One file per platform; this file dispatches on the provider's kind.
+//! `provider_request` (a request the rule wrote itself) is the same for every platform.
 
 mod aelyst;
 mod jelou;
+pub mod provider_request;
 mod uchat;
+mod whatsapp;
 
 use base64::Engine as _;
 use secrecy::ExposeSecret;
@@ -23,25 +26,100 @@ pub enum AnswerClass {
     Retry,
     /// Will not get better by trying again.
     Final,
+    /// Final, because WhatsApp's 24-hour customer-service window is closed (Graph error
+    /// 131047): dead-lettered as `window_closed`.
+    WindowClosed,
+}
+
+/// An action a provider cannot take as the rule gave it: a rule error, worded for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error("provider \"{provider}\" needs a bot id: the event names none and the provider has no `bot_id` configured")]
+    NoBotId { provider: String },
+    #[error(
+        "aelyst allows at most {limit} characters in a conversation {key}; this one has {length}"
+    )]
+    OverLimit {
+        limit: usize,
+        key: &'static str,
+        length: usize,
+    },
+    #[error("provider \"{provider}\" needs `call_phone` (the number a call button dials, e.g. \"+573001234567\") to send a call button")]
+    NoCallPhone { provider: String },
+    #[error("send_message: the message for provider \"{provider}\" needs a `type` (text), e.g. #{{type: \"image\", ...}}")]
+    MessageWithoutType { provider: String },
+    #[error("send_message: `{key}` is added by Switchboard for provider \"{provider}\"; leave it out of the message")]
+    MessageSetsAddedKey { provider: String, key: String },
+    #[error(transparent)]
+    Request(#[from] provider_request::RequestError),
 }
 
 /// Whether a provider of this kind can carry out this action (the table of contract §6.2).
 pub fn supports(kind: ProviderKind, action: ActionKind) -> bool {
-    match kind {
-        ProviderKind::Jelou => jelou::supports(action),
-        ProviderKind::Uchat => uchat::supports(action),
-        ProviderKind::Aelyst => aelyst::supports(action),
+    // Every platform takes a request the rule wrote itself (contract 9.5).
+    action == ActionKind::ProviderRequest
+        || match kind {
+            ProviderKind::Jelou => jelou::supports(action),
+            ProviderKind::Uchat => uchat::supports(action),
+            ProviderKind::Aelyst => aelyst::supports(action),
+            ProviderKind::Whatsapp => whatsapp::supports(action),
+        }
+}
+
+/// Checks what the platform documents about an action's values (Aelyst's limits, a
+/// `send_message` map's keys), and a `provider_request`'s method and path.
+///
+/// # Errors
+/// A sentence naming what is wrong, which becomes a rule error.
+pub fn validate(provider: &ProviderSettings, action: &Action) -> Result<(), ActionError> {
+    if action.action == ActionKind::ProviderRequest {
+        return check_provider_request(provider, action);
+    }
+    match provider.kind {
+        ProviderKind::Aelyst => aelyst::validate(action),
+        ProviderKind::Jelou => jelou::validate(provider, action),
+        ProviderKind::Whatsapp => whatsapp::validate(provider, action),
+        ProviderKind::Uchat => Ok(()),
     }
 }
 
-/// Checks a platform's documented limits on an action's values.
-///
-/// # Errors
-/// A sentence naming the limit, which becomes a rule error.
-pub fn validate(kind: ProviderKind, action: &Action) -> Result<(), String> {
-    match kind {
-        ProviderKind::Aelyst => aelyst::validate(action),
-        ProviderKind::Jelou | ProviderKind::Uchat => Ok(()),
+/// A `provider_request`'s method and path are plain, and the joined URL stays below the
+/// provider's `base_url`.
+fn check_provider_request(provider: &ProviderSettings, action: &Action) -> Result<(), ActionError> {
+    provider_request::method(action.str_param("method").unwrap_or_default())?;
+    let path = action.str_param("path").unwrap_or_default();
+    provider_request::path(path)?;
+    provider_request::stays_below(&provider.base_url, &url(provider, path), path)?;
+    Ok(())
+}
+
+/// A `send_message` map has a `type` and leaves the keys Switchboard adds to it.
+fn check_message(
+    provider: &ProviderSettings,
+    action: &Action,
+    added: &[&str],
+) -> Result<(), ActionError> {
+    let message = action.params.get("message").and_then(Value::as_object);
+    if let Some(key) = message
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .find(|k| added.contains(&k.as_str()))
+    {
+        return Err(ActionError::MessageSetsAddedKey {
+            provider: provider.name.clone(),
+            key: key.clone(),
+        });
+    }
+    let typed = message
+        .and_then(|m| m.get("type"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty());
+    if typed {
+        Ok(())
+    } else {
+        Err(ActionError::MessageWithoutType {
+            provider: provider.name.clone(),
+        })
     }
 }
 
@@ -51,7 +129,8 @@ pub fn is_native(provider: &ProviderSettings, source: &SourceSettings) -> bool {
         && source.provider.as_deref() == Some(provider.name.as_str())
 }
 
-/// Who the user of `event` is at `provider`.
+/// Who the user of `event` is at `provider`, for an action of `kind` (a
+/// `provider_request` names no user: the rule wrote the whole request).
 ///
 /// # Errors
 /// A rule error when the provider needs something no one gave (a Jelou bot id).
@@ -59,12 +138,20 @@ pub fn target(
     provider: &ProviderSettings,
     source: &SourceSettings,
     event: &Event,
-) -> Result<Target, String> {
+    kind: ActionKind,
+) -> Result<Target, ActionError> {
+    if kind == ActionKind::ProviderRequest {
+        return Ok(Target {
+            user: UserRef::NotNeeded,
+            bot_id: None,
+        });
+    }
     let native = is_native(provider, source);
     match provider.kind {
         ProviderKind::Jelou => jelou::target(provider, native, event),
         ProviderKind::Uchat => Ok(uchat::target(native, event)),
         ProviderKind::Aelyst => Ok(aelyst::target(native, event)),
+        ProviderKind::Whatsapp => Ok(whatsapp::target(native, event)),
     }
 }
 
@@ -79,16 +166,36 @@ pub fn request(
     target: &Target,
     user: &str,
 ) -> Result<RequestSpec, Unsupported> {
-    match provider.kind {
-        ProviderKind::Jelou => jelou::request(provider, action, target, user),
-        ProviderKind::Uchat => uchat::request(provider, action, user),
-        ProviderKind::Aelyst => aelyst::request(provider, action, user),
-    }
-    .ok_or(Unsupported {
+    let built = if action.action == ActionKind::ProviderRequest {
+        // Checked when the rule ran; checked again so that nothing stored can send a path
+        // that leaves the base URL.
+        check_provider_request(provider, action)
+            .ok()
+            .map(|()| provider_request_spec(provider, action))
+    } else {
+        match provider.kind {
+            ProviderKind::Jelou => jelou::request(provider, action, target, user),
+            ProviderKind::Uchat => uchat::request(provider, action, user),
+            ProviderKind::Aelyst => aelyst::request(provider, action, user),
+            ProviderKind::Whatsapp => whatsapp::request(provider, action, user),
+        }
+    };
+    built.ok_or(Unsupported {
         provider: provider.name.clone(),
         kind: provider.kind,
         action: action.action,
     })
+}
+
+/// The request a rule wrote: its method and path joined to `base_url`, its body as given.
+fn provider_request_spec(provider: &ProviderSettings, action: &Action) -> RequestSpec {
+    let method = provider_request::method(action.str_param("method").unwrap_or_default())
+        .unwrap_or_else(|_| "POST".into());
+    spec(
+        &method,
+        url(provider, action.str_param("path").unwrap_or("/")),
+        action.params.get("body").cloned().unwrap_or(Value::Null),
+    )
 }
 
 /// A provider asked for an action its platform cannot carry out.
@@ -123,8 +230,14 @@ pub fn lookup_placeholder(provider: &ProviderSettings, digits: &str) -> String {
 }
 
 /// How to read an answer from this provider: its `retry_on` list, when configured, says
-/// which error statuses are retried instead of section 7's defaults (contract 9.5).
+/// which error statuses are retried instead of section 7's defaults (contract 9.5). A
+/// WhatsApp Graph error code in the body (130429, 131047) counts before the status.
 pub fn classify_for(provider: &ProviderSettings, status: u16, body: &[u8]) -> AnswerClass {
+    if provider.kind == ProviderKind::Whatsapp {
+        if let Some(class) = whatsapp::classify(status, body) {
+            return class;
+        }
+    }
     match &provider.retry_on {
         Some(retry_on) if !(200..300).contains(&status) => {
             if retry_on.contains(&status) {
@@ -139,6 +252,11 @@ pub fn classify_for(provider: &ProviderSettings, status: u16, body: &[u8]) -> An
 
 /// How to read an answer of `status` with `body` from a provider of this kind.
 pub fn classify(kind: ProviderKind, status: u16, body: &[u8]) -> AnswerClass {
+    if kind == ProviderKind::Whatsapp {
+        if let Some(class) = whatsapp::classify(status, body) {
+            return class;
+        }
+    }
     match status {
         200..=299 => {
             if kind == ProviderKind::Jelou && jelou::reports_failure(body) {

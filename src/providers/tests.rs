@@ -34,6 +34,18 @@ pause_minutes = 90
 kind = "aelyst"
 token = "atoken"
 
+[providers.whatsapp]
+kind = "whatsapp"
+phone_number_id = "106540352242922"
+token = "wtoken"
+call_phone = "+57 (300) 123-4567"
+
+[providers.wa_nocall]
+kind = "whatsapp"
+base_url = "https://graph.test/v21.0/"
+phone_number_id = "1"
+token = "t"
+
 [providers.slashed]
 kind = "uchat"
 base_url = "https://example.test/api/"
@@ -161,11 +173,19 @@ fn check_unsupported(provider_name: &str, kinds: &[ActionKind]) {
 #[test]
 fn supports_matches_the_contract_table_and_request_agrees_with_supports() {
     use ActionKind::*;
-    // Contract §6.2: the cells that are not "—".
-    let table: [(ProviderKind, &[ActionKind]); 3] = [
+    // Contract §6.2 and 9.5: the cells that are not "—". Every platform takes a
+    // provider_request.
+    let table: [(ProviderKind, &[ActionKind]); 4] = [
         (
             ProviderKind::Jelou,
-            &[SetUserState, SendText, SendContacts, SendCallButton],
+            &[
+                SetUserState,
+                SendText,
+                SendContacts,
+                SendCallButton,
+                SendMessage,
+                ProviderRequest,
+            ],
         ),
         (
             ProviderKind::Uchat,
@@ -177,11 +197,30 @@ fn supports_matches_the_contract_table_and_request_agrees_with_supports() {
                 AddLabel,
                 RemoveLabel,
                 SetConversationStatus,
+                SetField,
+                SendFlow,
+                ProviderRequest,
             ],
         ),
         (
             ProviderKind::Aelyst,
-            &[SendText, AddTag, RemoveTag, SetConversationStatus],
+            &[
+                SendText,
+                AddTag,
+                RemoveTag,
+                SetConversationStatus,
+                ProviderRequest,
+            ],
+        ),
+        (
+            ProviderKind::Whatsapp,
+            &[
+                SendText,
+                SendContacts,
+                SendCallButton,
+                SendMessage,
+                ProviderRequest,
+            ],
         ),
     ];
     let settings = settings();
@@ -204,7 +243,12 @@ fn supports_matches_the_contract_table_and_request_agrees_with_supports() {
                 kind.as_str(),
                 action_kind.as_str()
             );
-            let built = request(provider, &action(action_kind, json!({})), &target, "u");
+            let params = if action_kind == ProviderRequest {
+                json!({"method": "GET", "path": "/x"})
+            } else {
+                json!({})
+            };
+            let built = request(provider, &action(action_kind, params), &target, "u");
             assert_eq!(
                 built.is_ok(),
                 expected,
@@ -701,11 +745,16 @@ fn jelou_target_user_and_bot_follow_the_contract() {
     ];
     let s = settings();
     for (label, src, prov, user, bot, expected) in rows {
-        let got = target(&s.providers[prov], &s.sources[src], &event(user, bot));
+        let got = target(
+            &s.providers[prov],
+            &s.sources[src],
+            &event(user, bot),
+            ActionKind::SendText,
+        );
         match expected {
             Ok(t) => assert_eq!(got, Ok(t), "{label}"),
             Err(()) => {
-                let err = got.expect_err(label);
+                let err = got.expect_err(label).to_string();
                 assert!(
                     err.contains("jelou_nobot") && err.contains("bot_id"),
                     "{label}: {err}"
@@ -755,7 +804,12 @@ fn uchat_target_is_native_ns_else_a_phone_lookup_else_unknown() {
     ];
     let s = settings();
     for (label, src, user, expected) in rows {
-        let got = target(&s.providers["uchat"], &s.sources[src], &event(user, None));
+        let got = target(
+            &s.providers["uchat"],
+            &s.sources[src],
+            &event(user, None),
+            ActionKind::AddTag,
+        );
         assert_eq!(
             got,
             Ok(Target {
@@ -803,7 +857,12 @@ fn aelyst_identifier_is_native_id_else_phone_else_email() {
     ];
     let s = settings();
     for (label, src, user, expected) in rows {
-        let got = target(&s.providers["aelyst"], &s.sources[src], &event(user, None));
+        let got = target(
+            &s.providers["aelyst"],
+            &s.sources[src],
+            &event(user, None),
+            ActionKind::AddTag,
+        );
         assert_eq!(
             got,
             Ok(Target {
@@ -884,11 +943,11 @@ fn aelyst_category_and_summary_limits_count_characters() {
             ActionKind::SetConversationStatus,
             json!({"status": "close", key: value}),
         );
-        let got = validate(ProviderKind::Aelyst, &a);
+        let got = validate(&provider("aelyst"), &a);
         if ok {
             assert_eq!(got, Ok(()), "{label}");
         } else {
-            let err = got.expect_err(label);
+            let err = got.expect_err(label).to_string();
             let limit = if key == "category" { "128" } else { "512" };
             assert!(err.contains(limit) && err.contains(key), "{label}: {err}");
         }
@@ -901,8 +960,356 @@ fn jelou_and_uchat_have_no_length_limits() {
         ActionKind::SetConversationStatus,
         json!({"status": "close", "category": "c".repeat(1000), "summary": "s".repeat(5000)}),
     );
-    assert_eq!(validate(ProviderKind::Jelou, &a), Ok(()));
-    assert_eq!(validate(ProviderKind::Uchat, &a), Ok(()));
+    assert_eq!(validate(&provider("jelou"), &a), Ok(()));
+    assert_eq!(validate(&provider("uchat"), &a), Ok(()));
+}
+
+#[test]
+fn rule_errors_keep_their_exact_sentences() {
+    let over = action(
+        ActionKind::SetConversationStatus,
+        json!({"status": "close", "category": "c".repeat(130)}),
+    );
+    assert_eq!(
+        validate(&provider("aelyst"), &over)
+            .unwrap_err()
+            .to_string(),
+        "aelyst allows at most 128 characters in a conversation category; this one has 130"
+    );
+    let no_bot = target(
+        &provider("jelou_nobot"),
+        &source("crm"),
+        &event(user(Some("u"), Some("+573001112233"), None, None), None),
+        ActionKind::SendText,
+    )
+    .unwrap_err();
+    assert_eq!(
+        no_bot.to_string(),
+        "provider \"jelou_nobot\" needs a bot id: the event names none and the provider has no `bot_id` configured"
+    );
+    assert_eq!(
+        no_bot,
+        ActionError::NoBotId {
+            provider: "jelou_nobot".into()
+        }
+    );
+}
+
+#[test]
+fn send_message_maps_need_a_type_and_leave_the_added_keys_alone() {
+    let rows = [
+        ("jelou", json!({"type": "image", "mediaUrl": "https://x.test/a.png"}), Ok(())),
+        (
+            "jelou",
+            json!({"type": "text", "userId": "someone-else"}),
+            Err("send_message: `userId` is added by Switchboard for provider \"jelou\"; leave it out of the message"),
+        ),
+        (
+            "jelou",
+            json!({"text": "no type"}),
+            Err("send_message: the message for provider \"jelou\" needs a `type` (text), e.g. #{type: \"image\", ...}"),
+        ),
+        ("whatsapp", json!({"type": "reaction", "reaction": {"message_id": "wamid.1", "emoji": "👍"}}), Ok(())),
+        (
+            "whatsapp",
+            json!({"type": "text", "to": "1555"}),
+            Err("send_message: `to` is added by Switchboard for provider \"whatsapp\"; leave it out of the message"),
+        ),
+        (
+            "whatsapp",
+            json!({"type": "text", "messaging_product": "sms"}),
+            Err("send_message: `messaging_product` is added by Switchboard for provider \"whatsapp\"; leave it out of the message"),
+        ),
+        (
+            "whatsapp",
+            json!({"type": ""}),
+            Err("send_message: the message for provider \"whatsapp\" needs a `type` (text), e.g. #{type: \"image\", ...}"),
+        ),
+    ];
+    for (name, message, expected) in rows {
+        let got = validate(
+            &provider(name),
+            &action(ActionKind::SendMessage, json!({"message": message})),
+        )
+        .map_err(|e| e.to_string());
+        assert_eq!(got, expected.map_err(str::to_string), "{name} {message}");
+    }
+}
+
+#[test]
+fn a_whatsapp_call_button_needs_call_phone() {
+    let button = action(
+        ActionKind::SendCallButton,
+        json!({"text": "t", "display_text": "Call"}),
+    );
+    assert_eq!(validate(&provider("whatsapp"), &button), Ok(()));
+    assert_eq!(
+        validate(&provider("wa_nocall"), &button).unwrap_err().to_string(),
+        "provider \"wa_nocall\" needs `call_phone` (the number a call button dials, e.g. \"+573001234567\") to send a call button"
+    );
+}
+
+#[test]
+fn provider_requests_are_checked_against_the_base_url() {
+    let rows = [
+        ("uchat", "GET", "/subscriber/get-info?user_ns=f1", Ok(())),
+        ("uchat", "post", "/flow/create-tag", Ok(())),
+        ("uchat", "GET", "/../admin", Err("request: path \"/../admin\" has a `.` or `..` segment (also when percent-encoded); it could leave the provider's base_url")),
+        ("uchat", "GET", "/%2E%2e/admin", Err("request: path \"/%2E%2e/admin\" has a `.` or `..` segment (also when percent-encoded); it could leave the provider's base_url")),
+        ("uchat", "GET", "https://evil.test/x", Err("request: path \"https://evil.test/x\" must start with / (it is joined to the provider's base_url)")),
+        ("uchat", "GET", "//evil.test/x", Err("request: path \"//evil.test/x\" names a scheme or a host; only a path below the provider's base_url is allowed")),
+        ("uchat", "TRACE", "/x", Err("request: method \"TRACE\" is not one of GET, POST, PUT, PATCH, DELETE")),
+    ];
+    for (name, method, path, expected) in rows {
+        let a = action(
+            ActionKind::ProviderRequest,
+            json!({"method": method, "path": path}),
+        );
+        let got = validate(&provider(name), &a).map_err(|e| e.to_string());
+        assert_eq!(got, expected.map_err(str::to_string), "{method} {path}");
+        // Nothing stored with such a path is ever sent either.
+        let built = request(
+            &provider(name),
+            &a,
+            &Target {
+                user: UserRef::NotNeeded,
+                bot_id: None,
+            },
+            "",
+        );
+        assert_eq!(built.is_ok(), expected.is_ok(), "{method} {path}");
+    }
+}
+
+#[test]
+fn provider_requests_go_to_the_base_url_with_the_rules_method_and_body() {
+    let not_needed = Target {
+        user: UserRef::NotNeeded,
+        bot_id: None,
+    };
+    let rows = [
+        (
+            "uchat",
+            json!({"method": "GET", "path": "/subscriber/get-info?user_ns=f1"}),
+            expect(
+                "GET",
+                "https://www.uchat.com.au/api/subscriber/get-info?user_ns=f1",
+                Value::Null,
+            ),
+        ),
+        (
+            "aelyst",
+            json!({"method": "POST", "path": "/contact/phone:+573001112233/comment", "body": {"text": "hi"}}),
+            expect(
+                "POST",
+                "https://api.aelyst.ai/v1/contact/phone:+573001112233/comment",
+                json!({"text": "hi"}),
+            ),
+        ),
+        (
+            "jelou",
+            json!({"method": "PATCH", "path": "/v1/x", "body": [1, 2]}),
+            expect("PATCH", "https://api.jelou.ai/v1/x", json!([1, 2])),
+        ),
+        (
+            "whatsapp",
+            json!({"method": "DELETE", "path": "/media/123"}),
+            expect(
+                "DELETE",
+                "https://graph.facebook.com/v21.0/media/123",
+                Value::Null,
+            ),
+        ),
+    ];
+    for (name, params, expected) in rows {
+        let got = request(
+            &provider(name),
+            &action(ActionKind::ProviderRequest, params),
+            &not_needed,
+            "",
+        );
+        assert_eq!(got, Ok(expected), "{name}");
+    }
+    // The user is never filled in.
+    let t = target(
+        &provider("uchat"),
+        &source("uchat"),
+        &event(
+            user(Some("u"), Some("+573001112233"), None, Some("ns1")),
+            None,
+        ),
+        ActionKind::ProviderRequest,
+    );
+    assert_eq!(t, Ok(not_needed));
+}
+
+#[test]
+fn uchat_fields_and_flows_match_its_openapi() {
+    let target = Target {
+        user: known("f1u2"),
+        bot_id: None,
+    };
+    check_requests(
+        "uchat",
+        &target,
+        "f1u2",
+        vec![
+            (
+                "set_field: PUT set-user-field-by-name, value a string",
+                action(
+                    ActionKind::SetField,
+                    json!({"name": "handoff_from", "value": "42"}),
+                ),
+                expect(
+                    "PUT",
+                    "https://www.uchat.com.au/api/subscriber/set-user-field-by-name",
+                    json!({"user_ns": "f1u2", "field_name": "handoff_from", "value": "42"}),
+                ),
+            ),
+            (
+                "send_flow: POST send-sub-flow",
+                action(ActionKind::SendFlow, json!({"flow_ns": "f123s456"})),
+                expect(
+                    "POST",
+                    "https://www.uchat.com.au/api/subscriber/send-sub-flow",
+                    json!({"user_ns": "f1u2", "sub_flow_ns": "f123s456"}),
+                ),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn jelou_send_message_is_the_rules_map_with_user_id_added() {
+    let target = Target {
+        user: known("573001112233"),
+        bot_id: Some("bot-1".into()),
+    };
+    check_requests(
+        "jelou",
+        &target,
+        "573001112233",
+        vec![(
+            "quick replies",
+            action(
+                ActionKind::SendMessage,
+                json!({"message": {"type": "quick_reply", "text": "Pick", "quick_replies": [{"title": "Yes"}]}}),
+            ),
+            expect(
+                "POST",
+                "https://api.jelou.ai/v1/bots/bot-1/messages",
+                json!({"type": "quick_reply", "text": "Pick", "quick_replies": [{"title": "Yes"}], "userId": "573001112233"}),
+            ),
+        )],
+    );
+}
+
+#[test]
+fn whatsapp_requests_match_the_graph_messages_api() {
+    let target = Target {
+        user: known("573001112233"),
+        bot_id: None,
+    };
+    let messages = "https://graph.facebook.com/v21.0/106540352242922/messages";
+    let contacts = json!([{"name": {"formatted_name": "Ana", "first_name": "Ana"},
+        "phones": [{"phone": "+573009998877", "type": "Mobile", "wa_id": "573009998877"}]}]);
+    check_requests(
+        "whatsapp",
+        &target,
+        "573001112233",
+        vec![
+            (
+                "send_text",
+                action(ActionKind::SendText, json!({"text": "hola"})),
+                expect(
+                    "POST",
+                    messages,
+                    json!({"messaging_product": "whatsapp", "to": "573001112233", "type": "text", "text": {"body": "hola"}}),
+                ),
+            ),
+            (
+                "send_contacts",
+                action(ActionKind::SendContacts, json!({"contacts": contacts})),
+                expect(
+                    "POST",
+                    messages,
+                    json!({"messaging_product": "whatsapp", "to": "573001112233", "type": "contacts", "contacts": contacts}),
+                ),
+            ),
+            (
+                "send_call_button with a header",
+                action(
+                    ActionKind::SendCallButton,
+                    json!({"header": "Talk to us", "text": "Tap to call", "display_text": "Call"}),
+                ),
+                expect(
+                    "POST",
+                    messages,
+                    json!({"messaging_product": "whatsapp", "to": "573001112233", "type": "interactive",
+                        "interactive": {"type": "cta_url",
+                            "header": {"type": "text", "text": "Talk to us"},
+                            "body": {"text": "Tap to call"},
+                            "action": {"name": "cta_url", "parameters": {"display_text": "Call", "url": "tel:+573001234567"}}}}),
+                ),
+            ),
+            (
+                "send_call_button without a header has none",
+                action(
+                    ActionKind::SendCallButton,
+                    json!({"text": "Tap to call", "display_text": "Call"}),
+                ),
+                expect(
+                    "POST",
+                    messages,
+                    json!({"messaging_product": "whatsapp", "to": "573001112233", "type": "interactive",
+                        "interactive": {"type": "cta_url",
+                            "body": {"text": "Tap to call"},
+                            "action": {"name": "cta_url", "parameters": {"display_text": "Call", "url": "tel:+573001234567"}}}}),
+                ),
+            ),
+            (
+                "send_message: the map with messaging_product and to added",
+                action(
+                    ActionKind::SendMessage,
+                    json!({"message": {"type": "interactive", "interactive": {"type": "button", "body": {"text": "Menu"}}}}),
+                ),
+                expect(
+                    "POST",
+                    messages,
+                    json!({"messaging_product": "whatsapp", "to": "573001112233", "type": "interactive",
+                        "interactive": {"type": "button", "body": {"text": "Menu"}}}),
+                ),
+            ),
+        ],
+    );
+    // A base URL with a trailing slash still joins with one.
+    let got = request(
+        &provider("wa_nocall"),
+        &action(ActionKind::SendText, json!({"text": "x"})),
+        &target,
+        "573001112233",
+    )
+    .unwrap();
+    assert_eq!(got.url, "https://graph.test/v21.0/1/messages");
+}
+
+#[test]
+fn whatsapp_names_the_user_by_phone_digits_or_no_one() {
+    let p = provider("whatsapp");
+    let rows = [
+        (
+            user(Some("u1"), Some("+57 300 111 2233"), None, None),
+            known("573001112233"),
+        ),
+        (
+            user(Some("u1"), None, Some("a@b.co"), Some("ns")),
+            UserRef::Unknown,
+        ),
+    ];
+    for (u, expected) in rows {
+        let got = target(&p, &source("jelou"), &event(u, None), ActionKind::SendText).unwrap();
+        assert_eq!(got.user, expected);
+    }
 }
 
 // ---- answers ------------------------------------------------------------------------------
@@ -911,7 +1318,7 @@ fn jelou_and_uchat_have_no_length_limits() {
 fn classify_follows_contract_section_7() {
     use AnswerClass::*;
     use ProviderKind::*;
-    let all = [Jelou, Uchat, Aelyst];
+    let all = [Jelou, Uchat, Aelyst, Whatsapp];
     let mut rows: Vec<(ProviderKind, u16, &str, AnswerClass)> = Vec::new();
     for kind in all {
         rows.extend([
@@ -950,6 +1357,17 @@ fn classify_follows_contract_section_7() {
         (Aelyst, 449, "", Retry),
         (Jelou, 449, "", Final),
         (Uchat, 449, "", Final),
+        // WhatsApp (contract 9.5): Graph error 130429 is retried whatever the status
+        // (Meta answers it with 400), 131047 is final as window_closed; other codes
+        // follow the status.
+        (Whatsapp, 400, r#"{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429}}"#, Retry),
+        (Whatsapp, 400, r#"{"error":{"message":"Re-engagement message","code":131047,"error_data":{"details":"More than 24 hours"}}}"#, WindowClosed),
+        (Whatsapp, 400, r#"{"error":{"code":100,"message":"Invalid parameter"}}"#, Final),
+        (Whatsapp, 500, r#"{"error":{"code":131047}}"#, WindowClosed),
+        (Whatsapp, 503, r#"{"error":{"code":2}}"#, Retry),
+        (Whatsapp, 200, r#"{"error":{"code":131047}}"#, Success),
+        (Jelou, 400, r#"{"error":{"code":130429}}"#, Final),
+        (Uchat, 400, r#"{"error":{"code":131047}}"#, Final),
     ]);
     for (kind, status, body, expected) in rows {
         assert_eq!(
@@ -967,6 +1385,7 @@ fn authorization_is_basic_for_jelou_and_bearer_for_the_others() {
     assert_eq!(authorization(&provider("jelou")), "Basic Y2lkOmNzZWNyZXQ=");
     assert_eq!(authorization(&provider("uchat")), "Bearer utoken");
     assert_eq!(authorization(&provider("aelyst")), "Bearer atoken");
+    assert_eq!(authorization(&provider("whatsapp")), "Bearer wtoken");
 }
 
 #[test]

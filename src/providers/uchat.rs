@@ -1,5 +1,6 @@
 //! UChat (uchat.com.au/api): pause and resume the bot, text, tags and labels by name, chat
-//! status. Auth is a Bearer token; the user is a `user_ns`, looked up by phone off-platform.
+//! status, custom fields by name and sub-flows. Auth is a Bearer token; the user is a
+//! `user_ns`, looked up by phone off-platform.
 
 use serde_json::{json, Value};
 
@@ -18,6 +19,8 @@ pub(super) fn supports(action: ActionKind) -> bool {
             | ActionKind::AddLabel
             | ActionKind::RemoveLabel
             | ActionKind::SetConversationStatus
+            | ActionKind::SetField
+            | ActionKind::SendFlow
     )
 }
 
@@ -96,6 +99,17 @@ pub(super) fn request(
                 json!({"user_ns": user_ns, "status": status}),
             )
         }
+        // `value` is a string in UChat's OpenAPI (`flowBotUserSetUserFieldByName`).
+        ActionKind::SetField => spec(
+            "PUT",
+            url(provider, "/subscriber/set-user-field-by-name"),
+            json!({"user_ns": user_ns, "field_name": name, "value": p.get("value")}),
+        ),
+        ActionKind::SendFlow => spec(
+            "POST",
+            url(provider, "/subscriber/send-sub-flow"),
+            json!({"user_ns": user_ns, "sub_flow_ns": p.get("flow_ns")}),
+        ),
         // Not this platform's: the caller reports it (never a panic on stored data).
         _ => return None,
     })

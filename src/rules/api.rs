@@ -148,8 +148,9 @@ fn choose(
         .route(source, explicit, action.action)
         .map_err(|e| e.to_string())?;
     let provider = &env.providers[&name];
-    providers::validate(provider.kind, action)?;
-    let target = providers::target(provider, source, &ctx.event)?;
+    providers::validate(provider, action).map_err(|e| e.to_string())?;
+    let target = providers::target(provider, source, &ctx.event, action.action)
+        .map_err(|e| e.to_string())?;
     Ok((name, target))
 }
 
@@ -346,6 +347,55 @@ fn memory_set(key: &str, value: Dynamic, ttl: Option<i64>) -> RhaiResult {
     .unwrap_or_else(|| Err(error("memory can only be used while a rule runs")))
 }
 
+/// `set_field(name, value)`: UChat stores field values as strings (its OpenAPI), so text
+/// stays text and numbers and true/false are written out; anything else is a rule error.
+fn set_field(name: &str, value: Dynamic) -> Result<Action, Box<EvalAltResult>> {
+    if name.trim().is_empty() {
+        return Err(error("set_field: the field name is empty"));
+    }
+    let text = if value.is_string() || value.is_int() || value.is_float() || value.is_bool() {
+        value.to_string()
+    } else {
+        return Err(error(format!(
+            "set_field({name:?}, ...): the value must be text, a number or true/false, not {}",
+            value.type_name()
+        )));
+    };
+    Ok(Action::new(
+        ActionKind::SetField,
+        [("name", json!(name)), ("value", json!(text))],
+    ))
+}
+
+fn send_flow(flow_ns: &str) -> Result<Action, Box<EvalAltResult>> {
+    if flow_ns.trim().is_empty() {
+        return Err(error("send_flow: the flow id (flow_ns) is empty"));
+    }
+    Ok(Action::new(
+        ActionKind::SendFlow,
+        [("flow_ns", json!(flow_ns))],
+    ))
+}
+
+/// `send_message(map)`: a message in the platform's own shape; the provider adds who the
+/// user is (and checks the map's keys when the rule records it).
+fn send_message(message: RhaiMap) -> Result<Action, Box<EvalAltResult>> {
+    let value = to_json(&Dynamic::from_map(message), "send_message")?;
+    Ok(Action::new(ActionKind::SendMessage, [("message", value)]))
+}
+
+/// `provider(name).request(method, path, body)`: method and path are checked here (and
+/// again against the provider's base URL when the action is recorded); `()` sends no body.
+fn provider_request(method: &str, path: &str, body: Dynamic) -> Result<Action, Box<EvalAltResult>> {
+    let method = providers::provider_request::method(method).map_err(|e| error(e.to_string()))?;
+    providers::provider_request::path(path).map_err(|e| error(e.to_string()))?;
+    let mut params = vec![("method", json!(method)), ("path", json!(path))];
+    if !body.is_unit() {
+        params.push(("body", to_json(&body, "request: the body")?));
+    }
+    Ok(Action::new(ActionKind::ProviderRequest, params))
+}
+
 fn ok(action: Action) -> Result<Action, Box<EvalAltResult>> {
     Ok(action)
 }
@@ -398,6 +448,20 @@ pub(super) fn register(engine: &mut Engine) {
         ActionKind::SetConversationStatus,
         [("status", json!("open"))]
     )));
+
+    action_fn!(engine, "set_field", (name: &str, value: Dynamic) => set_field(name, value));
+    action_fn!(engine, "send_flow", (flow_ns: &str) => send_flow(flow_ns));
+    action_fn!(engine, "send_message", (message: RhaiMap) => send_message(message));
+    // Only as a method: a request goes to the provider the rule names, never routed.
+    engine.register_fn(
+        "request",
+        |handle: &mut ProviderHandle, method: &str, path: &str, body: Dynamic| -> RhaiResult {
+            record(
+                Some(handle.name.as_str()),
+                provider_request(method, path, body)?,
+            )
+        },
+    );
 
     engine.register_fn(
         "memory_get",

@@ -150,6 +150,11 @@ fn action_of(name: &str) -> Option<ActionKind> {
         "add_label" => ActionKind::AddLabel,
         "remove_label" => ActionKind::RemoveLabel,
         "close_conversation" | "open_conversation" => ActionKind::SetConversationStatus,
+        "set_field" => ActionKind::SetField,
+        "send_flow" => ActionKind::SendFlow,
+        "send_message" => ActionKind::SendMessage,
+        // Only as a method of `provider(...)`.
+        "request" => ActionKind::ProviderRequest,
         _ => return None,
     })
 }
@@ -222,7 +227,12 @@ fn check_ast(
                 let (call, pos) = call.expect("matched above");
                 if !call.is_operator_call() && !call.is_qualified() {
                     let name = call.name.as_str();
-                    if let Some(message) = arity_problem(&known, name, call.args.len(), false) {
+                    if name == "request" && !known.contains_key("request") {
+                        report(
+                            *pos,
+                            "request() goes to one provider only: call it on a provider, e.g. provider(\"uchat\").request(\"GET\", \"/subscriber/get-info?user_ns=...\", ())".into(),
+                        );
+                    } else if let Some(message) = arity_problem(&known, name, call.args.len(), false) {
                         report(*pos, message);
                     } else if let Some(message) = literal_type_problem(signatures, name, &call.args) {
                         report(*pos, message);
@@ -252,8 +262,11 @@ fn check_ast(
                 if let Expr::MethodCall(method, pos) = &dot.rhs {
                     let name = method.name.as_str();
                     // A provider handle's action methods take what the plain function takes.
-                    let problem = if action_of(name).is_some() {
+                    let problem = if name == "request" {
+                        request_problem(&method.args, literal_provider(&dot.lhs).and_then(|p| settings.providers.get(p)))
+                    } else if action_of(name).is_some() {
                         arity_problem(&known, name, method.args.len(), false)
+                            .or_else(|| literal_type_problem(signatures, name, &method.args))
                     } else {
                         arity_problem(&known, name, method.args.len() + 1, true)
                     };
@@ -268,6 +281,16 @@ fn check_ast(
                                         "provider(\"{provider}\").{name}(): {} providers cannot carry out {}",
                                         p.kind.as_str(),
                                         kind.as_str()
+                                    ),
+                                );
+                            } else if kind == ActionKind::SendCallButton
+                                && p.kind == crate::config::ProviderKind::Whatsapp
+                                && p.call_phone.is_none()
+                            {
+                                report(
+                                    *pos,
+                                    format!(
+                                        "provider(\"{provider}\").{name}(): provider \"{provider}\" has no `call_phone` in switchboard.toml, the number a WhatsApp call button dials"
                                     ),
                                 );
                             }
@@ -356,6 +379,53 @@ fn event_field_problem(lhs: &Expr, rhs: &Expr) -> Option<(String, Position)> {
     None
 }
 
+/// `provider(...).request(method, path, body)`: three arguments; a literal method must be a
+/// plain HTTP verb and a literal path a plain path below the provider's `base_url` (when the
+/// provider is named literally), as the rule would find out when it runs.
+fn request_problem(
+    args: &[Expr],
+    provider: Option<&crate::config::ProviderSettings>,
+) -> Option<String> {
+    use providers::provider_request;
+    if args.len() != 3 {
+        return Some(format!(
+            "request() takes 3 argument(s) (method, path, body), not {}",
+            args.len()
+        ));
+    }
+    for (n, arg) in args.iter().take(2).enumerate() {
+        if let Some((_, shown)) = literal_type(arg) {
+            if !matches!(arg, Expr::StringConstant(..) | Expr::InterpolatedString(..)) {
+                return Some(format!(
+                    "request(): argument {} is {shown}, but request takes text there",
+                    n + 1
+                ));
+            }
+        }
+    }
+    if let Expr::StringConstant(method, _) = &args[0] {
+        if let Err(e) = provider_request::method(method) {
+            return Some(e.to_string());
+        }
+    }
+    if let Expr::StringConstant(path, _) = &args[1] {
+        if let Err(e) = provider_request::path(path) {
+            return Some(e.to_string());
+        }
+        if let Some(p) = provider {
+            let joined = format!(
+                "{}/{}",
+                p.base_url.trim_end_matches('/'),
+                path.trim_start_matches('/')
+            );
+            if let Err(e) = provider_request::stays_below(&p.base_url, &joined, path) {
+                return Some(e.to_string());
+            }
+        }
+    }
+    None
+}
+
 /// `provider("x")` with a literal name: the name.
 fn literal_provider(expr: &Expr) -> Option<&str> {
     match expr {
@@ -404,6 +474,7 @@ fn arity_problem(
 /// Where a bare action would go cannot carry it out: `[routing]` names an incapable
 /// provider, or no configured source's event could be carried out at all.
 fn route_problem(settings: &Settings, kind: ActionKind, name: &str) -> Option<String> {
+    let family = kind.family()?;
     let routes = Routes::of(settings);
     match routes.routed(kind) {
         Err(e) => return Some(format!("{name}(): {e}")),
@@ -421,7 +492,7 @@ fn route_problem(settings: &Settings, kind: ActionKind, name: &str) -> Option<St
         format!(
             "{name}(): no source's provider can carry out {}, and [routing] has no `{}` entry",
             kind.as_str(),
-            kind.family().as_str()
+            family.as_str()
         )
     })
 }

@@ -34,6 +34,8 @@ pub enum RouteError {
         kind: &'static str,
         action: &'static str,
     },
+    #[error("{action} goes only to a provider named with provider(name), e.g. provider(\"uchat\").request(...)")]
+    NeedsProvider { action: &'static str },
     #[error("no provider can carry out {action} for source \"{source_name}\": its provider cannot, and [routing] has no `{family}` entry")]
     NoRoute {
         source_name: String,
@@ -64,13 +66,18 @@ impl<'a> Routes<'a> {
         if let Some(name) = explicit {
             return self.capable(name, kind).map(|()| name.to_string());
         }
+        let Some(family) = kind.family() else {
+            return Err(RouteError::NeedsProvider {
+                action: kind.as_str(),
+            });
+        };
         if let Some(own) = self.own(source, kind) {
             return Ok(own.to_string());
         }
         self.routed(kind)?.ok_or_else(|| RouteError::NoRoute {
             source_name: source.name.clone(),
             action: kind.as_str(),
-            family: kind.family().as_str(),
+            family: family.as_str(),
         })
     }
 
@@ -107,7 +114,9 @@ impl<'a> Routes<'a> {
     /// # Errors
     /// The entry names a provider that cannot carry out `kind`.
     pub fn routed(&self, kind: ActionKind) -> Result<Option<String>, RouteError> {
-        let family = kind.family();
+        let Some(family) = kind.family() else {
+            return Ok(None);
+        };
         let Some(routed) = self.routing.get(&family) else {
             return Ok(None);
         };

@@ -73,7 +73,7 @@ fn no_route(source: &str, action: ActionKind) -> RouteError {
     RouteError::NoRoute {
         source_name: source.into(),
         action: action.as_str(),
-        family: action.family().as_str(),
+        family: action.family().expect("a routed action").as_str(),
     }
 }
 
@@ -151,6 +151,41 @@ fn route_tries_explicit_then_own_then_routing() {
             ok("j"),
         ),
         ("no own provider: routed", "bare", None, SendText, ok("j")),
+        // Contract 9.5: set_field and send_flow as add_tag, send_message as send_text.
+        ("set_field routed as a tag", "jel", None, SetField, ok("u")),
+        ("send_flow own uchat", "uch", None, SendFlow, ok("u")),
+        ("send_message own jelou", "jel", None, SendMessage, ok("j")),
+        (
+            "send_message routed as a message",
+            "ael",
+            None,
+            SendMessage,
+            ok("j"),
+        ),
+        (
+            "send_flow explicit jelou",
+            "jel",
+            Some("j"),
+            SendFlow,
+            Err(incapable("j", "jelou", SendFlow)),
+        ),
+        // provider_request goes only where the rule says.
+        (
+            "provider_request explicit",
+            "jel",
+            Some("a"),
+            ProviderRequest,
+            ok("a"),
+        ),
+        (
+            "provider_request never routed",
+            "jel",
+            None,
+            ProviderRequest,
+            Err(RouteError::NeedsProvider {
+                action: "provider_request",
+            }),
+        ),
         // Else no route.
         (
             "no label entry",

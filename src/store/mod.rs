@@ -324,6 +324,9 @@ pub(crate) trait Backend: Send + Sync + Sized {
     ) -> Result<Option<i64>, StoreError>;
     /// Hold a shared rate-limit key until `until` (unix ms), for every instance.
     async fn pause_rate(self: &Arc<Self>, key: &str, until: i64) -> Result<(), StoreError>;
+    /// From now on, every instance spaces requests under `key` `period_ms` apart (a rate
+    /// a provider announced), whatever spacing it asks for.
+    async fn share_rate(self: &Arc<Self>, key: &str, period_ms: i64) -> Result<(), StoreError>;
 }
 
 /// The store the program uses.
@@ -598,6 +601,12 @@ impl Storage {
     /// is kept in this process (SQLite, one instance).
     pub async fn rate_slot(&self, key: &str, period_ms: i64) -> Result<Option<i64>, StoreError> {
         delegate!(self, s => s.rate_slot(key, period_ms).await)
+    }
+
+    /// From now on, every instance spaces requests under `key` `period_ms` apart
+    /// (PostgreSQL); nothing to share with SQLite.
+    pub async fn share_rate(&self, key: &str, period_ms: i64) -> Result<(), StoreError> {
+        delegate!(self, s => s.share_rate(key, period_ms).await)
     }
 
     /// Hold a shared rate-limit key until `until` (unix ms), for every instance.

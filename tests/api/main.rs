@@ -14,6 +14,7 @@ mod helpers;
 mod ingest;
 mod openapi;
 mod providers;
+mod reach;
 mod reload;
 mod rules;
 mod whatsapp;

@@ -184,3 +184,56 @@ async fn a_crashed_instances_leases_are_taken_over_when_they_expire() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_aelyst_announces_holds_for_every_instance_together() {
+    // One Aelyst path for every event: a request the rule writes itself.
+    let app = spawn_app(&[(
+        "r.rhai",
+        "provider(\"aelyst\").request(\"POST\", \"/contact/id:1/tag\", [event.text]);",
+    )])
+    .await;
+    let seen: std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>> = Default::default();
+    let recorder = seen.clone();
+    Mock::given(any())
+        .respond_with(move |_: &wiremock::Request| {
+            recorder.lock().unwrap().push(std::time::Instant::now());
+            ResponseTemplate::new(200)
+                .insert_header("X-RateLimit-Limit", "2")
+                .set_body_json(json!({"contactId": 1}))
+        })
+        .mount(&app.aelyst)
+        .await;
+    let (second, _second_store, second_stop) = app.second_instance().await;
+    let client = reqwest::Client::new();
+    // The first answer announces 2 per second; whichever instance reads it shares it.
+    let first = post_to(&client, &app.address, &from_user(50, 0)).await;
+    assert_eq!(
+        app.wait_finished(first["event_id"].as_str().unwrap())
+            .await
+            .status,
+        "done"
+    );
+    let mut ids = Vec::new();
+    for user in 0..8 {
+        let address = if user % 2 == 0 { &app.address } else { &second };
+        let answer = post_to(&client, address, &from_user(user, 1)).await;
+        ids.push(answer["event_id"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        assert_eq!(app.wait_finished(id).await.status, "done");
+    }
+    let times = seen.lock().unwrap().clone();
+    assert_eq!(times.len(), 9);
+    // 2 per second for both instances together: no three requests within one second (the
+    // built-in 5 per second would put three in 420 ms).
+    for window in times[1..].windows(3) {
+        let span = window[2] - window[0];
+        assert!(
+            span >= Duration::from_millis(1_000),
+            "three requests within {span:?}: {times:?}"
+        );
+    }
+    let _ = second_stop.send(true);
+    app.stop().await;
+}

@@ -810,16 +810,42 @@ impl Backend for PostgresStore {
         period_ms: i64,
     ) -> Result<Option<i64>, StoreError> {
         let client = self.client().await?;
+        // The parameters are typed: untyped, `$2 + $3` is ambiguous to PostgreSQL and the
+        // statement was refused (every instance then limited on its own). A rate a
+        // provider announced (`period_ms`, written by `share_rate`) replaces the caller's
+        // spacing.
+        let statement = client
+            .prepare_cached(
+                "INSERT INTO rate_slots (key, next_at) VALUES ($1, $2::BIGINT + $3::BIGINT) \
+                 ON CONFLICT (key) DO UPDATE SET next_at = \
+                   GREATEST(rate_slots.next_at, $2::BIGINT) \
+                   + COALESCE(rate_slots.period_ms, $3::BIGINT) \
+                 RETURNING next_at - COALESCE(period_ms, $3::BIGINT)",
+            )
+            .await
+            .map_err(pg_error)?;
+        // Slots are taken a little ahead of the clock, so that the answer is back before
+        // the slot: a request that left later than its slot would come closer to the next
+        // one than the spacing allows.
+        let now = now_millis().saturating_add(RATE_SLOT_LEAD_MS);
         let row = client
-            .query_one(
-                "INSERT INTO rate_slots (key, next_at) VALUES ($1, $2 + $3) \
-                 ON CONFLICT (key) DO UPDATE SET next_at = GREATEST(rate_slots.next_at, $2) + $3 \
-                 RETURNING next_at - $3",
+            .query_one(&statement, &[&key, &now, &period_ms])
+            .await
+            .map_err(pg_error)?;
+        Ok(Some(row.get(0)))
+    }
+
+    async fn share_rate(self: &Arc<Self>, key: &str, period_ms: i64) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO rate_slots (key, next_at, period_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key) DO UPDATE SET period_ms = $3",
                 &[&key, &now_millis(), &period_ms],
             )
             .await
             .map_err(pg_error)?;
-        Ok(Some(row.get(0)))
+        Ok(())
     }
 
     async fn pause_rate(self: &Arc<Self>, key: &str, until: i64) -> Result<(), StoreError> {
@@ -835,6 +861,10 @@ impl Backend for PostgresStore {
         Ok(())
     }
 }
+
+/// How far ahead of the clock a shared rate slot is taken: more than a statement's round
+/// trip, so the request can leave at its slot rather than after it.
+const RATE_SLOT_LEAD_MS: i64 = 25;
 
 /// Lock, in one sorted statement, every order key the decisions add deliveries to. Outcomes
 /// lock theirs in the same (hash) order, so the two never deadlock, and neither misses the

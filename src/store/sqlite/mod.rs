@@ -331,6 +331,10 @@ impl Backend for SqliteStore {
         Ok(())
     }
 
+    async fn share_rate(self: &Arc<Self>, _key: &str, _period_ms: i64) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Stop taking writes: jobs already queued are committed, later ones answer
     /// `Unavailable`.
     fn close(&self) {
