@@ -8,6 +8,30 @@ use chrono_tz::Tz;
 
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
+/// What is wrong with a schedule or a time zone: each a sentence for the rule's author
+/// (the rule error reads `within_hours: <sentence>`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HoursError {
+    #[error("schedule clause \"{0}\" needs days and hours, like \"mon-fri 09:00-18:00\"")]
+    Clause(String),
+    #[error("the schedule is empty; write clauses like \"mon-fri 09:00-18:00\"")]
+    Empty,
+    #[error("\"{0}\" is not a day; use mon, tue, wed, thu, fri, sat, sun")]
+    Day(String),
+    #[error("\"{0}\" is not a time range; write it like 09:00-18:00")]
+    Range(String),
+    #[error("the range \"{0}\" is empty (it starts where it ends)")]
+    EmptyRange(String),
+    #[error("the range \"{0}\" starts at 24:00; start at 00:00 instead")]
+    StartsAtMidnightEnd(String),
+    #[error("\"{0}\" is not a time; write HH:MM, from 00:00 to 24:00")]
+    Time(String),
+    #[error("\"{0}\" is not a known time zone; use an IANA name like \"America/Bogota\"")]
+    Zone(String),
+    #[error("{0} is not a valid time")]
+    Instant(i64),
+}
+
 /// One clause: the days (Monday = 0) and the minute ranges on each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Clause {
@@ -24,12 +48,12 @@ pub struct Schedule {
 impl Schedule {
     /// # Errors
     /// A sentence naming the part of the schedule that is wrong.
-    pub fn parse(text: &str) -> Result<Schedule, String> {
+    pub fn parse(text: &str) -> Result<Schedule, HoursError> {
         let mut clauses = Vec::new();
         for clause in text.split(';').map(str::trim).filter(|c| !c.is_empty()) {
-            let (days, times) = clause.split_once(char::is_whitespace).ok_or_else(|| {
-                format!("schedule clause \"{clause}\" needs days and hours, like \"mon-fri 09:00-18:00\"")
-            })?;
+            let (days, times) = clause
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| HoursError::Clause(clause.to_string()))?;
             let days = parse_days(days.trim())?;
             let ranges = times
                 .split(',')
@@ -38,7 +62,7 @@ impl Schedule {
             clauses.push(Clause { days, ranges });
         }
         if clauses.is_empty() {
-            return Err("the schedule is empty; write clauses like \"mon-fri 09:00-18:00\"".into());
+            return Err(HoursError::Empty);
         }
         Ok(Schedule { clauses })
     }
@@ -59,15 +83,13 @@ impl Schedule {
     }
 }
 
-fn parse_days(text: &str) -> Result<[bool; 7], String> {
+fn parse_days(text: &str) -> Result<[bool; 7], HoursError> {
     let mut days = [false; 7];
     for part in text.split(',') {
         let index = |name: &str| {
             DAYS.iter()
                 .position(|d| d.eq_ignore_ascii_case(name.trim()))
-                .ok_or_else(|| {
-                    format!("\"{name}\" is not a day; use mon, tue, wed, thu, fri, sat, sun")
-                })
+                .ok_or_else(|| HoursError::Day(name.to_string()))
         };
         match part.split_once('-') {
             Some((from, to)) => {
@@ -87,26 +109,22 @@ fn parse_days(text: &str) -> Result<[bool; 7], String> {
     Ok(days)
 }
 
-fn parse_range(text: &str) -> Result<(u32, u32), String> {
+fn parse_range(text: &str) -> Result<(u32, u32), HoursError> {
     let (start, end) = text
         .split_once('-')
-        .ok_or_else(|| format!("\"{text}\" is not a time range; write it like 09:00-18:00"))?;
+        .ok_or_else(|| HoursError::Range(text.to_string()))?;
     let (start, end) = (parse_time(start.trim())?, parse_time(end.trim())?);
     if start == end {
-        return Err(format!(
-            "the range \"{text}\" is empty (it starts where it ends)"
-        ));
+        return Err(HoursError::EmptyRange(text.to_string()));
     }
     if start == 24 * 60 {
-        return Err(format!(
-            "the range \"{text}\" starts at 24:00; start at 00:00 instead"
-        ));
+        return Err(HoursError::StartsAtMidnightEnd(text.to_string()));
     }
     Ok((start, end))
 }
 
-fn parse_time(text: &str) -> Result<u32, String> {
-    let bad = || format!("\"{text}\" is not a time; write HH:MM, from 00:00 to 24:00");
+fn parse_time(text: &str) -> Result<u32, HoursError> {
+    let bad = || HoursError::Time(text.to_string());
     let (h, m) = text.split_once(':').ok_or_else(bad)?;
     if h.len() != 2 || m.len() != 2 {
         return Err(bad());
@@ -121,16 +139,16 @@ fn parse_time(text: &str) -> Result<u32, String> {
 /// Whether the instant `unix_ms` falls inside `schedule` in the IANA zone `timezone`.
 ///
 /// # Errors
-/// A bad schedule or an unknown zone, as a sentence.
-pub fn within_hours(schedule: &str, timezone: &str, unix_ms: i64) -> Result<bool, String> {
+/// A bad schedule or an unknown zone.
+pub fn within_hours(schedule: &str, timezone: &str, unix_ms: i64) -> Result<bool, HoursError> {
     let schedule = Schedule::parse(schedule)?;
-    let tz: Tz = timezone.parse().map_err(|_| {
-        format!("\"{timezone}\" is not a known time zone; use an IANA name like \"America/Bogota\"")
-    })?;
+    let tz: Tz = timezone
+        .parse()
+        .map_err(|_| HoursError::Zone(timezone.to_string()))?;
     let local = tz
         .timestamp_millis_opt(unix_ms)
         .single()
-        .ok_or_else(|| format!("{unix_ms} is not a valid time"))?;
+        .ok_or(HoursError::Instant(unix_ms))?;
     let weekday = local.weekday().num_days_from_monday() as usize;
     Ok(schedule.contains(weekday, local.hour() * 60 + local.minute()))
 }
@@ -196,7 +214,10 @@ mod tests {
             ("mon 09:00-10:00", "Mars/Olympus", "Mars/Olympus"),
         ] {
             let err = within_hours(schedule, zone, 0).unwrap_err();
-            assert!(err.contains(needle), "{schedule} / {zone}: {err}");
+            assert!(
+                err.to_string().contains(needle),
+                "{schedule} / {zone}: {err}"
+            );
         }
     }
 }
