@@ -31,7 +31,7 @@ const BUILT_INS: &[&str] = &[
 ];
 
 /// Every function an engine knows, by name, with the argument counts it accepts.
-fn known_functions(engine: &Engine) -> BTreeMap<String, BTreeSet<usize>> {
+pub(super) fn known_functions(engine: &Engine) -> BTreeMap<String, BTreeSet<usize>> {
     let mut known: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
     let handle = TypeId::of::<super::api::ProviderHandle>();
     for (name, arity) in engine.collect_fn_metadata(
