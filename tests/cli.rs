@@ -278,6 +278,36 @@ fn check_reports_a_syntax_error_as_path_line_col_and_exits_1() {
 }
 
 #[test]
+fn check_and_test_word_rule_errors_for_people_with_path_line_col() {
+    let sb = Sandbox::new();
+    sb.write("rules/10-quotes.rhai", "send_text('hello');\n");
+    let out = sb.run(&["check", "--config", CFG]);
+    out.assert_code(1);
+    assert_eq!(
+        out.stdout.trim(),
+        "rules/10-quotes.rhai:1:11: text must be in double quotes: write \"hello\", not 'hello' (single quotes hold one character only)",
+        "{out}"
+    );
+
+    // At run time: a method on a field the event does not have (the Jelou message has no
+    // email), as `test` shows it in the failing case's diff.
+    fs::remove_file(sb.path("rules/10-quotes.rhai")).unwrap();
+    sb.write(
+        "rules/20-mail.rhai",
+        "if event.user.email.ends_with(\"@acme.com\") { add_tag(\"staff\"); }\n",
+    );
+    sb.write("fixtures/mail.json", &jelou_fixture("hello", Some(json!([]))));
+    let out = sb.run(&["test", "--config", CFG]);
+    out.assert_code(1);
+    assert!(
+        out.stdout.contains(
+            "rules/20-mail.rhai:1:21: ends_with() was called on a value that is empty (()): check that event.user.email is set before using it"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
 fn check_reports_every_broken_rule_file_in_one_run() {
     let sb = Sandbox::new();
     sb.write("rules/10-first.rhai", "let x = (1 + ;\n");

@@ -95,6 +95,9 @@ pub struct Verdict {
     pub runs: Vec<RuleRun>,
     /// The memory writes of the rules that completed, in order.
     pub memory: Vec<MemoryWrite>,
+    /// The user's memory as the rules were given it, when some rule can read it and the
+    /// event names a user (stored with the decision: `fixture` and `backtest` use it).
+    pub memory_seen: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Verdict {
@@ -282,9 +285,11 @@ impl RuleSet {
                         error: Some(format!("the event cannot be given to rules: {e}")),
                     }],
                     memory: Vec::new(),
+                    memory_seen: None,
                 };
             }
         };
+        let memory_seen = (self.uses_memory && event.user.id.is_some()).then(|| memory.clone());
         let mut runs = Vec::with_capacity(self.rules.len());
         let mut seq = 0;
         let mut memory = Memory {
@@ -346,6 +351,7 @@ impl RuleSet {
         Verdict {
             runs,
             memory: memory.kept,
+            memory_seen,
         }
     }
 }
