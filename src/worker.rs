@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::domain::actions::DecidedAction;
 use crate::domain::event::{now_millis, Event};
 use crate::metrics::Metrics;
 use crate::rules::{RuleBook, RuleEnv, RuleSet, Verdict};
-use crate::domain::actions::DecidedAction;
 use crate::store::{Decision, PendingEvent, ShadowRun, Store, FIRST_RUN};
 
 /// Events taken per round.

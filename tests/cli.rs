@@ -296,7 +296,10 @@ fn check_and_test_word_rule_errors_for_people_with_path_line_col() {
         "rules/20-mail.rhai",
         "if event.user.email.ends_with(\"@acme.com\") { add_tag(\"staff\"); }\n",
     );
-    sb.write("fixtures/mail.json", &jelou_fixture("hello", Some(json!([]))));
+    sb.write(
+        "fixtures/mail.json",
+        &jelou_fixture("hello", Some(json!([]))),
+    );
     let out = sb.run(&["test", "--config", CFG]);
     out.assert_code(1);
     assert!(

@@ -139,7 +139,7 @@ pub async fn try_it(
 }
 
 /// Compile the drafts of a try-it request.
-fn compile_drafts(
+pub(super) fn compile_drafts(
     state: &AppState,
     drafts: &BTreeMap<String, String>,
 ) -> Result<std::sync::Arc<crate::rules::RuleSet>, Rejection> {

@@ -45,9 +45,9 @@ impl ShadowRun {
     /// one of its actions (action, provider, params) is not among them.
     pub fn compared(run: RuleRun, live: &[&DecidedAction]) -> ShadowRun {
         let differs = run.actions.iter().any(|a| {
-            !live.iter().any(|l| {
-                l.action == a.action && l.provider == a.provider && l.params == a.params
-            })
+            !live
+                .iter()
+                .any(|l| l.action == a.action && l.provider == a.provider && l.params == a.params)
         });
         ShadowRun { run, differs }
     }

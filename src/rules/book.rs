@@ -155,7 +155,9 @@ impl RuleBook {
             }
             Err(problems) => {
                 for problem in &problems {
-                    tracing::error!("shadow rule not reloaded (the previous shadow rules stay): {problem}");
+                    tracing::error!(
+                        "shadow rule not reloaded (the previous shadow rules stay): {problem}"
+                    );
                 }
                 *lock(&self.shadow_files) = failed_states(
                     &self.shadow(),

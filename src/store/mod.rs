@@ -250,11 +250,6 @@ pub struct ShadowSummary {
     pub differs_from_live: i64,
 }
 
-/// A JSON object (in OpenAPI schemas).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct Object(Map<String, Value>);
-
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryTrace {
     pub id: i64,

@@ -502,7 +502,8 @@ impl Backend for SqliteStore {
         self: &Arc<Self>,
         since: i64,
     ) -> Result<Vec<ShadowSummary>, StoreError> {
-        self.read(move |conn| read::shadow_summary(conn, since)).await
+        self.read(move |conn| read::shadow_summary(conn, since))
+            .await
     }
 
     async fn queue_depth(self: &Arc<Self>) -> Result<(i64, i64), StoreError> {

@@ -314,9 +314,10 @@ fn decide(conn: &Connection, decision: &Decision, now: i64) -> anyhow::Result<()
     }
     if first_run {
         if let Some(seen) = &decision.memory_seen {
-            conn.prepare_cached(transitions::SET_MEMORY_SEEN)?.execute(named_params! {
-                "$1": serde_json::to_string(seen)?, "$2": decision.event_seq,
-            })?;
+            conn.prepare_cached(transitions::SET_MEMORY_SEEN)?
+                .execute(named_params! {
+                    "$1": serde_json::to_string(seen)?, "$2": decision.event_seq,
+                })?;
         }
         let mut shadow_stmt = conn.prepare_cached(transitions::INSERT_SHADOW_RUN)?;
         for (position, shadow) in decision.shadow.iter().enumerate() {
