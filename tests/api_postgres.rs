@@ -13,6 +13,9 @@ mod admin;
 #[path = "api/backlog.rs"]
 mod backlog;
 #[cfg(postgres_tests)]
+#[path = "api/backtest.rs"]
+mod backtest;
+#[cfg(postgres_tests)]
 mod common;
 #[cfg(postgres_tests)]
 #[path = "api/delivery.rs"]
@@ -41,6 +44,9 @@ mod rules;
 #[cfg(postgres_tests)]
 #[path = "api_postgres/schema.rs"]
 mod schema;
+#[cfg(postgres_tests)]
+#[path = "api/shadow.rs"]
+mod shadow;
 
 #[cfg(not(postgres_tests))]
 #[test]

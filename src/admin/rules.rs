@@ -20,7 +20,8 @@ use crate::rules::{FileState, ReloadState};
 /// The answer of `GET /admin/rules`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Rules {
-    /// Each `*.rhai` file of the rules folder, in the order they run.
+    /// Each `*.rhai` file of the rules folder, in the order they run; then the shadow rules
+    /// (`shadow/*.rhai`, contract 9.4), named `shadow/<file>`.
     rules: Vec<FileState>,
     /// The last reload attempt: when a save broke a file, `ok` is false and `error` says
     /// where, while the set loaded before keeps running.

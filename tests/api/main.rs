@@ -5,6 +5,7 @@ pub const POSTGRES: bool = false;
 
 mod admin;
 mod backlog;
+mod backtest;
 #[path = "../common/mod.rs"]
 mod common;
 mod console;
@@ -16,3 +17,4 @@ mod openapi;
 mod providers;
 mod reload;
 mod rules;
+mod shadow;
