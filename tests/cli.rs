@@ -1387,6 +1387,49 @@ fn fixture_writes_a_stored_event_with_its_actions_as_expect_and_the_case_passes(
 }
 
 #[test]
+fn fixture_records_the_memory_the_rules_read_so_that_test_reproduces_the_decision() {
+    let sb = served_sandbox();
+    sb.write(
+        "rules/10-count.rhai",
+        "let n = memory_get(\"count\") ?? 0;\nmemory_set(\"count\", n + 1);\nif n >= 1 { send_text(`again ${n}`); }\n",
+    );
+    sb.write("cases/first.json", &crm_fixture("msg_memory_1", "hello"));
+    sb.write("cases/second.json", &crm_fixture("msg_memory_2", "hello again"));
+    let server = sb.serve(CFG, "serve");
+    let mut ids = Vec::new();
+    for case in ["cases/first.json", "cases/second.json"] {
+        let out = sb.run(&["post", "--url", &server.address(), case]);
+        let (status, answer) = posted(&out, case);
+        assert_eq!(status, 202, "{out}");
+        ids.push(answer["event_id"].as_str().unwrap().to_string());
+    }
+    let written = wait_until(
+        || {
+            let out = sb.run(&["fixture", &ids[1], "--out", "cases/remembered.json"]);
+            let text = fs::read_to_string(sb.path("cases/remembered.json")).unwrap_or_default();
+            (out.code == Some(0) && text.contains("again 1")).then_some(text)
+        },
+        "`switchboard fixture` to write the second event with its action",
+        TIMEOUT,
+    );
+    let fixture: Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(fixture["memory"], json!({"count": 1}), "{written}");
+    assert_eq!(
+        fixture["expect"],
+        json!([{"action": "send_text", "provider": "jelou", "params": {"text": "again 1"}}])
+    );
+    let out = sb.run(&["test", "cases/remembered.json"]);
+    out.assert_code(0);
+    assert_eq!(out.last_stdout_line(), "1 passed, 0 failed", "{out}");
+
+    // Without the recorded memory the case would not reproduce the decision.
+    let mut forgetful = fixture.clone();
+    forgetful.as_object_mut().unwrap().remove("memory");
+    sb.write("cases/forgetful.json", &forgetful.to_string());
+    sb.run(&["test", "cases/forgetful.json"]).assert_code(1);
+}
+
+#[test]
 fn check_refuses_eval_and_import() {
     let sandbox = Sandbox::new();
     sandbox.write(

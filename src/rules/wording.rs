@@ -132,6 +132,7 @@ fn undefined_name(name: &str) -> String {
         }
         "True" | "TRUE" => "write true in lower case".into(),
         "False" | "FALSE" => "write false in lower case".into(),
+        "event" => "event cannot be read inside a function you define with fn: give the function the fields it needs, e.g. f(event.text)".into(),
         "Event" | "evt" | "events" => {
             format!("unknown name {name}: the event is called event")
         }
@@ -229,7 +230,12 @@ pub fn runtime_message(error: &EvalAltResult, source: &str) -> String {
             format!("{} is expected here, but the value is {}", expected, type_word(got))
         }
         EvalAltResult::ErrorIndexingType(what, _) => {
-            format!("[...] cannot be used on {}", type_word(what))
+            // `() [string]`: the indexed value's type, then the index's.
+            let indexed = what.split(" [").next().unwrap_or(what);
+            format!(
+                "[...] cannot be used on {}: check that it is set first, or use ?[...]",
+                type_word(indexed)
+            )
         }
         EvalAltResult::ErrorFor(_) => {
             "for ... in needs a list, a range (0..10) or a text to go through".into()

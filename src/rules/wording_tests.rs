@@ -188,6 +188,16 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "r.rhai:1:25: .first was read from a value that is empty (()): check that event.user.name is set before using it",
     ),
     (
+        "event inside a function",
+        "fn check() { event.text }\nlet t = check();",
+        "r.rhai:1:14: event cannot be read inside a function you define with fn: give the function the fields it needs, e.g. f(event.text)",
+    ),
+    (
+        "an index into an unset field",
+        "let v = event.user.name[\"first\"];",
+        "r.rhai:1:24: [...] cannot be used on a value that is empty (()): check that it is set first, or use ?[...]",
+    ),
+    (
         "a bad parse_int",
         "let n = parse_int(event.text);",
         "r.rhai:1:9: \"hi\" is not a whole number, so parse_int cannot read it",
