@@ -289,6 +289,18 @@ fn check_and_test_word_rule_errors_for_people_with_path_line_col() {
         "{out}"
     );
 
+    // A shadow rule is checked too.
+    fs::remove_file(sb.path("rules/10-quotes.rhai")).unwrap();
+    sb.write("rules/shadow/50-new.rhai", "send_text(\"a\"\n");
+    let out = sb.run(&["check", "--config", CFG]);
+    out.assert_code(1);
+    assert!(
+        out.stdout.starts_with("rules/shadow/50-new.rhai:2:1: "),
+        "{out}"
+    );
+    fs::remove_dir_all(sb.path("rules/shadow")).unwrap();
+    sb.write("rules/10-quotes.rhai", "send_text('hello');\n");
+
     // At run time: a method on a field the event does not have (the Jelou message has no
     // email), as `test` shows it in the failing case's diff.
     fs::remove_file(sb.path("rules/10-quotes.rhai")).unwrap();
@@ -1394,7 +1406,10 @@ fn fixture_records_the_memory_the_rules_read_so_that_test_reproduces_the_decisio
         "let n = memory_get(\"count\") ?? 0;\nmemory_set(\"count\", n + 1);\nif n >= 1 { send_text(`again ${n}`); }\n",
     );
     sb.write("cases/first.json", &crm_fixture("msg_memory_1", "hello"));
-    sb.write("cases/second.json", &crm_fixture("msg_memory_2", "hello again"));
+    sb.write(
+        "cases/second.json",
+        &crm_fixture("msg_memory_2", "hello again"),
+    );
     let server = sb.serve(CFG, "serve");
     let mut ids = Vec::new();
     for case in ["cases/first.json", "cases/second.json"] {

@@ -154,7 +154,8 @@ fn action_of(name: &str) -> Option<ActionKind> {
     })
 }
 
-/// Check every rule file in the configured folder; every problem of every file.
+/// Check every rule file in the configured folder and its `shadow/`; every problem of every
+/// file.
 pub fn check_rules(engine: &Engine, settings: &Settings) -> Vec<Problem> {
     let dir = &settings.rules.dir;
     let files = match list_rule_files(dir) {
@@ -168,10 +169,17 @@ pub fn check_rules(engine: &Engine, settings: &Settings) -> Vec<Problem> {
             }]
         }
     };
+    // Shadow rules (contract 9.4) are rules too: `serve` refuses to start on a broken one.
+    let shadow = dir.join("shadow");
+    let shadow_files = if shadow.is_dir() {
+        list_rule_files(&shadow).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let known = known_functions(engine);
     let signatures = signatures(engine);
     let mut problems = Vec::new();
-    for file in files {
+    for file in files.into_iter().chain(shadow_files) {
         match compile_file(engine, &file) {
             Err(problem) => problems.push(problem),
             Ok(ast) => problems.extend(check_ast(
