@@ -427,9 +427,19 @@ pub(super) fn decided_events(
     conn: &Connection,
     window: &DecidedWindow,
 ) -> anyhow::Result<Vec<DecidedEvent>> {
+    // Pages walk the primary key from `after` (`+received_at` keeps SQLite off the time
+    // index, which would sort the whole window for every page); the first page starts at the
+    // window's first event, found on the time index.
+    let mut after = window.after;
+    if after == 0 {
+        after = conn
+            .prepare_cached("SELECT min(seq) FROM events WHERE received_at >= ?1")?
+            .query_row([window.since], |row| row.get::<_, Option<i64>>(0))?
+            .map_or(i64::MAX, |first| first - 1);
+    }
     let mut stmt = conn.prepare_cached(
         "SELECT seq, event, memory_seen FROM events \
-         WHERE received_at >= ?1 AND received_at < ?2 AND seq > ?3 \
+         WHERE +received_at >= ?1 AND +received_at < ?2 AND seq > ?3 \
            AND (?4 IS NULL OR source = ?4) AND status <> 'received' AND reason IS NULL \
          ORDER BY seq LIMIT ?5",
     )?;
@@ -438,7 +448,7 @@ pub(super) fn decided_events(
             rusqlite::params![
                 window.since,
                 window.until,
-                window.after,
+                after,
                 window.source,
                 window.limit as i64
             ],
