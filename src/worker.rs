@@ -225,8 +225,11 @@ async fn decide_batch(
                     let span = tracing::info_span!("rules", event_id = %event.event_id);
                     let (verdict, shadow) = span.in_scope(|| {
                         let verdict = rules.run(&engine, &env, &event, memory.clone());
-                        let shadow =
-                            shadow_runs(&shadow, &engine, &env, &event, memory.clone(), &verdict);
+                        let shadow = if shadow.is_empty() {
+                            Vec::new()
+                        } else {
+                            shadow_runs(&shadow, &engine, &env, &event, memory.clone(), &verdict)
+                        };
                         (verdict, shadow)
                     });
                     // The next event of this key sees what this one remembered.
