@@ -12,15 +12,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${EVENTS:-100000}
 USERS=${USERS:-10000}
-BIN=${SWITCHBOARD_BIN:-target/release/switchboard}
+# PROFILE=dev measures a debug build (only as a floor: the figure is the release one).
+PROFILE=${PROFILE:-release}
+OUT=target/$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+BIN=${SWITCHBOARD_BIN:-$OUT/switchboard}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-cargo build --release --bins --examples >&2
+cargo build --profile "$PROFILE" --bins --examples >&2
 export SWITCHBOARD_STORAGE_URL=${STORAGE_URL:-sqlite://$WORK/backtest.db}
 cp switchboard.toml "$WORK/switchboard.toml"
 cp -r rules "$WORK/rules"
-target/release/examples/backtest_fill "$WORK/switchboard.toml" "$EVENTS" "$USERS"
+"$OUT/examples/backtest_fill" "$WORK/switchboard.toml" "$EVENTS" "$USERS"
 
 # A changed copy: the VIP rule tags everyone who writes "premium" as "lead" too.
 cp -r "$WORK/rules" "$WORK/changed"
