@@ -21,6 +21,8 @@ pub struct Metrics {
     pub provider_state: IntGaugeVec,
     pub breaker_opened: IntCounterVec,
     pub rules_reload_failures: IntCounter,
+    /// Actions shadow rules would have taken (never carried out), by rule file.
+    pub shadow_actions: IntCounterVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -56,6 +58,11 @@ impl Metrics {
             "switchboard_rule_runs_total",
             "Rule runs by rule file and outcome (ok, error, stopped).",
             &["rule", "outcome"],
+        );
+        let shadow_actions = counter(
+            "switchboard_shadow_actions_total",
+            "Actions shadow rules (rules/shadow/) would have taken, by rule file; never carried out.",
+            &["rule"],
         );
         let deliveries = counter(
             "switchboard_deliveries_total",
@@ -138,6 +145,7 @@ impl Metrics {
             provider_state,
             breaker_opened,
             rules_reload_failures,
+            shadow_actions,
         }
     }
 

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::domain::actions::DecidedAction;
 use crate::domain::event::{now_millis, Event};
 use crate::metrics::Metrics;
 use crate::rules::{RuleBook, RuleEnv, RuleSet, Verdict};
-use crate::store::{Decision, PendingEvent, Store, FIRST_RUN};
+use crate::store::{Decision, PendingEvent, ShadowRun, Store, FIRST_RUN};
 
 /// Events taken per round.
 const BATCH: usize = 512;
@@ -69,6 +70,18 @@ impl RuleRunner {
         Ok((verdict, started.elapsed()))
     }
 
+    /// Count the actions shadow rules would have taken (`switchboard_shadow_actions_total`).
+    fn observe_shadow(&self, shadow: &[ShadowRun]) {
+        if let Some(metrics) = &self.metrics {
+            for run in shadow {
+                metrics
+                    .shadow_actions
+                    .with_label_values(&[&run.run.rule])
+                    .inc_by(run.run.actions.len() as u64);
+            }
+        }
+    }
+
     /// Count a rule run's time and outcomes.
     fn observe(&self, verdict: &Verdict, elapsed: Duration) {
         if let Some(metrics) = &self.metrics {
@@ -92,7 +105,32 @@ pub fn decision(seq: i64, event: &Event, run_id: String, verdict: Verdict) -> De
         order_key: event.order_key(),
         runs: verdict.runs,
         memory: verdict.memory,
+        memory_seen: verdict.memory_seen,
+        shadow: Vec::new(),
     }
+}
+
+/// Run the shadow rules (`rules/shadow/`) on an event after the live ones (contract 9.4):
+/// with the memory the live rules were given, their writes discarded, their actions
+/// compared with the live ones and never carried out.
+pub fn shadow_runs(
+    shadow: &RuleSet,
+    engine: &rhai::Engine,
+    env: &Arc<RuleEnv>,
+    event: &Arc<Event>,
+    memory: serde_json::Map<String, serde_json::Value>,
+    live: &Verdict,
+) -> Vec<ShadowRun> {
+    if shadow.is_empty() {
+        return Vec::new();
+    }
+    let verdict = shadow.run(engine, env, event, memory);
+    let live: Vec<&DecidedAction> = live.actions().collect();
+    verdict
+        .runs
+        .into_iter()
+        .map(|run| ShadowRun::compared(run, &live))
+        .collect()
 }
 
 pub async fn run(store: Store, runner: RuleRunner, mut shutdown: watch::Receiver<bool>) {
@@ -134,6 +172,7 @@ struct Decided {
     seq: i64,
     event: Arc<Event>,
     verdict: Verdict,
+    shadow: Vec<ShadowRun>,
     elapsed: Duration,
 }
 
@@ -143,9 +182,10 @@ async fn decide_batch(
     runner: &RuleRunner,
     pending: Vec<PendingEvent>,
 ) -> anyhow::Result<()> {
-    let (engine, rules, env) = (
+    let (engine, rules, shadow, env) = (
         runner.book.engine().clone(),
         runner.book.current(),
+        runner.book.shadow(),
         runner.env.clone(),
     );
     let groups = group_by_key(pending);
@@ -160,7 +200,7 @@ async fn decide_batch(
                 .map(|id| (p.event.source.clone(), id))
         });
         memories.push(match user {
-            Some((source, id)) if rules.uses_memory() => {
+            Some((source, id)) if rules.uses_memory() || shadow.uses_memory() => {
                 store.memory_of(&source, &id, now_millis()).await?
             }
             _ => serde_json::Map::new(),
@@ -173,7 +213,8 @@ async fn decide_batch(
         work[n % lanes].push(item);
     }
     let evaluations = work.into_iter().filter(|w| !w.is_empty()).map(|lane| {
-        let (engine, rules, env) = (engine.clone(), rules.clone(), env.clone());
+        let (engine, rules, shadow, env) =
+            (engine.clone(), rules.clone(), shadow.clone(), env.clone());
         tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
             for (group, mut memory) in lane {
@@ -182,8 +223,15 @@ async fn decide_batch(
                     let event = Arc::new(event);
                     // Every log line of the rules (a failing rule's above all) names the event.
                     let span = tracing::info_span!("rules", event_id = %event.event_id);
-                    let verdict =
-                        span.in_scope(|| rules.run(&engine, &env, &event, memory.clone()));
+                    let (verdict, shadow) = span.in_scope(|| {
+                        let verdict = rules.run(&engine, &env, &event, memory.clone());
+                        let shadow = if shadow.is_empty() {
+                            Vec::new()
+                        } else {
+                            shadow_runs(&shadow, &engine, &env, &event, memory.clone(), &verdict)
+                        };
+                        (verdict, shadow)
+                    });
                     // The next event of this key sees what this one remembered.
                     for write in &verdict.memory {
                         match &write.value {
@@ -199,6 +247,7 @@ async fn decide_batch(
                         seq,
                         event,
                         verdict,
+                        shadow,
                         elapsed: started.elapsed(),
                     });
                 }
@@ -216,9 +265,12 @@ async fn decide_batch(
     let mut summaries = Vec::with_capacity(decided.len());
     for d in decided {
         runner.observe(&d.verdict, d.elapsed);
+        runner.observe_shadow(&d.shadow);
         let actions = d.verdict.actions().count();
         let errors = d.verdict.runs.iter().filter(|r| r.error.is_some()).count();
-        decisions.push(decision(d.seq, &d.event, FIRST_RUN.to_string(), d.verdict));
+        let mut decided = decision(d.seq, &d.event, FIRST_RUN.to_string(), d.verdict);
+        decided.shadow = d.shadow;
+        decisions.push(decided);
         summaries.push((d.event, actions, errors));
     }
     let results = store.decide_many(decisions).await?;

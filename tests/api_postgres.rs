@@ -13,6 +13,9 @@ mod admin;
 #[path = "api/backlog.rs"]
 mod backlog;
 #[cfg(postgres_tests)]
+#[path = "api/backtest.rs"]
+mod backtest;
+#[cfg(postgres_tests)]
 mod common;
 #[cfg(postgres_tests)]
 #[path = "api/delivery.rs"]
@@ -45,8 +48,14 @@ mod rules;
 #[path = "api_postgres/schema.rs"]
 mod schema;
 #[cfg(postgres_tests)]
+#[path = "api/shadow.rs"]
+mod shadow;
+#[cfg(postgres_tests)]
 #[path = "api_postgres/tls.rs"]
 mod tls;
+#[cfg(postgres_tests)]
+#[path = "api/whatsapp.rs"]
+mod whatsapp;
 
 #[cfg(not(postgres_tests))]
 #[test]

@@ -278,6 +278,51 @@ fn check_reports_a_syntax_error_as_path_line_col_and_exits_1() {
 }
 
 #[test]
+fn check_and_test_word_rule_errors_for_people_with_path_line_col() {
+    let sb = Sandbox::new();
+    sb.write("rules/10-quotes.rhai", "send_text('hello');\n");
+    let out = sb.run(&["check", "--config", CFG]);
+    out.assert_code(1);
+    assert_eq!(
+        out.stdout.trim(),
+        "rules/10-quotes.rhai:1:11: text must be in double quotes: write \"hello\", not 'hello' (single quotes hold one character only)",
+        "{out}"
+    );
+
+    // A shadow rule is checked too.
+    fs::remove_file(sb.path("rules/10-quotes.rhai")).unwrap();
+    sb.write("rules/shadow/50-new.rhai", "send_text(\"a\"\n");
+    let out = sb.run(&["check", "--config", CFG]);
+    out.assert_code(1);
+    assert!(
+        out.stdout.starts_with("rules/shadow/50-new.rhai:2:1: "),
+        "{out}"
+    );
+    fs::remove_dir_all(sb.path("rules/shadow")).unwrap();
+    sb.write("rules/10-quotes.rhai", "send_text('hello');\n");
+
+    // At run time: a method on a field the event does not have (the Jelou message has no
+    // email), as `test` shows it in the failing case's diff.
+    fs::remove_file(sb.path("rules/10-quotes.rhai")).unwrap();
+    sb.write(
+        "rules/20-mail.rhai",
+        "if event.user.email.ends_with(\"@acme.com\") { add_tag(\"staff\"); }\n",
+    );
+    sb.write(
+        "fixtures/mail.json",
+        &jelou_fixture("hello", Some(json!([]))),
+    );
+    let out = sb.run(&["test", "--config", CFG]);
+    out.assert_code(1);
+    assert!(
+        out.stdout.contains(
+            "rules/20-mail.rhai:1:21: ends_with() was called on a value that is empty (()): check that event.user.email is set before using it"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
 fn check_reports_every_broken_rule_file_in_one_run() {
     let sb = Sandbox::new();
     sb.write("rules/10-first.rhai", "let x = (1 + ;\n");
@@ -1464,6 +1509,52 @@ fn fixture_writes_a_stored_event_with_its_actions_as_expect_and_the_case_passes(
         missing.stderr.contains("no event evt_01NOTTHERE"),
         "{missing}"
     );
+}
+
+#[test]
+fn fixture_records_the_memory_the_rules_read_so_that_test_reproduces_the_decision() {
+    let sb = served_sandbox();
+    sb.write(
+        "rules/10-count.rhai",
+        "let n = memory_get(\"count\") ?? 0;\nmemory_set(\"count\", n + 1);\nif n >= 1 { send_text(`again ${n}`); }\n",
+    );
+    sb.write("cases/first.json", &crm_fixture("msg_memory_1", "hello"));
+    sb.write(
+        "cases/second.json",
+        &crm_fixture("msg_memory_2", "hello again"),
+    );
+    let server = sb.serve(CFG, "serve");
+    let mut ids = Vec::new();
+    for case in ["cases/first.json", "cases/second.json"] {
+        let out = sb.run(&["post", "--url", &server.address(), case]);
+        let (status, answer) = posted(&out, case);
+        assert_eq!(status, 202, "{out}");
+        ids.push(answer["event_id"].as_str().unwrap().to_string());
+    }
+    let written = wait_until(
+        || {
+            let out = sb.run(&["fixture", &ids[1], "--out", "cases/remembered.json"]);
+            let text = fs::read_to_string(sb.path("cases/remembered.json")).unwrap_or_default();
+            (out.code == Some(0) && text.contains("again 1")).then_some(text)
+        },
+        "`switchboard fixture` to write the second event with its action",
+        TIMEOUT,
+    );
+    let fixture: Value = serde_json::from_str(&written).unwrap();
+    assert_eq!(fixture["memory"], json!({"count": 1}), "{written}");
+    assert_eq!(
+        fixture["expect"],
+        json!([{"action": "send_text", "provider": "jelou", "params": {"text": "again 1"}}])
+    );
+    let out = sb.run(&["test", "cases/remembered.json"]);
+    out.assert_code(0);
+    assert_eq!(out.last_stdout_line(), "1 passed, 0 failed", "{out}");
+
+    // Without the recorded memory the case would not reproduce the decision.
+    let mut forgetful = fixture.clone();
+    forgetful.as_object_mut().unwrap().remove("memory");
+    sb.write("cases/forgetful.json", &forgetful.to_string());
+    sb.run(&["test", "cases/forgetful.json"]).assert_code(1);
 }
 
 #[test]

@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["metrics", "telemetry", "providers", "store"],
     &["rules", "supervisor", "executor"],
     &["worker", "dryrun"],
+    &["backtest"],
     &["http"],
     &["inbound"],
     &["fixture"],

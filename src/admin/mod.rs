@@ -1,15 +1,17 @@
 //! The operator surface (contract §8): `/admin/*` behind `Authorization: Bearer
 //! <admin_token>` (401 without it; 404 for everything when the token is empty). One file
 //! per resource: events (list, trace, replay), dead letters (list, redrive), providers
-//! (state, pause, resume), rules (state, and the try-it dry run). Each handler carries its OpenAPI description (`#[utoipa::path]`);
+//! (state, pause, resume), rules (state, and the try-it dry run), backtest, shadow rules. Each handler carries its OpenAPI description (`#[utoipa::path]`);
 //! the bearer requirement, 401 and 404 that the middleware adds are described once, by
 //! `http::openapi::finish`.
 
+mod backtest;
 mod console;
 mod dead_letters;
 mod events;
 mod providers;
 mod rules;
+mod shadow;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -35,6 +37,8 @@ pub fn routes(config: &mut ServiceConfig) {
                 .service(providers::resume)
                 .service(rules::list)
                 .service(rules::try_it)
+                .service(backtest::backtest)
+                .service(shadow::list)
                 .default_service(web::to(crate::http::health::not_found)),
         )
         // The page holds no data; it asks for the token and sends it with each call.

@@ -20,7 +20,8 @@ use crate::rules::{FileState, ReloadState};
 /// The answer of `GET /admin/rules`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Rules {
-    /// Each `*.rhai` file of the rules folder, in the order they run.
+    /// Each `*.rhai` file of the rules folder, in the order they run; then the shadow rules
+    /// (`shadow/*.rhai`, contract 9.4), named `shadow/<file>`.
     rules: Vec<FileState>,
     /// The last reload attempt: when a save broke a file, `ok` is false and `error` says
     /// where, while the set loaded before keeps running.
@@ -139,7 +140,7 @@ pub async fn try_it(
 }
 
 /// Compile the drafts of a try-it request.
-fn compile_drafts(
+pub(super) fn compile_drafts(
     state: &AppState,
     drafts: &BTreeMap<String, String>,
 ) -> Result<std::sync::Arc<crate::rules::RuleSet>, Rejection> {

@@ -1,6 +1,7 @@
 //! `switchboard fixture EVENT_ID [--out FILE]`: a stored event as a fixture file, with the
 //! actions its rules produced as `expect`, so a surprising case becomes a regression test in
-//! one step. Reads the store without locking it, so it works beside a running `serve`.
+//! one step, with the user's memory as the rules were given it (when the store recorded it).
+//! Reads the store without locking it, so it works beside a running `serve`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -49,7 +50,8 @@ pub fn run(settings: Settings, event_id: &str, out: Option<&Path>) -> Exit {
         body: event.raw.clone(),
         headers,
         received_at: Some(event.received_at),
-        memory: Default::default(),
+        // The memory the rules were given when the event was decided (when recorded).
+        memory: trace.memory.clone().unwrap_or_default(),
         // The rules that failed on the event, so that `test` passes on the case as it was.
         rule_errors: trace
             .rules

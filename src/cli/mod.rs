@@ -1,6 +1,7 @@
 //! The command line (contract §1): one file per command. Results go to stdout; logs and
 //! diagnostics to stderr. Exit codes: 0 success, 1 a reported problem, 2 usage errors.
 
+pub mod backtest;
 pub mod check;
 pub mod fixture;
 pub mod generate;
@@ -68,6 +69,27 @@ pub enum Command {
         #[arg(value_enum)]
         what: generate::Generated,
     },
+    /// Run a rules folder over the stored events of a window and show what would change.
+    Backtest {
+        /// The rules folder (default: the configured one, as it is on disk now).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Start of the window: RFC 3339, unix ms, or a duration before now like 6h (default 24h).
+        #[arg(long)]
+        since: Option<String>,
+        /// End of the window (default: now).
+        #[arg(long)]
+        until: Option<String>,
+        /// Only events of this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// At most this many events (the first of the window).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// One JSON object per changed event instead of CHANGED/ERROR lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a stored event as a fixture, with the actions it produced as `expect`.
     Fixture {
         /// The event's id (evt_...), as the logs, the admin API and the console show it.
@@ -102,6 +124,26 @@ pub fn run(cli: Cli) -> Exit {
             with_settings(&cli.config, |s| post::run(s, url.as_deref(), &paths))
         }
         Command::Generate { what } => generate::run(what),
+        Command::Backtest {
+            rules,
+            since,
+            until,
+            source,
+            limit,
+            json,
+        } => with_settings(&cli.config, |s| {
+            backtest::run(
+                s,
+                &backtest::Options {
+                    rules: rules.as_deref(),
+                    since: since.as_deref(),
+                    until: until.as_deref(),
+                    source: source.as_deref(),
+                    limit,
+                    json,
+                },
+            )
+        }),
         Command::Fixture { event_id, out } => {
             with_settings(&cli.config, |s| fixture::run(s, &event_id, out.as_deref()))
         }

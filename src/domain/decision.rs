@@ -26,6 +26,31 @@ pub struct Decision {
     pub order_key: String,
     pub runs: Vec<RuleRun>,
     pub memory: Vec<MemoryWrite>,
+    /// The user's memory as the rules were given it, when it was read (first run only).
+    pub memory_seen: Option<serde_json::Map<String, Value>>,
+    /// The shadow rules' runs (first run only): recorded, never carried out.
+    pub shadow: Vec<ShadowRun>,
+}
+
+/// One shadow rule's part in an event (contract 9.4), and whether its actions are not all
+/// among the live ones.
+#[derive(Debug, Clone)]
+pub struct ShadowRun {
+    pub run: RuleRun,
+    pub differs: bool,
+}
+
+impl ShadowRun {
+    /// A shadow rule's run compared with the live actions of the same event: it differs when
+    /// one of its actions (action, provider, params) is not among them.
+    pub fn compared(run: RuleRun, live: &[&DecidedAction]) -> ShadowRun {
+        let differs = run.actions.iter().any(|a| {
+            !live
+                .iter()
+                .any(|l| l.action == a.action && l.provider == a.provider && l.params == a.params)
+        });
+        ShadowRun { run, differs }
+    }
 }
 
 /// One `memory_set` of a rule that completed.

@@ -31,7 +31,7 @@ const BUILT_INS: &[&str] = &[
 ];
 
 /// Every function an engine knows, by name, with the argument counts it accepts.
-fn known_functions(engine: &Engine) -> BTreeMap<String, BTreeSet<usize>> {
+pub(super) fn known_functions(engine: &Engine) -> BTreeMap<String, BTreeSet<usize>> {
     let mut known: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
     let handle = TypeId::of::<super::api::ProviderHandle>();
     for (name, arity) in engine.collect_fn_metadata(
@@ -159,7 +159,8 @@ fn action_of(name: &str) -> Option<ActionKind> {
     })
 }
 
-/// Check every rule file in the configured folder; every problem of every file.
+/// Check every rule file in the configured folder and its `shadow/`; every problem of every
+/// file.
 pub fn check_rules(engine: &Engine, settings: &Settings) -> Vec<Problem> {
     let dir = &settings.rules.dir;
     let files = match list_rule_files(dir) {
@@ -173,10 +174,17 @@ pub fn check_rules(engine: &Engine, settings: &Settings) -> Vec<Problem> {
             }]
         }
     };
+    // Shadow rules (contract 9.4) are rules too: `serve` refuses to start on a broken one.
+    let shadow = dir.join("shadow");
+    let shadow_files = if shadow.is_dir() {
+        list_rule_files(&shadow).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let known = known_functions(engine);
     let signatures = signatures(engine);
     let mut problems = Vec::new();
-    for file in files {
+    for file in files.into_iter().chain(shadow_files) {
         match compile_file(engine, &file) {
             Err(problem) => problems.push(problem),
             Ok(ast) => problems.extend(check_ast(

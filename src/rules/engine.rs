@@ -45,5 +45,39 @@ pub fn build_engine() -> Engine {
     engine.on_debug(|text, _source, _pos| api::log_line(text));
     engine.on_progress(|_operations| api::past_deadline().then(|| "wall clock".into()));
     api::register(&mut engine);
+    refuse_text_number_comparisons(&mut engine);
     engine
+}
+
+/// Rhai answers `false` when text is compared with a number (`event.text > 5`), which hides
+/// the mistake; these overloads make it a rule error in plain words instead. Fast operators
+/// are off so that overloads of built-in types are consulted (operators on two values of
+/// the same type still take Rhai's built-in path).
+fn refuse_text_number_comparisons(engine: &mut Engine) {
+    use rhai::{EvalAltResult, ImmutableString, Position, FLOAT, INT};
+    fn refuse(op: &str, text: &str, number: String) -> Result<bool, Box<EvalAltResult>> {
+        Err(Box::new(EvalAltResult::ErrorRuntime(
+            format!(
+                "text ({text:?}) was compared with a number ({number}) using {op}: text and numbers never match; \
+                 turn the text into a number with parse_int(...), or the number into text with to_string()"
+            )
+            .into(),
+            Position::NONE,
+        )))
+    }
+    engine.set_fast_operators(false);
+    for op in ["==", "!=", "<", ">", "<=", ">="] {
+        engine.register_fn(op, move |t: ImmutableString, n: INT| {
+            refuse(op, &t, n.to_string())
+        });
+        engine.register_fn(op, move |n: INT, t: ImmutableString| {
+            refuse(op, &t, n.to_string())
+        });
+        engine.register_fn(op, move |t: ImmutableString, n: FLOAT| {
+            refuse(op, &t, n.to_string())
+        });
+        engine.register_fn(op, move |n: FLOAT, t: ImmutableString| {
+            refuse(op, &t, n.to_string())
+        });
+    }
 }

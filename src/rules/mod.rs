@@ -1,6 +1,7 @@
 //! Rules (contract §5): operations staff's Rhai scripts. `engine` builds the one sandboxed
 //! `Engine`; `api` is the functions scripts call; `ruleset` compiles a folder of rules and
-//! runs them on an event, each rule isolated from the others' failures.
+//! runs them on an event, each rule isolated from the others' failures; `wording` says
+//! their errors in plain words.
 
 mod api;
 mod book;
@@ -11,6 +12,7 @@ pub mod hours;
 pub mod routing;
 mod ruleset;
 pub mod watch;
+pub mod wording;
 
 pub use book::{FileState, ReloadState, RuleBook};
 pub use engine::{build_engine, Limits, LIMITS};

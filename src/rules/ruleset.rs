@@ -95,6 +95,9 @@ pub struct Verdict {
     pub runs: Vec<RuleRun>,
     /// The memory writes of the rules that completed, in order.
     pub memory: Vec<MemoryWrite>,
+    /// The user's memory as the rules were given it, when some rule can read it and the
+    /// event names a user (stored with the decision: `fixture` and `backtest` use it).
+    pub memory_seen: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Verdict {
@@ -165,7 +168,7 @@ pub fn compile_sources(
                 ast,
                 source: text.clone(),
             }),
-            Err(e) => problems.push(parse_problem(name, &e)),
+            Err(e) => problems.push(parse_problem(name, &e, text)),
         }
     }
     if !problems.is_empty() {
@@ -223,16 +226,16 @@ fn compile_file_with_source(engine: &Engine, file: &Path) -> Result<(AST, String
         column: 0,
         message: format!("cannot read the file: {e}"),
     })?;
-    let ast = compile(engine, &source).map_err(|e| parse_problem(&path, &e))?;
+    let ast = compile(engine, &source).map_err(|e| parse_problem(&path, &e, &source))?;
     Ok((ast, source))
 }
 
-fn parse_problem(path: &str, e: &ParseError) -> Problem {
+fn parse_problem(path: &str, e: &ParseError, source: &str) -> Problem {
     Problem {
         path: path.to_string(),
         line: e.1.line().unwrap_or(0),
         column: e.1.position().unwrap_or(0),
-        message: e.0.to_string(),
+        message: super::wording::parse_message(&e.0, e.1, source),
     }
 }
 
@@ -282,9 +285,11 @@ impl RuleSet {
                         error: Some(format!("the event cannot be given to rules: {e}")),
                     }],
                     memory: Vec::new(),
+                    memory_seen: None,
                 };
             }
         };
+        let memory_seen = (self.uses_memory && event.user.id.is_some()).then(|| memory.clone());
         let mut runs = Vec::with_capacity(self.rules.len());
         let mut seq = 0;
         let mut memory = Memory {
@@ -311,7 +316,12 @@ impl RuleSet {
             let outcome = match result {
                 Ok(()) => Ok(()),
                 Err(_) if context.stopped => Ok(()),
-                Err(e) => Err(runtime_problem(&rule.path, &e, context.timed_out)),
+                Err(e) => Err(runtime_problem(
+                    &rule.path,
+                    &e,
+                    context.timed_out,
+                    &rule.source,
+                )),
             };
             let (actions, error) = match outcome {
                 Ok(()) => {
@@ -341,12 +351,13 @@ impl RuleSet {
         Verdict {
             runs,
             memory: memory.kept,
+            memory_seen,
         }
     }
 }
 
 /// A runtime error as `path:line:col: message`, at the innermost position in the script.
-fn runtime_problem(path: &str, error: &EvalAltResult, timed_out: bool) -> Problem {
+fn runtime_problem(path: &str, error: &EvalAltResult, timed_out: bool, source: &str) -> Problem {
     let inner = error.unwrap_inner();
     let position = if inner.position().is_none() {
         error.position()
@@ -386,14 +397,7 @@ fn runtime_problem(path: &str, error: &EvalAltResult, timed_out: bool) -> Proble
                 text
             }
         }
-        other => {
-            // Rhai appends the position; ours goes in front, in path:line:col form.
-            let text = other.to_string();
-            match text.rfind(" (line ") {
-                Some(cut) if text.ends_with(')') => text[..cut].to_string(),
-                _ => text,
-            }
-        }
+        other => super::wording::runtime_message(other, source),
     };
     Problem {
         path: path.to_string(),

@@ -46,7 +46,8 @@ impl RuleWatcher {
             }
         })
         .and_then(|mut watcher| {
-            watcher.watch(book.dir(), RecursiveMode::NonRecursive)?;
+            // Recursive: `shadow/` is watched too (contract 9.4).
+            watcher.watch(book.dir(), RecursiveMode::Recursive)?;
             Ok(watcher)
         });
         let watcher = match watcher {

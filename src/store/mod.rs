@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 
 use crate::config::{StorageSettings, StorageUrl};
 use crate::domain::actions::{ActionKind, DecidedAction};
-pub use crate::domain::decision::{Decision, MemoryWrite, RuleRun};
+pub use crate::domain::decision::{Decision, MemoryWrite, RuleRun, ShadowRun};
 use crate::domain::event::Event;
 pub use crate::domain::status::DeadReason;
 use crate::domain::target::RequestSpec;
@@ -207,7 +207,47 @@ pub struct EventTrace {
     /// Why the event failed without its rules running (`unreadable`); null otherwise.
     pub reason: Option<String>,
     pub rules: Vec<RuleRun>,
+    /// What each shadow rule (`rules/shadow/`) would have done: recorded, never carried out.
+    pub shadow: Vec<RuleRun>,
+    /// The user's memory as the rules were given it (`null` when it was not recorded: no rule
+    /// used memory, the event names no user, or it was decided before this was kept).
+    #[schema(value_type = Option<Object>)]
+    pub memory: Option<Map<String, Value>>,
     pub deliveries: Vec<DeliveryTrace>,
+}
+
+/// Which decided events a backtest reads: received in `[since, until)`, optionally of one
+/// source, after position `after`, at most `limit`.
+#[derive(Debug, Clone)]
+pub struct DecidedWindow {
+    pub since: i64,
+    pub until: i64,
+    pub source: Option<String>,
+    pub after: i64,
+    pub limit: usize,
+}
+
+/// A decided event as a backtest reads it: the event, what its rules decided at the time
+/// (first run), and the memory they were given, if recorded.
+#[derive(Debug, Clone)]
+pub struct DecidedEvent {
+    pub seq: i64,
+    pub event: Event,
+    pub runs: Vec<RuleRun>,
+    pub memory_seen: Option<Map<String, Value>>,
+}
+
+/// One shadow rule over a window (`GET /admin/shadow`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ShadowSummary {
+    /// The shadow rule's file name.
+    pub file: String,
+    /// Events it ran on.
+    pub events: i64,
+    /// Actions it would have taken.
+    pub actions: i64,
+    /// Events where its actions are not a subset of the live ones.
+    pub differs_from_live: i64,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -315,6 +355,14 @@ pub(crate) trait Backend: Send + Sync + Sized {
     ) -> Result<Map<String, Value>, StoreError>;
     /// How many events and deliveries are not finished yet.
     async fn queue_depth(self: &Arc<Self>) -> Result<(i64, i64), StoreError>;
+    /// Decided events of a window, in acceptance order, with their first run (backtest).
+    async fn decided_events(
+        self: &Arc<Self>,
+        window: DecidedWindow,
+    ) -> Result<Vec<DecidedEvent>, StoreError>;
+    /// Each shadow rule's runs on events received since `since` (unix ms).
+    async fn shadow_summary(self: &Arc<Self>, since: i64)
+        -> Result<Vec<ShadowSummary>, StoreError>;
     /// A shared rate-limit slot: the unix ms at which a request under `key` may go out;
     /// `None` when limits are kept in this process (one instance).
     async fn rate_slot(
@@ -594,6 +642,20 @@ impl Storage {
     /// How many events and deliveries are not finished yet.
     pub async fn queue_depth(&self) -> Result<(i64, i64), StoreError> {
         delegate!(self, s => s.queue_depth().await)
+    }
+
+    /// Decided events of a window, in acceptance order, each with what its rules decided the
+    /// first time and the memory they were given (backtest). Read-only.
+    pub async fn decided_events(
+        &self,
+        window: DecidedWindow,
+    ) -> Result<Vec<DecidedEvent>, StoreError> {
+        delegate!(self, s => s.decided_events(window).await)
+    }
+
+    /// Each shadow rule's runs on events received since `since` (unix ms), by file name.
+    pub async fn shadow_summary(&self, since: i64) -> Result<Vec<ShadowSummary>, StoreError> {
+        delegate!(self, s => s.shadow_summary(since).await)
     }
 
     /// A shared rate-limit slot (PostgreSQL): the unix ms at which a request under `key`

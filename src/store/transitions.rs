@@ -144,6 +144,21 @@ pub(crate) fn outcome_columns(next: &Next, now: i64) -> (DeliveryStatus, i64, Op
 pub(crate) const INSERT_RULE_RUN: &str = "INSERT INTO rule_runs \
      (event_seq, run_id, position, rule, actions, error) VALUES ($1, $2, $3, $4, $5, $6)";
 
+/// The memory the rules were given: `$1` JSON object, `$2` event seq.
+pub(crate) const SET_MEMORY_SEEN: &str = "UPDATE events SET memory_seen = $1 WHERE seq = $2";
+
+/// A shadow rule's run: `$1` event seq, `$2` position, `$3` rule, `$4` actions JSON, `$5`
+/// action count, `$6` error, `$7` 1 when it differs from live; the event's `received_at`.
+pub(crate) const INSERT_SHADOW_RUN: &str = "INSERT INTO shadow_runs \
+     (event_seq, position, rule, actions, action_count, error, differs, received_at) \
+     SELECT CAST($1 AS BIGINT), CAST($2 AS INTEGER), CAST($3 AS TEXT), CAST($4 AS TEXT), \
+     CAST($5 AS INTEGER), CAST($6 AS TEXT), CAST($7 AS INTEGER), received_at FROM events WHERE seq = $1";
+
+/// Per shadow rule since `$1`: events, actions, events that differ from live.
+pub(crate) const SHADOW_SUMMARY: &str = "SELECT rule, count(*), \
+     CAST(coalesce(sum(action_count), 0) AS BIGINT), CAST(coalesce(sum(differs), 0) AS BIGINT) \
+     FROM shadow_runs WHERE received_at >= $1 GROUP BY rule ORDER BY rule";
+
 /// A rule's `memory_set`: `$1` source, `$2` user id, `$3` key, `$4` value (JSON), `$5`
 /// expiry (unix ms, or null).
 pub(crate) const PUT_MEMORY: &str = "INSERT INTO memory (source, user_id, key, value, expires_at) \

@@ -70,7 +70,10 @@ pub async fn spawn_app_with(options: Options<'_>) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
     for (name, script) in options.rules {
-        std::fs::write(dir.path().join("rules").join(name), script).unwrap();
+        // A name may hold a folder (`shadow/50-x.rhai`).
+        let path = dir.path().join("rules").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, script).unwrap();
     }
     let mut config = Config::new()
         .max_body_bytes(options.max_body_bytes.unwrap_or(1_048_576))

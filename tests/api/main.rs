@@ -5,6 +5,7 @@ pub const POSTGRES: bool = false;
 
 mod admin;
 mod backlog;
+mod backtest;
 #[path = "../common/mod.rs"]
 mod common;
 mod console;
@@ -17,4 +18,5 @@ mod providers;
 mod reach;
 mod reload;
 mod rules;
+mod shadow;
 mod whatsapp;

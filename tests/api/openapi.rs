@@ -220,6 +220,8 @@ async fn every_route_the_app_serves_is_described_and_every_described_operation_i
         ("POST", "/admin/dead-letters/{id}/redrive"),
         ("GET", "/admin/rules"),
         ("POST", "/admin/try"),
+        ("POST", "/admin/backtest"),
+        ("GET", "/admin/shadow"),
     ] {
         assert!(
             described.contains(&(method.to_string(), path.to_string())),

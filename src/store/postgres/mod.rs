@@ -18,9 +18,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::transitions::{self, outcome_columns, EventAfterDecision};
 use super::{
-    Attempt, AttemptOutcome, Backend, ClaimedDelivery, DeadLetter, Decision, DeliveryTrace,
-    EventFilter, EventSummary, EventTrace, Inserted, OpenCounts, PendingEvent, ProviderCounts,
-    Redrive, RuleRun, StoreError,
+    Attempt, AttemptOutcome, Backend, ClaimedDelivery, DeadLetter, DecidedEvent, DecidedWindow,
+    Decision, DeliveryTrace, EventFilter, EventSummary, EventTrace, Inserted, OpenCounts,
+    PendingEvent, ProviderCounts, Redrive, RuleRun, ShadowSummary, StoreError,
 };
 use crate::domain::actions::DecidedAction;
 use crate::domain::event::{digits, now_millis, Event};
@@ -555,6 +555,7 @@ impl Backend for PostgresStore {
             "DELETE FROM dead_letters WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_seq = ANY($1))",
             "DELETE FROM deliveries WHERE event_seq = ANY($1)",
             "DELETE FROM rule_runs WHERE event_seq = ANY($1)",
+            "DELETE FROM shadow_runs WHERE event_seq = ANY($1)",
             "DELETE FROM events WHERE seq = ANY($1)",
         ] {
             tx.execute(statement, &[&seqs]).await.map_err(pg_error)?;
@@ -576,7 +577,7 @@ impl Backend for PostgresStore {
         let client = self.client().await?;
         let Some(row) = client
             .query_opt(
-                "SELECT seq, status, event, reason FROM events WHERE event_id = $1",
+                "SELECT seq, status, event, reason, memory_seen FROM events WHERE event_id = $1",
                 &[&event_id],
             )
             .await
@@ -628,13 +629,110 @@ impl Backend for PostgresStore {
                 attempts: attempts(&client, id).await?,
             });
         }
+        let mut shadow = Vec::new();
+        for r in client
+            .query(
+                "SELECT rule, actions, error FROM shadow_runs WHERE event_seq = $1 ORDER BY position",
+                &[&seq],
+            )
+            .await
+            .map_err(pg_error)?
+        {
+            shadow.push(RuleRun {
+                rule: r.get(0),
+                actions: serde_json::from_str(r.get::<_, &str>(1)).unwrap_or_default(),
+                error: r.get(2),
+            });
+        }
+        let memory = row
+            .get::<_, Option<&str>>(4)
+            .and_then(|m| serde_json::from_str(m).ok());
         Ok(Some(EventTrace {
             event,
             status: row.get(1),
             reason: row.get(3),
             rules,
+            shadow,
+            memory,
             deliveries,
         }))
+    }
+
+    async fn decided_events(
+        self: &Arc<Self>,
+        window: DecidedWindow,
+    ) -> Result<Vec<DecidedEvent>, StoreError> {
+        let client = self.client().await?;
+        let limit = window.limit as i64;
+        let rows = client
+            .query(
+                "SELECT seq, event, memory_seen FROM events \
+                 WHERE received_at >= $1 AND received_at < $2 AND seq > $3 \
+                   AND ($4::TEXT IS NULL OR source = $4) AND status <> 'received' AND reason IS NULL \
+                 ORDER BY seq LIMIT $5",
+                &[&window.since, &window.until, &window.after, &window.source, &limit],
+            )
+            .await
+            .map_err(pg_error)?;
+        let (Some(first), Some(last)) = (
+            rows.first().map(|r| r.get::<_, i64>(0)),
+            rows.last().map(|r| r.get::<_, i64>(0)),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let mut runs: std::collections::HashMap<i64, Vec<RuleRun>> =
+            std::collections::HashMap::new();
+        for r in client
+            .query(
+                "SELECT event_seq, rule, actions, error FROM rule_runs \
+                 WHERE event_seq BETWEEN $1 AND $2 AND run_id = '' ORDER BY event_seq, position",
+                &[&first, &last],
+            )
+            .await
+            .map_err(pg_error)?
+        {
+            runs.entry(r.get(0)).or_default().push(RuleRun {
+                rule: r.get(1),
+                actions: serde_json::from_str(r.get::<_, &str>(2)).unwrap_or_default(),
+                error: r.get(3),
+            });
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let seq: i64 = r.get(0);
+            // An event that cannot be read back is left out (it never ran rules either).
+            let Ok(event) = serde_json::from_str(r.get::<_, &str>(1)) else {
+                continue;
+            };
+            out.push(DecidedEvent {
+                seq,
+                event,
+                runs: runs.remove(&seq).unwrap_or_default(),
+                memory_seen: r
+                    .get::<_, Option<&str>>(2)
+                    .and_then(|m| serde_json::from_str(m).ok()),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn shadow_summary(
+        self: &Arc<Self>,
+        since: i64,
+    ) -> Result<Vec<ShadowSummary>, StoreError> {
+        let client = self.client().await?;
+        Ok(client
+            .query(transitions::SHADOW_SUMMARY, &[&since])
+            .await
+            .map_err(pg_error)?
+            .iter()
+            .map(|r| ShadowSummary {
+                file: r.get(0),
+                events: r.get(1),
+                actions: r.get(2),
+                differs_from_live: r.get(3),
+            })
+            .collect())
     }
 
     async fn stored_event(
@@ -915,6 +1013,11 @@ async fn decisions_in(
         .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?))))
         .collect::<Result<_, tokio_postgres::Error>>()
         .map_err(pg_error)?;
+    let (shadow_stmt, seen_stmt) = tokio::try_join!(
+        tx.prepare_cached(transitions::INSERT_SHADOW_RUN),
+        tx.prepare_cached(transitions::SET_MEMORY_SEEN),
+    )
+    .map_err(pg_error)?;
     let (run_stmt, delivery_stmt, memory_put, memory_delete, status_stmt, errors_stmt, settle) =
         tokio::try_join!(
             tx.prepare_cached(transitions::INSERT_RULE_RUN),
@@ -933,6 +1036,8 @@ async fn decisions_in(
         deliveries: Vec<(&'a DecidedAction, i32, &'static str, String, String, bool)>,
         memory: Vec<Option<String>>,
         event: EventAfterDecision,
+        memory_seen: Option<String>,
+        shadow: Vec<(i32, &'a RuleRun, String, i32, i32)>,
     }
     let mut prepared = Vec::with_capacity(decisions.len());
     for decision in decisions {
@@ -981,12 +1086,36 @@ async fn decisions_in(
             i64::from(*earlier_errors),
             now,
         );
+        let memory_seen = if first_run {
+            decision
+                .memory_seen
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .context("memory seen")?
+        } else {
+            None
+        };
+        let mut shadow = Vec::new();
+        if first_run {
+            for (position, run) in decision.shadow.iter().enumerate() {
+                shadow.push((
+                    position as i32,
+                    &run.run,
+                    serde_json::to_string(&run.run.actions).context("shadow actions")?,
+                    run.run.actions.len() as i32,
+                    i32::from(run.differs),
+                ));
+            }
+        }
         prepared.push(Prepared {
             decision,
             runs,
             deliveries,
             memory,
             event,
+            memory_seen,
+            shadow,
         });
     }
     let mut writes = Vec::new();
@@ -1018,6 +1147,22 @@ async fn decisions_in(
                 first,
             ];
             writes.push(tx.execute_raw(&delivery_stmt, values));
+        }
+        if let Some(seen) = &p.memory_seen {
+            let values: Vec<&(dyn ToSql + Sync)> = vec![seen, &d.event_seq];
+            writes.push(tx.execute_raw(&seen_stmt, values));
+        }
+        for (position, run, actions, count, differs) in &p.shadow {
+            let values: Vec<&(dyn ToSql + Sync)> = vec![
+                &d.event_seq,
+                position,
+                &run.rule,
+                actions,
+                count,
+                &run.error,
+                differs,
+            ];
+            writes.push(tx.execute_raw(&shadow_stmt, values));
         }
         for (write, value) in d.memory.iter().zip(&p.memory) {
             let (statement, values): (_, Vec<&(dyn ToSql + Sync)>) = match value {

@@ -24,8 +24,9 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::{
-    AttemptOutcome, Backend, ClaimedDelivery, DeadLetter, Decision, EventFilter, EventSummary,
-    EventTrace, Inserted, PendingEvent, ProviderCounts, Redrive, StoreError,
+    AttemptOutcome, Backend, ClaimedDelivery, DeadLetter, DecidedEvent, DecidedWindow, Decision,
+    EventFilter, EventSummary, EventTrace, Inserted, PendingEvent, ProviderCounts, Redrive,
+    ShadowSummary, StoreError,
 };
 use crate::config::Synchronous;
 use crate::domain::event::Event;
@@ -533,6 +534,22 @@ impl Backend for SqliteStore {
     }
 
     /// How many events and deliveries are not finished yet.
+    async fn decided_events(
+        self: &Arc<Self>,
+        window: DecidedWindow,
+    ) -> Result<Vec<DecidedEvent>, StoreError> {
+        self.read(move |conn| read::decided_events(conn, &window))
+            .await
+    }
+
+    async fn shadow_summary(
+        self: &Arc<Self>,
+        since: i64,
+    ) -> Result<Vec<ShadowSummary>, StoreError> {
+        self.read(move |conn| read::shadow_summary(conn, since))
+            .await
+    }
+
     async fn queue_depth(self: &Arc<Self>) -> Result<(i64, i64), StoreError> {
         self.read(read::queue_depth).await
     }

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use crate::domain::event::{digits, Event};
 use crate::store::transitions;
 use crate::store::{
-    Attempt, DeadLetter, DeliveryTrace, EventFilter, EventSummary, EventTrace, OpenCounts,
-    PendingEvent, ProviderCounts, RuleRun,
+    Attempt, DeadLetter, DecidedEvent, DecidedWindow, DeliveryTrace, EventFilter, EventSummary,
+    EventTrace, OpenCounts, PendingEvent, ProviderCounts, RuleRun, ShadowSummary,
 };
 
 /// An event that could not be read back: its `seq`, `event_id` and why.
@@ -319,14 +319,17 @@ pub(super) fn dead_letters(conn: &Connection, limit: usize) -> anyhow::Result<Ve
 }
 
 pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<EventTrace>> {
-    let Some((seq, status, json, reason)) = conn
-        .prepare_cached("SELECT seq, status, event, reason FROM events WHERE event_id = ?1")?
+    let Some((seq, status, json, reason, memory_seen)) = conn
+        .prepare_cached(
+            "SELECT seq, status, event, reason, memory_seen FROM events WHERE event_id = ?1",
+        )?
         .query_row([event_id], |row| {
             Ok((
                 row.get::<_, i64>(0)?,
                 row.get::<_, String>(1)?,
                 row.get::<_, String>(2).ok(),
                 row.get::<_, Option<String>>(3)?,
+                row.get::<_, Option<String>>(4).ok().flatten(),
             ))
         })
         .optional()?
@@ -390,11 +393,127 @@ pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<
             attempts: attempts(conn, id)?,
         });
     }
+    let mut shadow = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT rule, actions, error FROM shadow_runs WHERE event_seq = ?1 ORDER BY position",
+    )?;
+    for row in stmt.query_map([seq], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, Option<String>>(2)?,
+        ))
+    })? {
+        let (rule, actions, error) = row?;
+        shadow.push(RuleRun {
+            rule,
+            actions: serde_json::from_str(&actions).unwrap_or_default(),
+            error,
+        });
+    }
     Ok(Some(EventTrace {
         event,
         status,
         reason,
         rules,
+        shadow,
+        memory: memory_seen.and_then(|m| serde_json::from_str(&m).ok()),
         deliveries,
     }))
 }
+
+/// Decided events of a window in acceptance order, with their first run (backtest).
+pub(super) fn decided_events(
+    conn: &Connection,
+    window: &DecidedWindow,
+) -> anyhow::Result<Vec<DecidedEvent>> {
+    // Pages walk the primary key from `after` (`+received_at` keeps SQLite off the time
+    // index, which would sort the whole window for every page); the first page starts at the
+    // window's first event, found on the time index.
+    let mut after = window.after;
+    if after == 0 {
+        after = conn
+            .prepare_cached("SELECT min(seq) FROM events WHERE received_at >= ?1")?
+            .query_row([window.since], |row| row.get::<_, Option<i64>>(0))?
+            .map_or(i64::MAX, |first| first - 1);
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, event, memory_seen FROM events \
+         WHERE +received_at >= ?1 AND +received_at < ?2 AND seq > ?3 \
+           AND (?4 IS NULL OR source = ?4) AND status <> 'received' AND reason IS NULL \
+         ORDER BY seq LIMIT ?5",
+    )?;
+    let rows = stmt
+        .query_map(
+            rusqlite::params![
+                window.since,
+                window.until,
+                after,
+                window.source,
+                window.limit as i64
+            ],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                ))
+            },
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0)) else {
+        return Ok(Vec::new());
+    };
+    let mut runs: std::collections::HashMap<i64, Vec<RuleRun>> = std::collections::HashMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT event_seq, rule, actions, error FROM rule_runs \
+         WHERE event_seq BETWEEN ?1 AND ?2 AND run_id = '' ORDER BY event_seq, position",
+    )?;
+    for row in stmt.query_map([first, last], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, Option<String>>(3)?,
+        ))
+    })? {
+        let (seq, rule, actions, error) = row?;
+        runs.entry(seq).or_default().push(RuleRun {
+            rule,
+            actions: serde_json::from_str(&actions).unwrap_or_default(),
+            error,
+        });
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for (seq, event, memory_seen) in rows {
+        // An event that cannot be read back is left out (it never ran rules either).
+        let Ok(event) = serde_json::from_str(&event) else {
+            continue;
+        };
+        out.push(DecidedEvent {
+            seq,
+            event,
+            runs: runs.remove(&seq).unwrap_or_default(),
+            memory_seen: memory_seen.and_then(|m| serde_json::from_str(&m).ok()),
+        });
+    }
+    Ok(out)
+}
+
+/// Each shadow rule's runs since `since`.
+pub(super) fn shadow_summary(conn: &Connection, since: i64) -> anyhow::Result<Vec<ShadowSummary>> {
+    let mut stmt = conn.prepare_cached(SHADOW_SUMMARY_SQL)?;
+    let rows = stmt
+        .query_map(rusqlite::named_params! {"$1": since}, |row| {
+            Ok(ShadowSummary {
+                file: row.get(0)?,
+                events: row.get(1)?,
+                actions: row.get(2)?,
+                differs_from_live: row.get(3)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+const SHADOW_SUMMARY_SQL: &str = transitions::SHADOW_SUMMARY;

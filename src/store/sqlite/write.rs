@@ -330,6 +330,26 @@ fn decide(conn: &Connection, decision: &Decision, now: i64) -> anyhow::Result<()
             })?;
         }
     }
+    if first_run {
+        if let Some(seen) = &decision.memory_seen {
+            conn.prepare_cached(transitions::SET_MEMORY_SEEN)?
+                .execute(named_params! {
+                    "$1": serde_json::to_string(seen)?, "$2": decision.event_seq,
+                })?;
+        }
+        let mut shadow_stmt = conn.prepare_cached(transitions::INSERT_SHADOW_RUN)?;
+        for (position, shadow) in decision.shadow.iter().enumerate() {
+            shadow_stmt.execute(named_params! {
+                "$1": decision.event_seq,
+                "$2": position as i64,
+                "$3": shadow.run.rule,
+                "$4": serde_json::to_string(&shadow.run.actions)?,
+                "$5": shadow.run.actions.len() as i64,
+                "$6": shadow.run.error,
+                "$7": i64::from(shadow.differs),
+            })?;
+        }
+    }
     for write in &decision.memory {
         match &write.value {
             Some(value) => {
@@ -567,6 +587,8 @@ fn purge(conn: &Connection, before: i64, now: i64) -> anyhow::Result<usize> {
         conn.prepare_cached("DELETE FROM deliveries WHERE event_seq = ?1")?
             .execute([seq])?;
         conn.prepare_cached("DELETE FROM rule_runs WHERE event_seq = ?1")?
+            .execute([seq])?;
+        conn.prepare_cached("DELETE FROM shadow_runs WHERE event_seq = ?1")?
             .execute([seq])?;
         conn.prepare_cached("DELETE FROM events WHERE seq = ?1")?
             .execute([seq])?;
