@@ -19,8 +19,6 @@ echo "== man page and completions"
 "$bin" generate fish > "$dist/completions/switchboard.fish"
 
 echo "== Debian package"
-# The example folders the package lists must exist even before they hold anything.
-mkdir -p deploy/prometheus deploy/grafana
 cargo deb --no-build --locked --output "$dist/"
 
 echo "== tarball"
