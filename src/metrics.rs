@@ -1,5 +1,8 @@
 //! Prometheus metrics (contract §8 `GET /metrics`), one registry per running application so
-//! that several apps in one test process do not share counters.
+//! that several apps in one test process do not share counters; `activity` keeps the last
+//! day per minute for the operator API.
+
+pub mod activity;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -21,6 +24,8 @@ pub struct Metrics {
     pub provider_state: IntGaugeVec,
     pub breaker_opened: IntCounterVec,
     pub rules_reload_failures: IntCounter,
+    /// Per-minute counts and the last refused webhooks (`GET /admin/stats`, `/rejections`).
+    pub activity: activity::Activity,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -138,6 +143,7 @@ impl Metrics {
             provider_state,
             breaker_opened,
             rules_reload_failures,
+            activity: activity::Activity::default(),
         }
     }
 

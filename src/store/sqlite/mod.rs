@@ -24,8 +24,9 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::{
-    AttemptOutcome, Backend, ClaimedDelivery, DeadLetter, Decision, EventFilter, EventSummary,
-    EventTrace, Inserted, PendingEvent, ProviderCounts, Redrive, StoreError,
+    AttemptOutcome, Backend, BulkRedrive, ClaimedDelivery, DeadLetterPage, DeadLetterQuery,
+    Decision, EventFilter, EventPage, EventTrace, Inserted, PendingEvent, ProviderCounts, Redrive,
+    Selection, StoreError,
 };
 use crate::config::Synchronous;
 use crate::domain::event::Event;
@@ -52,6 +53,8 @@ enum Job {
         user_key: Option<String>,
         order_key: String,
         phone: Option<String>,
+        /// The words it is found by (`store::search_words`).
+        words: String,
         reply: Reply<Inserted>,
     },
     Unreadable {
@@ -90,6 +93,14 @@ enum Job {
     },
     Purge {
         before: i64,
+        reply: Reply<usize>,
+    },
+    RedriveMany {
+        selection: Selection,
+        reply: Reply<BulkRedrive>,
+    },
+    DiscardMany {
+        selection: Selection,
         reply: Reply<usize>,
     },
     Pause {
@@ -338,12 +349,14 @@ impl Backend for SqliteStore {
         let json = serde_json::to_string(&event).context("Failed to serialise the event")?;
         let (user_key, order_key, phone) =
             (event.user_key(), event.order_key(), event.phone_digits());
+        let words = super::search_words(&event);
         self.submit(|reply| Job::Insert {
             event: Box::new(event),
             json,
             user_key,
             order_key,
             phone,
+            words,
             reply,
         })
         .await
@@ -463,17 +476,32 @@ impl Backend for SqliteStore {
     }
 
     /// Events, newest accepted first, filtered and paged.
-    async fn list_events(
-        self: &Arc<Self>,
-        filter: EventFilter,
-    ) -> Result<Vec<EventSummary>, StoreError> {
+    async fn list_events(self: &Arc<Self>, filter: EventFilter) -> Result<EventPage, StoreError> {
         self.read(move |conn| read::list_events(conn, &filter))
             .await
     }
 
-    /// Dead letters not yet redriven, newest first.
-    async fn dead_letters(self: &Arc<Self>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        self.read(move |conn| read::dead_letters(conn, limit)).await
+    /// Dead letters, newest first, filtered and paged, and how many match.
+    async fn dead_letters(
+        self: &Arc<Self>,
+        query: DeadLetterQuery,
+    ) -> Result<DeadLetterPage, StoreError> {
+        self.read(move |conn| read::dead_letters(conn, &query))
+            .await
+    }
+
+    /// One writer job: a few set-wide statements, whatever the number of letters.
+    async fn redrive_many(
+        self: &Arc<Self>,
+        selection: Selection,
+    ) -> Result<BulkRedrive, StoreError> {
+        self.submit(|reply| Job::RedriveMany { selection, reply })
+            .await
+    }
+
+    async fn discard_many(self: &Arc<Self>, selection: Selection) -> Result<usize, StoreError> {
+        self.submit(|reply| Job::DiscardMany { selection, reply })
+            .await
     }
 
     /// Every unexpired value a user's rules remembered.
