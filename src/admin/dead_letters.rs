@@ -175,8 +175,9 @@ fn bulk_time(name: &str, value: Option<serde_json::Value>) -> Result<Option<i64>
             .filter(|n| *n >= 0)
             .map(Some)
             .ok_or_else(|| invalid_body(format!("filter.{name}={n} is not unix milliseconds"))),
-        Some(serde_json::Value::String(s)) => query::time(name, Some(&s))
-            .map_err(|e| invalid_body(format!("filter.{}", e.message()))),
+        Some(serde_json::Value::String(s)) => {
+            query::time(name, Some(&s)).map_err(|e| invalid_body(format!("filter.{}", e.message())))
+        }
         Some(other) => Err(invalid_body(format!(
             "filter.{name} must be RFC 3339 text or unix milliseconds, not {other}"
         ))),
@@ -186,7 +187,11 @@ fn bulk_time(name: &str, value: Option<serde_json::Value>) -> Result<Option<i64>
 fn selection(body: Result<web::Json<BulkBody>, actix_web::Error>) -> Result<Selection, Rejection> {
     let invalid_body = |m: String| Rejection::new(StatusCode::BAD_REQUEST, "invalid_body", m);
     let body = body
-        .map_err(|e| invalid_body(format!("the body must be {{\"ids\": [...]}} or {{\"filter\": {{...}}}}: {e}")))?
+        .map_err(|e| {
+            invalid_body(format!(
+                "the body must be {{\"ids\": [...]}} or {{\"filter\": {{...}}}}: {e}"
+            ))
+        })?
         .into_inner();
     match (body.ids, body.filter) {
         (Some(ids), None) if ids.len() > MAX_IDS => Err(invalid_body(format!(

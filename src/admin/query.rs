@@ -15,11 +15,9 @@ pub fn invalid(message: impl Into<String>) -> Rejection {
 pub fn parse_time(name: &str, value: &str) -> Result<i64, Rejection> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse::<i64>().map_err(|_| {
-            invalid(format!(
-                "{name}={value} is too large for unix milliseconds"
-            ))
-        });
+        return value
+            .parse::<i64>()
+            .map_err(|_| invalid(format!("{name}={value} is too large for unix milliseconds")));
     }
     chrono::DateTime::parse_from_rfc3339(value)
         .map(|t| t.timestamp_millis())
@@ -81,7 +79,10 @@ mod tests {
 
     #[test]
     fn times_are_rfc3339_or_unix_milliseconds() {
-        assert_eq!(parse_time("since", "1764000000000").unwrap(), 1_764_000_000_000);
+        assert_eq!(
+            parse_time("since", "1764000000000").unwrap(),
+            1_764_000_000_000
+        );
         assert_eq!(parse_time("since", "0").unwrap(), 0);
         assert_eq!(
             parse_time("since", "2026-11-22T10:00:00Z").unwrap(),
@@ -110,7 +111,11 @@ mod tests {
         ] {
             let e = parse_time("since", bad).unwrap_err();
             assert_eq!(e.code(), "invalid_query", "{bad}");
-            assert!(e.message().starts_with(&format!("since={bad}")), "{}", e.message());
+            assert!(
+                e.message().starts_with(&format!("since={bad}")),
+                "{}",
+                e.message()
+            );
         }
     }
 
@@ -121,7 +126,10 @@ mod tests {
         assert_eq!(limit(Some("500"), 50, 500).unwrap(), 500);
         for bad in ["0", "501", "-1", "ten"] {
             assert!(
-                limit(Some(bad), 50, 500).unwrap_err().message().contains("1 to 500"),
+                limit(Some(bad), 50, 500)
+                    .unwrap_err()
+                    .message()
+                    .contains("1 to 500"),
                 "{bad}"
             );
         }

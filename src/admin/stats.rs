@@ -90,9 +90,22 @@ mod tests {
         assert_eq!(window_minutes("1h").unwrap(), 60);
         assert_eq!(window_minutes("15m").unwrap(), 15);
         assert_eq!(window_minutes("24h").unwrap(), 1440);
-        for bad in ["0m", "25h", "1d", "h", "", "1.5h", "-1h", "99999999999999999999h"] {
+        for bad in [
+            "0m",
+            "25h",
+            "1d",
+            "h",
+            "",
+            "1.5h",
+            "-1h",
+            "99999999999999999999h",
+        ] {
             let e = window_minutes(bad).unwrap_err();
-            assert!(e.message().contains("from 1m to 24h"), "{bad}: {}", e.message());
+            assert!(
+                e.message().contains("from 1m to 24h"),
+                "{bad}: {}",
+                e.message()
+            );
         }
     }
 }

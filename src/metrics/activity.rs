@@ -282,16 +282,29 @@ mod tests {
         a.received(T + 59_999);
         a.received(T + 2 * MINUTE_MS);
         a.rule_errors(T + 2 * MINUTE_MS, 3);
-        a.delivery(T, "jelou", Outcome::Delivered, Some(Duration::from_millis(10)));
+        a.delivery(
+            T,
+            "jelou",
+            Outcome::Delivered,
+            Some(Duration::from_millis(10)),
+        );
         a.delivery(T, "jelou", Outcome::Retried, None);
         let (all, per) = a.stats(T + 2 * MINUTE_MS + 5, 3, [String::from("aelyst")].iter());
-        assert_eq!(all.iter().map(|b| b.minute).collect::<Vec<_>>(), vec![T, T + MINUTE_MS, T + 2 * MINUTE_MS]);
-        assert_eq!(all.iter().map(|b| b.received).collect::<Vec<_>>(), vec![2, 0, 1]);
+        assert_eq!(
+            all.iter().map(|b| b.minute).collect::<Vec<_>>(),
+            vec![T, T + MINUTE_MS, T + 2 * MINUTE_MS]
+        );
+        assert_eq!(
+            all.iter().map(|b| b.received).collect::<Vec<_>>(),
+            vec![2, 0, 1]
+        );
         assert_eq!(all[2].rule_errors, 3);
         assert_eq!((all[0].delivered, all[0].retried), (1, 1));
         assert_eq!(per["jelou"][0].delivered, 1);
         assert_eq!(per["aelyst"].len(), 3);
-        assert!(per["aelyst"].iter().all(|b| b.delivered == 0 && b.p50_ms.is_none()));
+        assert!(per["aelyst"]
+            .iter()
+            .all(|b| b.delivered == 0 && b.p50_ms.is_none()));
     }
 
     #[test]

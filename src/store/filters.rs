@@ -67,7 +67,10 @@ pub(crate) fn event_conditions(
     with_cursor: bool,
 ) {
     if let Some(search) = search {
-        sql.push(&format!(" AND {}", search.condition), [Arg::Text(search.query)]);
+        sql.push(
+            &format!(" AND {}", search.condition),
+            [Arg::Text(search.query)],
+        );
     }
     if let Some(user) = &filter.user {
         let phone = digits(user);
@@ -204,9 +207,14 @@ mod tests {
             true,
         );
         for n in 1..=sql.args.len() {
-            assert_eq!(sql.text.matches(&format!("${n} ")).count()
-                + sql.text.matches(&format!("${n})")).count()
-                + usize::from(sql.text.ends_with(&format!("${n}"))), 1, "{}", sql.text);
+            assert_eq!(
+                sql.text.matches(&format!("${n} ")).count()
+                    + sql.text.matches(&format!("${n})")).count()
+                    + usize::from(sql.text.ends_with(&format!("${n}"))),
+                1,
+                "{}",
+                sql.text
+            );
         }
         assert_eq!(
             sql.args,

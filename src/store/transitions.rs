@@ -133,7 +133,10 @@ pub(crate) const REDRIVE_DELIVERY: &str = "UPDATE deliveries SET status = 'pendi
 /// (SQLite `IN (SELECT value FROM json_each($2))`, PostgreSQL `= ANY($2)`), in place of
 /// `= $2`; only dead deliveries restart.
 pub(crate) fn redrive_deliveries_sql(id_set: &str) -> String {
-    REDRIVE_DELIVERY.replace("WHERE id = $2", &format!("WHERE id {id_set} AND status = 'dead'"))
+    REDRIVE_DELIVERY.replace(
+        "WHERE id = $2",
+        &format!("WHERE id {id_set} AND status = 'dead'"),
+    )
 }
 
 /// Of a bulk redrive's open letters `(id, delivery, reason)`, those to redrive, and how many

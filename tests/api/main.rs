@@ -4,6 +4,7 @@
 pub const POSTGRES: bool = false;
 
 mod admin;
+mod alerts;
 mod backlog;
 #[path = "../common/mod.rs"]
 mod common;
@@ -13,6 +14,7 @@ mod delivery_policy;
 mod helpers;
 mod ingest;
 mod openapi;
+mod operator;
 mod providers;
 mod reload;
 mod rules;

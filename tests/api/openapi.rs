@@ -218,6 +218,10 @@ async fn every_route_the_app_serves_is_described_and_every_described_operation_i
         ("POST", "/admin/events/{event_id}/replay"),
         ("GET", "/admin/dead-letters"),
         ("POST", "/admin/dead-letters/{id}/redrive"),
+        ("POST", "/admin/dead-letters/redrive"),
+        ("POST", "/admin/dead-letters/discard"),
+        ("GET", "/admin/rejections"),
+        ("GET", "/admin/stats"),
         ("GET", "/admin/rules"),
         ("POST", "/admin/try"),
     ] {

@@ -19,9 +19,9 @@ use tokio_postgres::NoTls;
 use super::transitions::{self, outcome_columns, EventAfterDecision};
 use super::{
     filters, Attempt, AttemptOutcome, Backend, BulkRedrive, ClaimedDelivery, DeadLetter,
-    DeadLetterPage, DeadLetterQuery, Decision, DeliveryTrace, EventFilter, EventPage,
-    EventSummary, EventTrace, Inserted, OpenCounts, PendingEvent, ProviderCounts, Redrive,
-    RuleRun, Selection, StoreError,
+    DeadLetterPage, DeadLetterQuery, Decision, DeliveryTrace, EventFilter, EventPage, EventSummary,
+    EventTrace, Inserted, OpenCounts, PendingEvent, ProviderCounts, Redrive, RuleRun, Selection,
+    StoreError,
 };
 use crate::domain::actions::DecidedAction;
 use crate::domain::event::{now_millis, Event};
@@ -671,7 +671,13 @@ impl Backend for PostgresStore {
         let mut count = filters::Sql::new(&format!("SELECT count(*){from}"));
         filters::event_conditions(&mut count, &filter, search(), "e.seq", false);
         let total: i64 = client
-            .query_one(&count.text, &pg_args(&count.args).iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect::<Vec<_>>())
+            .query_one(
+                &count.text,
+                &pg_args(&count.args)
+                    .iter()
+                    .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+                    .collect::<Vec<_>>(),
+            )
             .await
             .map_err(pg_error)?
             .get(0);
@@ -1125,7 +1131,10 @@ async fn open_letters(
         .map(|a| a.as_ref() as &(dyn ToSql + Sync))
         .collect();
     let rows = tx.query(&sql.text, &params).await.map_err(pg_error)?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
 }
 
 /// The attempts of many deliveries in one query, by delivery id.

@@ -289,7 +289,10 @@ pub(super) fn dead_letters(
     if let Some(cursor) = query.cursor {
         page.push(" AND l.id < ?", [Arg::Int(cursor)]);
     }
-    page.push(" ORDER BY l.id DESC LIMIT ?", [Arg::Int(query.limit as i64)]);
+    page.push(
+        " ORDER BY l.id DESC LIMIT ?",
+        [Arg::Int(query.limit as i64)],
+    );
     let mut stmt = conn.prepare_cached(&page.text)?;
     let rows = stmt.query_map(params_from_iter(sql_args(page.args)), |row| {
         Ok(DeadLetter {
@@ -383,8 +386,19 @@ pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut attempts_of = attempts_for(conn, rows.iter().map(|r| r.0))?;
-    for (id, run_id, dseq, rule, action, provider, params_json, request, status, reason, redrive_of) in
-        rows
+    for (
+        id,
+        run_id,
+        dseq,
+        rule,
+        action,
+        provider,
+        params_json,
+        request,
+        status,
+        reason,
+        redrive_of,
+    ) in rows
     {
         deliveries.push(DeliveryTrace {
             id,

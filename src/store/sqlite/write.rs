@@ -11,8 +11,8 @@ use super::{Job, Reply};
 use crate::domain::actions::DecidedAction;
 use crate::domain::event::{now_millis, Event};
 use crate::domain::status::{DeliveryStatus, EventStatus};
-use crate::store::transitions::{self, outcome_columns, EventAfterDecision};
 use crate::store::filters;
+use crate::store::transitions::{self, outcome_columns, EventAfterDecision};
 use crate::store::{
     AttemptOutcome, BulkRedrive, ClaimedDelivery, Decision, Inserted, Redrive, Selection,
     StoreError,
@@ -125,9 +125,7 @@ fn fail(job: Job, reason: &str) {
         | Job::Unreadable { reply, .. } => drop(reply.send(err(reason))),
         Job::Claim { reply, .. } => drop(reply.send(err(reason))),
         Job::Redrive { reply, .. } => drop(reply.send(err(reason))),
-        Job::Purge { reply, .. } | Job::DiscardMany { reply, .. } => {
-            drop(reply.send(err(reason)))
-        }
+        Job::Purge { reply, .. } | Job::DiscardMany { reply, .. } => drop(reply.send(err(reason))),
         Job::RedriveMany { reply, .. } => drop(reply.send(err(reason))),
         Job::Pause { reply, .. } => drop(reply.send(err(reason))),
     }
@@ -592,17 +590,24 @@ fn pause(conn: &Connection, provider: &str, paused: bool, now: i64) -> anyhow::R
 }
 
 /// The open letters (neither redriven nor discarded) a selection names: id, delivery, reason.
-fn open_letters(conn: &Connection, selection: &Selection) -> anyhow::Result<Vec<(i64, i64, String)>> {
+fn open_letters(
+    conn: &Connection,
+    selection: &Selection,
+) -> anyhow::Result<Vec<(i64, i64, String)>> {
     let mut sql = super::read::selection_sql(
-        &format!("SELECT l.id, l.delivery_id, l.reason{}", filters::DEAD_LETTERS_FROM),
+        &format!(
+            "SELECT l.id, l.delivery_id, l.reason{}",
+            filters::DEAD_LETTERS_FROM
+        ),
         selection,
     );
     sql.raw(filters::OPEN_LETTER);
     let mut stmt = conn.prepare(&sql.text)?;
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(super::read::sql_args(sql.args)), |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-        })?
+        .query_map(
+            rusqlite::params_from_iter(super::read::sql_args(sql.args)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
 }
