@@ -313,7 +313,7 @@ async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
     if let Ok((events, deliveries)) = state.store.queue_depth().await {
         state.metrics.queue_depth.set(events + deliveries);
     }
-    let ready = crate::http::health::readiness(&state).await.is_ok();
+    let ready = health::readiness(&state).await.is_ok();
     state.metrics.ready.set(i64::from(ready));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
