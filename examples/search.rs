@@ -35,7 +35,7 @@ fn event(i: usize, now: i64) -> Event {
         WORDS[i % WORDS.len()],
         WORDS[(i / 7) % WORDS.len()]
     );
-    if i % 100 == 0 {
+    if i.is_multiple_of(100) {
         text.push_str(&format!(" {MEDIUM}"));
     }
     if i % 100_000 == 7 {
@@ -116,7 +116,10 @@ async fn main() -> anyhow::Result<()> {
     let storage =
         std::env::var("STORAGE_URL").unwrap_or_else(|_| "sqlite://data/search-bench.db".into());
     let url = if let Some(path) = storage.strip_prefix("sqlite://") {
-        StorageUrl::Sqlite(path.into())
+        // Absolute: the application resolves a relative path from its config's folder.
+        let path = std::env::current_dir()?.join(path);
+        std::fs::create_dir_all(path.parent().expect("a folder"))?;
+        StorageUrl::Sqlite(path)
     } else {
         StorageUrl::Postgres(storage.clone())
     };
@@ -142,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
         while let Some(result) = inserts.next().await {
             result?;
             done += 1;
-            if done % 100_000 == 0 {
+            if done.is_multiple_of(100_000) {
                 println!(
                     "stored {} events ({:.0}/s)",
                     from + done,
@@ -162,6 +165,10 @@ async fn main() -> anyhow::Result<()> {
     mark_done(&url).await?;
 
     // The application on that store: the shipped config, its secrets' development defaults.
+    let storage = match &url {
+        StorageUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        StorageUrl::Postgres(url) => url.clone(),
+    };
     std::env::set_var("SWITCHBOARD_STORAGE_URL", &storage);
     std::env::set_var("SWITCHBOARD_ADMIN_TOKEN", TOKEN);
     std::env::set_var("SWITCHBOARD_LISTEN", "127.0.0.1:0");

@@ -28,14 +28,17 @@ pub struct ListQuery {
     /// A reason, e.g. `attempts_exhausted`, `final_status`, `user_unknown`, `timeout`.
     reason: Option<String>,
     /// The provider's last HTTP status, e.g. `503`.
+    #[param(value_type = Option<u16>, minimum = 100, maximum = 599)]
     last_status: Option<String>,
     /// Dead-lettered at or after: RFC 3339 or unix milliseconds.
     since: Option<String>,
     /// Dead-lettered before: RFC 3339 or unix milliseconds.
     until: Option<String>,
     /// `discarded`: list discarded letters too (they are left out otherwise).
+    #[param(pattern = "^discarded$")]
     include: Option<String>,
     /// Page size, 1–500; default 50; outside is `400`.
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// A `next_cursor` from the previous page.
     cursor: Option<String>,

@@ -15,6 +15,8 @@ use crate::store::{EventFilter, EventSummary, EventTrace};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
+/// The longest `q` (a search is a few words).
+const MAX_Q_CHARS: usize = 500;
 
 /// The filters of `GET /admin/events`; any other parameter is `400 invalid_query`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -40,8 +42,10 @@ pub struct ListQuery {
     /// Events on which this rule file (e.g. `10-greeting.rhai`) decided an action or erred.
     rule: Option<String>,
     /// `true`: events with a rule error; `false`: events without.
+    #[param(value_type = Option<bool>)]
     rule_error: Option<String>,
     /// Events with a delivery attempt the provider answered with this HTTP status.
+    #[param(value_type = Option<u16>, minimum = 100, maximum = 599)]
     http_status: Option<String>,
     /// Accepted at or after: RFC 3339 or unix milliseconds.
     since: Option<String>,
@@ -95,6 +99,12 @@ pub async fn list(
         .transpose()?;
     let words = match params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         None => Vec::new(),
+        Some(q) if q.chars().count() > MAX_Q_CHARS => {
+            return Err(query::invalid(format!(
+                "q is {} characters long; at most {MAX_Q_CHARS}",
+                q.chars().count()
+            )))
+        }
         Some(q) => {
             let words = crate::store::search_terms(q);
             if words.is_empty() {

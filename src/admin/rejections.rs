@@ -16,6 +16,7 @@ use crate::metrics::activity::{Rejected, MAX_REJECTIONS};
 #[into_params(parameter_in = Query)]
 pub struct RejectionsQuery {
     /// How many, 1–1000; default 1000; outside is `400`.
+    #[param(value_type = Option<u16>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
 }
 

@@ -35,6 +35,9 @@ mod embedded {
 const MIGRATION_LOCK: i64 = 0x5357_4954_4348; // "SWITCH"
 const MAX_BATCH: usize = 1000;
 const PURGE_BATCH: i64 = 500;
+/// A search with at most this many matches reads them from its index first (see
+/// `list_events`; measured with `examples/search.rs`).
+const RARE_MATCHES: i64 = 5_000;
 
 struct InsertJob {
     event: Event,
@@ -645,35 +648,34 @@ impl Backend for PostgresStore {
 
     async fn list_events(self: &Arc<Self>, filter: EventFilter) -> Result<EventPage, StoreError> {
         let client = self.client().await?;
-        let search = || {
+        // Each word is letters and digits only (`search_terms`): quoted, it is one lexeme,
+        // and no operator reaches the query.
+        let tsquery = filter
+            .words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" & ");
+        let search = |condition: &'static str| {
             (!filter.words.is_empty()).then(|| filters::WordSearch {
-                condition: "e.search @@ to_tsquery('simple', ?)",
-                // Each word is letters and digits only (`search_terms`): quoted, it is one
-                // lexeme, and no operator reaches the query.
-                query: filter
-                    .words
-                    .iter()
-                    .map(|w| format!("'{w}'"))
-                    .collect::<Vec<_>>()
-                    .join(" & "),
+                condition,
+                query: tsquery.clone(),
             })
         };
         let from = " FROM events e WHERE true";
-        let mut page = filters::Sql::new(&format!(
-            "SELECT e.seq, e.event_id, e.source, e.kind, e.received_at, e.status, e.event, e.reason, \
-             e.user_id, e.user_phone, e.user_email, e.user_ns{from}"
-        ));
-        filters::event_conditions(&mut page, &filter, search(), "e.seq", true);
-        page.push(
-            " ORDER BY e.seq DESC LIMIT ?",
-            [filters::Arg::Int(filter.limit as i64)],
-        );
         let mut count = filters::Sql::new(&format!("SELECT count(*){from}"));
-        filters::event_conditions(&mut count, &filter, search(), "e.seq", false);
+        filters::event_conditions(
+            &mut count,
+            &filter,
+            search("e.search @@ to_tsquery('simple', ?)"),
+            "e.seq",
+            false,
+        );
+        let count_args = pg_args(&count.args);
         let total: i64 = client
             .query_one(
                 &count.text,
-                &pg_args(&count.args)
+                &count_args
                     .iter()
                     .map(|a| a.as_ref() as &(dyn ToSql + Sync))
                     .collect::<Vec<_>>(),
@@ -681,6 +683,23 @@ impl Backend for PostgresStore {
             .await
             .map_err(pg_error)?
             .get(0);
+        // Few matches: read them from the GIN index first (the planner would otherwise walk
+        // the primary key newest first through every event looking for a page of them).
+        // Many: walking newest first finds a page at once.
+        let condition = if total <= RARE_MATCHES {
+            "e.seq = ANY(ARRAY(SELECT seq FROM events WHERE search @@ to_tsquery('simple', ?)))"
+        } else {
+            "e.search @@ to_tsquery('simple', ?)"
+        };
+        let mut page = filters::Sql::new(&format!(
+            "SELECT e.seq, e.event_id, e.source, e.kind, e.received_at, e.status, e.event, e.reason, \
+             e.user_id, e.user_phone, e.user_email, e.user_ns{from}"
+        ));
+        filters::event_conditions(&mut page, &filter, search(condition), "e.seq", true);
+        page.push(
+            " ORDER BY e.seq DESC LIMIT ?",
+            [filters::Arg::Int(filter.limit as i64)],
+        );
         let args = pg_args(&page.args);
         let params: Vec<&(dyn ToSql + Sync)> = args
             .iter()

@@ -589,3 +589,48 @@ fn connect(path: &Path, synchronous: Synchronous) -> anyhow::Result<Connection> 
     .context("Failed to configure the SQLite connection")?;
     Ok(conn)
 }
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    /// A store made before V4 gains the search index of the events it already holds.
+    #[test]
+    fn v4_indexes_the_words_of_events_stored_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut conn = connect(&path, Synchronous::Normal).unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(3))
+            .run(&mut conn)
+            .unwrap();
+        let event = serde_json::json!({
+            "text": "Hola Mundo", "raw": {"value": {"note": "Zebra crossing", "n": 4242}}
+        });
+        conn.execute(
+            "INSERT INTO events (event_id, source, dedupe_id, kind, received_at, status, event) \
+             VALUES ('evt_old', 'jelou', 'd1', 'other', 1, 'done', ?1)",
+            [event.to_string()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO events (event_id, source, dedupe_id, kind, received_at, status, event) \
+             VALUES ('evt_bad', 'jelou', 'd2', 'other', 2, 'failed', 'not json')",
+            [],
+        )
+        .unwrap();
+        embedded::migrations::runner().run(&mut conn).unwrap();
+        let found = |word: &str| -> i64 {
+            conn.query_row(
+                "SELECT count(*) FROM events_search WHERE events_search MATCH ?1",
+                [format!("\"{word}\"")],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        for word in ["hola", "mundo", "zebra", "crossing", "4242"] {
+            assert_eq!(found(word), 1, "{word}");
+        }
+        assert_eq!(found("note"), 0, "keys are not words");
+    }
+}
