@@ -280,15 +280,17 @@ mod tests {
         let a = Activity::default();
         a.received(T + 1_000);
         a.received(T + 59_999);
-        a.received(T + 2 * MINUTE_MS);
-        a.rule_errors(T + 2 * MINUTE_MS, 3);
         a.delivery(
-            T,
+            T + 5,
             "jelou",
             Outcome::Delivered,
             Some(Duration::from_millis(10)),
         );
-        a.delivery(T, "jelou", Outcome::Retried, None);
+        a.delivery(T + 6, "jelou", Outcome::Retried, None);
+        a.received(T + 2 * MINUTE_MS);
+        a.rule_errors(T + 2 * MINUTE_MS, 3);
+        // A clock that stepped back counts in the newest minute.
+        a.received(T + 10);
         let (all, per) = a.stats(T + 2 * MINUTE_MS + 5, 3, [String::from("aelyst")].iter());
         assert_eq!(
             all.iter().map(|b| b.minute).collect::<Vec<_>>(),
@@ -296,7 +298,7 @@ mod tests {
         );
         assert_eq!(
             all.iter().map(|b| b.received).collect::<Vec<_>>(),
-            vec![2, 0, 1]
+            vec![2, 0, 2]
         );
         assert_eq!(all[2].rule_errors, 3);
         assert_eq!((all[0].delivered, all[0].retried), (1, 1));

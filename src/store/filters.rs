@@ -201,7 +201,7 @@ mod tests {
             &filter,
             Some(WordSearch {
                 condition: "e.search @@ to_tsquery('simple', ?)",
-                query: "'hola'".into(),
+                query: "'word1'".into(),
             }),
             "e.seq",
             true,
@@ -219,7 +219,7 @@ mod tests {
         assert_eq!(
             sql.args,
             vec![
-                Arg::Text("'hola'".into()),
+                Arg::Text("'word1'".into()),
                 Arg::Text("other".into()),
                 Arg::Int(5),
                 Arg::Text("jelou".into()),

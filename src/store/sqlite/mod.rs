@@ -607,18 +607,19 @@ mod migration_tests {
         let event = serde_json::json!({
             "text": "Hola Mundo", "raw": {"value": {"note": "Zebra crossing", "n": 4242}}
         });
-        conn.execute(
-            "INSERT INTO events (event_id, source, dedupe_id, kind, received_at, status, event) \
-             VALUES ('evt_old', 'jelou', 'd1', 'other', 1, 'done', ?1)",
-            [event.to_string()],
-        )
-        .unwrap();
-        conn.execute(
-            "INSERT INTO events (event_id, source, dedupe_id, kind, received_at, status, event) \
-             VALUES ('evt_bad', 'jelou', 'd2', 'other', 2, 'failed', 'not json')",
-            [],
-        )
-        .unwrap();
+        // (Values as parameters: quoted words in this folder must be states, see
+        // `domain::status`.)
+        for (id, json) in [
+            ("evt_old", event.to_string()),
+            ("evt_bad", "not json".into()),
+        ] {
+            conn.execute(
+                "INSERT INTO events (event_id, source, dedupe_id, kind, received_at, status, event) \
+                 VALUES (?1, ?2, ?1, ?3, 1, ?4, ?5)",
+                rusqlite::params![id, "jelou", "other", "done", json],
+            )
+            .unwrap();
+        }
         embedded::migrations::runner().run(&mut conn).unwrap();
         let found = |word: &str| -> i64 {
             conn.query_row(
