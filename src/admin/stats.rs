@@ -40,13 +40,16 @@ pub fn window_minutes(value: &str) -> Result<usize, Rejection> {
             "window={value} must be minutes or hours like 15m, 1h or 24h, from 1m to 24h"
         ))
     };
-    let (number, unit) = value.split_at(value.len().saturating_sub(1));
-    let n: usize = number.parse().map_err(|_| bad())?;
-    let minutes = match unit {
-        "m" => n,
-        "h" => n.checked_mul(60).ok_or_else(bad)?,
-        _ => return Err(bad()),
+    // By suffix, not by byte position: the value may be any text (`\u{80}`).
+    let (number, per_unit) = if let Some(n) = value.strip_suffix('m') {
+        (n, 1)
+    } else if let Some(n) = value.strip_suffix('h') {
+        (n, 60)
+    } else {
+        return Err(bad());
     };
+    let n: usize = number.parse().map_err(|_| bad())?;
+    let minutes = n.checked_mul(per_unit).ok_or_else(bad)?;
     if (1..=MAX_MINUTES).contains(&minutes) {
         Ok(minutes)
     } else {
