@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
                 ..EventFilter::default()
             })
             .await?;
-        if waiting.is_empty() {
+        if waiting.events.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

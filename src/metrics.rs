@@ -1,5 +1,8 @@
 //! Prometheus metrics (contract §8 `GET /metrics`), one registry per running application so
-//! that several apps in one test process do not share counters.
+//! that several apps in one test process do not share counters; `activity` keeps the last
+//! day per minute for the operator API.
+
+pub mod activity;
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -12,6 +15,8 @@ pub struct Metrics {
     pub rule_runs: IntCounterVec,
     pub deliveries: IntCounterVec,
     pub queue_depth: IntGauge,
+    /// 1 when `/readyz` would answer 200, else 0 (set at each scrape and each `/readyz`).
+    pub ready: IntGauge,
     pub ingest_seconds: Histogram,
     pub rule_seconds: Histogram,
     pub provider_request_seconds: HistogramVec,
@@ -23,6 +28,8 @@ pub struct Metrics {
     pub rules_reload_failures: IntCounter,
     /// Actions shadow rules would have taken (never carried out), by rule file.
     pub shadow_actions: IntCounterVec,
+    /// Per-minute counts and the last refused webhooks (`GET /admin/stats`, `/rejections`).
+    pub activity: activity::Activity,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -111,6 +118,14 @@ impl Metrics {
         registry
             .register(Box::new(queue_depth.clone()))
             .expect("unique metric");
+        let ready = IntGauge::new(
+            "switchboard_ready",
+            "1 when the instance is ready (GET /readyz answers 200: the store can write and every background task runs), 0 when not; set at each scrape.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(ready.clone()))
+            .expect("unique metric");
         let ingest_seconds = histogram(
             "switchboard_ingest_seconds",
             "Time from a webhook's arrival to its answer.",
@@ -137,6 +152,7 @@ impl Metrics {
             rule_runs,
             deliveries,
             queue_depth,
+            ready,
             ingest_seconds,
             rule_seconds,
             provider_request_seconds,
@@ -146,6 +162,7 @@ impl Metrics {
             breaker_opened,
             rules_reload_failures,
             shadow_actions,
+            activity: activity::Activity::default(),
         }
     }
 
@@ -153,6 +170,19 @@ impl Metrics {
         self.events_received
             .with_label_values(&[source, result])
             .inc();
+    }
+
+    /// Create each provider's and task's counters at 0, so that they are scraped before the
+    /// first failure and `increase()` in alerts sees the first one (deploy/prometheus).
+    pub fn start_at_zero<'a>(&self, providers: impl Iterator<Item = &'a str>, tasks: &[&str]) {
+        for provider in providers {
+            self.breaker_opened.with_label_values(&[provider]);
+            self.outcome_write_failures.with_label_values(&[provider]);
+            self.provider_state.with_label_values(&[provider]);
+        }
+        for task in tasks {
+            self.task_restarts.with_label_values(&[task]);
+        }
     }
 
     /// The registry in Prometheus' text format.

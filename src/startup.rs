@@ -83,6 +83,10 @@ impl Application {
             .port();
         let settings = Arc::new(settings);
         let metrics = Arc::new(Metrics::new());
+        metrics.start_at_zero(
+            settings.providers.keys().map(String::as_str),
+            &["rules", "executor", "retention", "rule-watcher"],
+        );
         book.count_failures_in(metrics.rules_reload_failures.clone());
         let runner = RuleRunner {
             book: Arc::new(book),
@@ -342,7 +346,7 @@ async fn shutdown_signal() {
     tag = "health",
     operation_id = "metrics",
     responses(
-        (status = 200, description = "Prometheus text format (contract §8): `switchboard_events_received_total`, `switchboard_rule_runs_total`, `switchboard_deliveries_total`, `switchboard_queue_depth` and the latency histograms", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 200, description = "Prometheus text format (contract §8): `switchboard_events_received_total`, `switchboard_rule_runs_total`, `switchboard_deliveries_total`, `switchboard_queue_depth`, `switchboard_ready` and the latency histograms", content_type = "text/plain; version=0.0.4", body = String),
     )
 )]
 #[get("/metrics")]
@@ -350,6 +354,8 @@ async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
     if let Ok((events, deliveries)) = state.store.queue_depth().await {
         state.metrics.queue_depth.set(events + deliveries);
     }
+    let ready = health::readiness(&state).await.is_ok();
+    state.metrics.ready.set(i64::from(ready));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

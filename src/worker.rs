@@ -86,6 +86,8 @@ impl RuleRunner {
     fn observe(&self, verdict: &Verdict, elapsed: Duration) {
         if let Some(metrics) = &self.metrics {
             metrics.rule_seconds.observe(elapsed.as_secs_f64());
+            let errors = verdict.runs.iter().filter(|r| r.error.is_some()).count();
+            metrics.activity.rule_errors(now_millis(), errors as u64);
             for run in &verdict.runs {
                 let outcome = if run.error.is_some() { "error" } else { "ok" };
                 metrics

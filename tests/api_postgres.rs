@@ -33,6 +33,9 @@ mod ingest;
 #[path = "api_postgres/multi_instance.rs"]
 mod multi_instance;
 #[cfg(postgres_tests)]
+#[path = "api/operator.rs"]
+mod operator;
+#[cfg(postgres_tests)]
 #[path = "api/providers.rs"]
 mod providers;
 #[cfg(postgres_tests)]

@@ -7,6 +7,7 @@ use serde_json::Value;
 // `IntoParams` is not imported: utoipa's expansion names it in full.
 use utoipa::ToSchema;
 
+use super::query;
 use crate::domain::status::EventStatus;
 use crate::http::error::ErrorBody;
 use crate::http::{AppState, Rejection};
@@ -14,12 +15,17 @@ use crate::store::{EventFilter, EventSummary, EventTrace};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
+/// The longest `q` (a search is a few words).
+const MAX_Q_CHARS: usize = 500;
 
 /// The filters of `GET /admin/events`; any other parameter is `400 invalid_query`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Words that must all appear in the message text or the raw payload (any order, any
+    /// case; letters and digits, other characters separate words).
+    q: Option<String>,
     /// Matches `user.id`, the phone (with or without `+`), the email or the ns.
     user: Option<String>,
     /// The event kind, e.g. `message.received`.
@@ -29,6 +35,18 @@ pub struct ListQuery {
     status: Option<String>,
     /// A source's name.
     source: Option<String>,
+    /// Events with a delivery to this provider.
+    provider: Option<String>,
+    /// Events with a delivery of this action, e.g. `send_text`.
+    action: Option<String>,
+    /// Events on which this rule file (e.g. `10-greeting.rhai`) decided an action or erred.
+    rule: Option<String>,
+    /// `true`: events with a rule error; `false`: events without.
+    #[param(value_type = Option<bool>)]
+    rule_error: Option<String>,
+    /// Events with a delivery attempt the provider answered with this HTTP status.
+    #[param(value_type = Option<u16>, minimum = 100, maximum = 599)]
+    http_status: Option<String>,
     /// Accepted at or after: RFC 3339 or unix milliseconds.
     since: Option<String>,
     /// Accepted before: RFC 3339 or unix milliseconds.
@@ -44,24 +62,10 @@ pub struct ListQuery {
 pub struct EventList {
     /// Newest accepted first.
     events: Vec<EventSummary>,
+    /// How many events match the filters, over every page.
+    total: i64,
     /// Pass as `cursor` for the next page; `null` on the last one.
     next_cursor: Option<String>,
-}
-
-/// A time as unix milliseconds or RFC 3339.
-fn parse_time(name: &str, value: &str) -> Result<i64, Rejection> {
-    if let Ok(ms) = value.parse::<i64>() {
-        return Ok(ms);
-    }
-    chrono::DateTime::parse_from_rfc3339(value)
-        .map(|t| t.timestamp_millis())
-        .map_err(|_| {
-            Rejection::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                format!("{name}={value} is neither unix milliseconds nor an RFC 3339 time like 2026-11-22T10:00:00Z"),
-            )
-        })
 }
 
 /// `GET /admin/events`.
@@ -70,77 +74,88 @@ fn parse_time(name: &str, value: &str) -> Result<i64, Rejection> {
     operation_id = "list_events",
     params(ListQuery),
     responses(
-        (status = 200, description = "One page of events, newest accepted first", body = EventList),
-        (status = 400, description = "`invalid_query`: an unknown parameter, a bad time, status or cursor", body = ErrorBody),
+        (status = 200, description = "One page of events, newest accepted first, and how many match", body = EventList),
+        (status = 400, description = "`invalid_query`: an unknown parameter, a bad time, status, rule_error, http_status, q or cursor", body = ErrorBody),
         (status = 503, description = "`store_unavailable`", body = ErrorBody),
     )
 )]
 #[get("/events")]
 pub async fn list(
-    query: Result<web::Query<ListQuery>, actix_web::Error>,
+    params: Result<web::Query<ListQuery>, actix_web::Error>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Rejection> {
-    let query = query
-        .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()))?
+    let params = params
+        .map_err(|e| query::invalid(e.to_string()))?
         .into_inner();
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let cursor = query
-        .cursor
-        .as_deref()
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                Rejection::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_query",
-                    "cursor must be a next_cursor value",
-                )
-            })
-        })
-        .transpose()?;
-    let status = query
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let status = params
         .status
         .as_deref()
         .filter(|s| !s.is_empty())
         .map(|s| {
-            s.parse::<EventStatus>().map_err(|e| {
-                Rejection::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_query",
-                    format!("status={e}"),
-                )
-            })
+            s.parse::<EventStatus>()
+                .map_err(|e| query::invalid(format!("status={e}")))
         })
         .transpose()?;
+    let words = match params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        None => Vec::new(),
+        Some(q) if q.chars().count() > MAX_Q_CHARS => {
+            return Err(query::invalid(format!(
+                "q is {} characters long; at most {MAX_Q_CHARS}",
+                q.chars().count()
+            )))
+        }
+        Some(q) => {
+            let words = crate::store::search_terms(q);
+            if words.is_empty() {
+                return Err(query::invalid(format!(
+                    "q={q} has no word to search for (letters or digits)"
+                )));
+            }
+            words
+        }
+    };
+    let rule_error = match params.rule_error.as_deref() {
+        None | Some("") => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => {
+            return Err(query::invalid(format!(
+                "rule_error={other} must be true or false"
+            )))
+        }
+    };
+    let text = |v: Option<String>| v.filter(|v| !v.is_empty());
     let filter = EventFilter {
-        user: query.user.filter(|u| !u.is_empty()),
-        kind: query.kind.filter(|k| !k.is_empty()),
+        user: text(params.user),
+        kind: text(params.kind),
         status,
-        source: query.source.filter(|s| !s.is_empty()),
-        since: query
-            .since
-            .as_deref()
-            .map(|v| parse_time("since", v))
-            .transpose()?,
-        until: query
-            .until
-            .as_deref()
-            .map(|v| parse_time("until", v))
-            .transpose()?,
+        source: text(params.source),
+        since: query::time("since", params.since.as_deref())?,
+        until: query::time("until", params.until.as_deref())?,
+        words,
+        provider: text(params.provider),
+        action: text(params.action),
+        rule: text(params.rule),
+        rule_error,
+        http_status: query::status("http_status", params.http_status.as_deref())?,
         // One more than asked, to know whether there is a next page.
         limit: limit + 1,
-        cursor,
+        cursor: query::cursor(params.cursor.as_deref())?,
     };
-    let mut events = state
+    let page = state
         .store
         .list_events(filter)
         .await
         .map_err(Rejection::store)?;
+    let mut events = page.events;
     let next_cursor = (events.len() > limit).then(|| {
         events.truncate(limit);
         events.last().map(|e| e.seq.to_string())
     });
     Ok(HttpResponse::Ok().json(EventList {
         events,
+        total: page.total,
         next_cursor: next_cursor.flatten(),
     }))
 }

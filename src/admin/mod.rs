@@ -10,8 +10,11 @@ mod console;
 mod dead_letters;
 mod events;
 mod providers;
+mod query;
+mod rejections;
 mod rules;
 mod shadow;
+mod stats;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
@@ -32,6 +35,10 @@ pub fn routes(config: &mut ServiceConfig) {
                 .service(events::replay)
                 .service(dead_letters::list)
                 .service(dead_letters::redrive)
+                .service(dead_letters::redrive_many)
+                .service(dead_letters::discard_many)
+                .service(rejections::list)
+                .service(stats::show)
                 .service(providers::list)
                 .service(providers::pause)
                 .service(providers::resume)

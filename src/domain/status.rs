@@ -234,6 +234,11 @@ mod tests {
                 if word.is_empty() || !rest[word.len()..].starts_with('\'') {
                     continue;
                 }
+                // SQL words that are not states: PostgreSQL's text-search configuration
+                // and the JSON keys and value types the search index's migration (V4) reads.
+                if ["simple", "raw", "text", "integer", "real", "null"].contains(&word.as_str()) {
+                    continue;
+                }
                 seen += 1;
                 let known = word.parse::<EventStatus>().is_ok()
                     || word.parse::<DeliveryStatus>().is_ok()

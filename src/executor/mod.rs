@@ -16,6 +16,7 @@ use tokio::sync::{watch, Semaphore};
 use crate::config::{DeliverySettings, Settings};
 use crate::domain::event::now_millis;
 use crate::domain::status::DeadReason;
+use crate::metrics::activity::Outcome;
 use crate::metrics::Metrics;
 use crate::store::{AttemptOutcome, Next, Store};
 use attempt::{AttemptResult, Identities, ProviderClient};
@@ -245,11 +246,12 @@ async fn carry_out(
             .with_label_values(&[&action.provider])
             .set(state_number(gate.state()));
     }
-    if report.attempt.is_some() {
+    let took = report.attempt.is_some().then(|| started.elapsed());
+    if let Some(took) = took {
         metrics
             .provider_request_seconds
             .with_label_values(&[&action.provider])
-            .observe(started.elapsed().as_secs_f64());
+            .observe(took.as_secs_f64());
     }
     let attempts = claimed.attempts + u32::from(report.attempt.is_some());
     let next = match report.result {
@@ -291,6 +293,16 @@ async fn carry_out(
         .deliveries
         .with_label_values(&[&action.provider, action.action.as_str(), outcome])
         .inc();
+    metrics.activity.delivery(
+        now_millis(),
+        &action.provider,
+        match &next {
+            Next::Done => Outcome::Delivered,
+            Next::Retry { .. } => Outcome::Retried,
+            Next::Dead { .. } => Outcome::Dead,
+        },
+        took,
+    );
     let status = report
         .attempt
         .as_ref()

@@ -49,35 +49,44 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let ready = readiness(&state).await;
+    state.metrics.ready.set(i64::from(ready.is_ok()));
+    match ready {
+        Ok(()) => HttpResponse::Ok()
+            .json(json!({"status": "ready", "rules": state.runner.book.current().len()})),
+        Err(rejection) => rejection.error_response(),
+    }
+}
+
+/// Whether the app is ready (`/readyz`; also the `switchboard_ready` gauge at each scrape of
+/// `/metrics`), or why not.
+pub async fn readiness(state: &AppState) -> Result<(), Rejection> {
     if let Some(problem) = state.store.write_problem() {
-        return Rejection::new(
+        return Err(Rejection::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
             problem,
-        )
-        .error_response();
+        ));
     }
     if !state.store.ping().await {
-        return Rejection::new(
+        return Err(Rejection::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "store_unavailable",
             "the store does not answer",
-        )
-        .error_response();
+        ));
     }
     let stopped = state.tasks.stopped();
     if !stopped.is_empty() {
-        return Rejection::new(
+        return Err(Rejection::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
             format!(
                 "background task(s) not running: {} (restarting)",
                 stopped.join(", ")
             ),
-        )
-        .error_response();
+        ));
     }
-    HttpResponse::Ok().json(json!({"status": "ready", "rules": state.runner.book.current().len()}))
+    Ok(())
 }
 
 /// Any other path: JSON 404 instead of an empty body.

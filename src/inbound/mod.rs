@@ -49,6 +49,7 @@ pub async fn receive_webhook(
     match result {
         Ok((status, kind, inserted)) => {
             for one in &inserted {
+                state.metrics.activity.received(now_millis());
                 state.metrics.received(
                     &source_name,
                     if one.duplicate {
@@ -67,6 +68,17 @@ pub async fn receive_webhook(
                 source_name.as_str()
             };
             state.metrics.received(label, rejection.code());
+            state
+                .metrics
+                .activity
+                .rejected(crate::metrics::activity::Rejected {
+                    at: now_millis(),
+                    source: source_name.chars().take(200).collect(),
+                    status: rejection.status_code().as_u16(),
+                    error: rejection.code().to_string(),
+                    message: rejection.message().to_string(),
+                    remote_addr: request.peer_addr().map(|a| a.ip().to_string()),
+                });
             tracing::info!(source = %Escaped(&source_name), error = rejection.code(), "webhook rejected: {}", rejection.message());
             rejection.error_response()
         }

@@ -5,6 +5,7 @@
 //! state changes they share, `migrations/` their versioned schemas; `Storage` and the types
 //! here are what the rest of the program sees.
 
+mod filters;
 mod postgres;
 pub mod retention;
 mod sql_types;
@@ -68,9 +69,159 @@ pub struct EventFilter {
     pub since: Option<i64>,
     /// Unix ms, exclusive.
     pub until: Option<i64>,
+    /// Words that must all appear in the event's text or raw payload (`search_terms`).
+    pub words: Vec<String>,
+    /// An event with a delivery to this provider.
+    pub provider: Option<String>,
+    /// An event with a delivery of this action.
+    pub action: Option<String>,
+    /// An event on which this rule file decided an action or raised an error.
+    pub rule: Option<String>,
+    /// `true`: events with a rule error; `false`: events without.
+    pub rule_error: Option<bool>,
+    /// An event with a delivery attempt answered with this HTTP status.
+    pub http_status: Option<u16>,
     pub limit: usize,
     /// Continue after this position (from `next_cursor`).
     pub cursor: Option<i64>,
+}
+
+impl EventFilter {
+    /// Whether words are the only condition (the count then reads only the word index).
+    pub(crate) fn only_words(&self) -> bool {
+        let EventFilter {
+            user,
+            kind,
+            status,
+            source,
+            since,
+            until,
+            words: _,
+            provider,
+            action,
+            rule,
+            rule_error,
+            http_status,
+            limit: _,
+            cursor: _,
+        } = self;
+        user.is_none()
+            && kind.is_none()
+            && status.is_none()
+            && source.is_none()
+            && since.is_none()
+            && until.is_none()
+            && provider.is_none()
+            && action.is_none()
+            && rule.is_none()
+            && rule_error.is_none()
+            && http_status.is_none()
+    }
+}
+
+/// One page of events and how many match in all.
+#[derive(Debug, Clone, Default)]
+pub struct EventPage {
+    pub events: Vec<EventSummary>,
+    pub total: i64,
+}
+
+/// Which dead letters (contract 9.7): every field set must match.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterFilter {
+    pub provider: Option<String>,
+    pub action: Option<String>,
+    /// A dead-letter reason such as `attempts_exhausted` or `user_unknown`.
+    pub reason: Option<String>,
+    pub last_status: Option<u16>,
+    /// Dead-lettered at or after (unix ms).
+    #[serde(skip)]
+    pub since: Option<i64>,
+    /// Dead-lettered before (unix ms).
+    #[serde(skip)]
+    pub until: Option<i64>,
+}
+
+/// A page request of `GET /admin/dead-letters`.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterQuery {
+    pub filter: DeadLetterFilter,
+    /// List discarded letters too.
+    pub include_discarded: bool,
+    pub limit: usize,
+    /// Continue after this letter id (from `next_cursor`).
+    pub cursor: Option<i64>,
+}
+
+/// One page of dead letters, newest first, and how many match in all.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterPage {
+    pub letters: Vec<DeadLetter>,
+    pub total: i64,
+}
+
+/// The letters a bulk redrive or discard acts on.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    Ids(Vec<i64>),
+    Filter(DeadLetterFilter),
+}
+
+/// What a bulk redrive came to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BulkRedrive {
+    pub redriven: usize,
+    /// `user_unknown` letters selected by a filter that did not ask for that reason: left
+    /// as they are (they fail again unless the user became known; see docs/design.md).
+    pub skipped_user_unknown: usize,
+}
+
+/// The words an event is found by (`GET /admin/events?q=`): those of its text and of the
+/// string and number values of its raw payload, lowercased, separated by spaces, at most
+/// `SEARCH_WORDS_BYTES` of them. Both back ends index exactly this text.
+pub(crate) fn search_words(event: &Event) -> String {
+    fn walk(value: &Value, out: &mut String) {
+        if out.len() >= SEARCH_WORDS_BYTES {
+            return;
+        }
+        match value {
+            Value::String(s) => push_words(s, out),
+            Value::Number(n) => push_words(&n.to_string(), out),
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            Value::Object(map) => map.values().for_each(|v| walk(v, out)),
+            Value::Bool(_) | Value::Null => {}
+        }
+    }
+    let mut out = String::new();
+    push_words(&event.text, &mut out);
+    walk(&event.raw, &mut out);
+    out
+}
+
+/// At most this many bytes of an event's words are indexed (PostgreSQL's `tsvector` holds
+/// at most 1 MiB; a 16 MiB payload's tail is not searchable).
+pub(crate) const SEARCH_WORDS_BYTES: usize = 256 * 1024;
+
+fn push_words(text: &str, out: &mut String) {
+    for word in search_terms(text) {
+        if out.len() + word.len() + 1 > SEARCH_WORDS_BYTES {
+            return;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word);
+    }
+}
+
+/// The words of a text as search compares them: runs of letters and digits, lowercased.
+/// `GET /admin/events?q=` splits its query the same way.
+pub fn search_terms(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
 }
 
 /// One line of the events list.
@@ -102,6 +253,12 @@ pub struct DeadLetter {
     pub last_response: Option<String>,
     pub reason: String,
     pub created_at: i64,
+    /// When it was redriven (its delivery restarted); null if not.
+    pub redriven_at: Option<i64>,
+    /// When an operator discarded it; null if not.
+    pub discarded_at: Option<i64>,
+    /// The delivery it records (a redriven delivery keeps its id).
+    pub delivery_id: i64,
 }
 
 /// A claimed delivery's stored columns read back (action name, params JSON, target JSON).
@@ -262,6 +419,9 @@ pub struct DeliveryTrace {
     pub request: Option<Value>,
     pub status: String,
     pub reason: Option<String>,
+    /// The dead letter this delivery was last redriven from (its earlier attempts are
+    /// listed with it); null if it never was.
+    pub redrive_of: Option<i64>,
     pub attempts: Vec<Attempt>,
 }
 
@@ -339,13 +499,20 @@ pub(crate) trait Backend: Send + Sync + Sized {
         self: &Arc<Self>,
         event_id: &str,
     ) -> Result<Option<PendingEvent>, StoreError>;
-    /// Events, newest accepted first, filtered and paged.
-    async fn list_events(
+    /// Events, newest accepted first, filtered and paged, and how many match.
+    async fn list_events(self: &Arc<Self>, filter: EventFilter) -> Result<EventPage, StoreError>;
+    /// Dead letters, newest first, filtered and paged, and how many match.
+    async fn dead_letters(
         self: &Arc<Self>,
-        filter: EventFilter,
-    ) -> Result<Vec<EventSummary>, StoreError>;
-    /// Dead letters not yet redriven, newest first.
-    async fn dead_letters(self: &Arc<Self>, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+        query: DeadLetterQuery,
+    ) -> Result<DeadLetterPage, StoreError>;
+    /// Redrive every selected letter not yet redriven or discarded, in one transaction.
+    async fn redrive_many(
+        self: &Arc<Self>,
+        selection: Selection,
+    ) -> Result<BulkRedrive, StoreError>;
+    /// Discard every selected letter not yet redriven or discarded; how many were.
+    async fn discard_many(self: &Arc<Self>, selection: Selection) -> Result<usize, StoreError>;
     /// Every unexpired value a user's rules remembered.
     async fn memory_of(
         self: &Arc<Self>,
@@ -619,14 +786,28 @@ impl Storage {
         delegate!(self, s => s.stored_event(event_id).await)
     }
 
-    /// Events, newest accepted first, filtered and paged.
-    pub async fn list_events(&self, filter: EventFilter) -> Result<Vec<EventSummary>, StoreError> {
+    /// Events, newest accepted first, filtered and paged, and how many match.
+    pub async fn list_events(&self, filter: EventFilter) -> Result<EventPage, StoreError> {
         delegate!(self, s => s.list_events(filter).await)
     }
 
-    /// Dead letters not yet redriven, newest first.
-    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        delegate!(self, s => s.dead_letters(limit).await)
+    /// Dead letters, newest first, filtered and paged, and how many match.
+    pub async fn dead_letters(&self, query: DeadLetterQuery) -> Result<DeadLetterPage, StoreError> {
+        delegate!(self, s => s.dead_letters(query).await)
+    }
+
+    /// Redrive the selected letters (those not yet redriven or discarded) together.
+    pub async fn redrive_many(&self, selection: Selection) -> Result<BulkRedrive, StoreError> {
+        let result = delegate!(self, s => s.redrive_many(selection).await)?;
+        if result.redriven > 0 {
+            self.deliveries_ready.notify_one();
+        }
+        Ok(result)
+    }
+
+    /// Discard the selected letters (those not yet redriven or discarded).
+    pub async fn discard_many(&self, selection: Selection) -> Result<usize, StoreError> {
+        delegate!(self, s => s.discard_many(selection).await)
     }
 
     /// Every unexpired value a user's rules remembered.

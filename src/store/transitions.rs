@@ -129,6 +129,38 @@ pub(crate) const MARK_UNREADABLE: &str = "UPDATE events SET status = 'failed', \
 pub(crate) const REDRIVE_DELIVERY: &str = "UPDATE deliveries SET status = 'pending', \
      attempts = 0, next_at = $1, reason = NULL, order_key = 'redrive:' || id, head = 1, \
      updated_at = $1 WHERE id = $2";
+/// `REDRIVE_DELIVERY` for many: `$2` a set of delivery ids, as each back end writes one
+/// (SQLite `IN (SELECT value FROM json_each($2))`, PostgreSQL `= ANY($2)`), in place of
+/// `= $2`; only dead deliveries restart.
+pub(crate) fn redrive_deliveries_sql(id_set: &str) -> String {
+    REDRIVE_DELIVERY.replace(
+        "WHERE id = $2",
+        &format!("WHERE id {id_set} AND status = 'dead'"),
+    )
+}
+
+/// Of a bulk redrive's open letters `(id, delivery, reason)`, those to redrive, and how many
+/// `user_unknown` ones are left: a filter that does not name that reason skips them (they
+/// fail again unless the user became known); letters named by id are redriven whatever
+/// their reason (docs/design.md).
+pub(crate) fn redrivable(
+    letters: Vec<(i64, i64, String)>,
+    selection: &super::Selection,
+) -> (Vec<(i64, i64, String)>, usize) {
+    let keep_unknown = match selection {
+        super::Selection::Ids(_) => true,
+        super::Selection::Filter(filter) => {
+            filter.reason.as_deref() == Some(DeadReason::UserUnknown.as_str())
+        }
+    };
+    let before = letters.len();
+    let kept: Vec<_> = letters
+        .into_iter()
+        .filter(|l| keep_unknown || l.2 != DeadReason::UserUnknown.as_str())
+        .collect();
+    let skipped = before - kept.len();
+    (kept, skipped)
+}
 
 /// The stored status, due time and dead-letter reason that follow an attempt.
 pub(crate) fn outcome_columns(next: &Next, now: i64) -> (DeliveryStatus, i64, Option<DeadReason>) {

@@ -345,7 +345,9 @@ async fn a_dead_letter_is_listed_with_its_attempts_and_can_be_redriven_once() {
         .json()
         .await
         .unwrap();
-    assert!(list["dead_letters"].as_array().unwrap().is_empty());
+    assert_eq!(list["total"], 1, "a redriven letter stays listed");
+    assert!(list["dead_letters"][0]["redriven_at"].is_i64(), "{list}");
+    assert_eq!(trace.deliveries[0].redrive_of, Some(id));
     assert_eq!(
         app.admin_post(&format!("/admin/dead-letters/{id}/redrive"), None)
             .await

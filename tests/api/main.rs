@@ -4,6 +4,7 @@
 pub const POSTGRES: bool = false;
 
 mod admin;
+mod alerts;
 mod backlog;
 mod backtest;
 #[path = "../common/mod.rs"]
@@ -14,6 +15,7 @@ mod delivery_policy;
 mod helpers;
 mod ingest;
 mod openapi;
+mod operator;
 mod providers;
 mod reach;
 mod reload;

@@ -18,12 +18,13 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::transitions::{self, outcome_columns, EventAfterDecision};
 use super::{
-    Attempt, AttemptOutcome, Backend, ClaimedDelivery, DeadLetter, DecidedEvent, DecidedWindow,
-    Decision, DeliveryTrace, EventFilter, EventSummary, EventTrace, Inserted, OpenCounts,
-    PendingEvent, ProviderCounts, Redrive, RuleRun, ShadowSummary, StoreError,
+    filters, Attempt, AttemptOutcome, Backend, BulkRedrive, ClaimedDelivery, DeadLetter,
+    DeadLetterPage, DeadLetterQuery, DecidedEvent, DecidedWindow, Decision, DeliveryTrace,
+    EventFilter, EventPage, EventSummary, EventTrace, Inserted, OpenCounts, PendingEvent,
+    ProviderCounts, Redrive, RuleRun, Selection, ShadowSummary, StoreError,
 };
 use crate::domain::actions::DecidedAction;
-use crate::domain::event::{digits, now_millis, Event};
+use crate::domain::event::{now_millis, Event};
 use crate::domain::status::{DeadReason, DeliveryStatus, EventStatus};
 
 mod tls;
@@ -36,10 +37,15 @@ mod embedded {
 const MIGRATION_LOCK: i64 = 0x5357_4954_4348; // "SWITCH"
 const MAX_BATCH: usize = 1000;
 const PURGE_BATCH: i64 = 500;
+/// A search with at most this many matches reads them from its index first (see
+/// `list_events`; measured with `examples/search.rs`).
+const RARE_MATCHES: i64 = 5_000;
 
 /// The events of one request (one, or a WhatsApp batch), inserted in the same statement.
 struct InsertJob {
-    rows: Vec<(Event, String)>,
+    /// Each event with its JSON and the words it is found by (`store::search_words`),
+    /// derived on the caller's task.
+    rows: Vec<(Event, String, String)>,
     reply: oneshot::Sender<Result<Vec<Inserted>, StoreError>>,
 }
 
@@ -193,7 +199,8 @@ impl Backend for PostgresStore {
         let mut rows = Vec::with_capacity(events.len());
         for event in events {
             let json = serde_json::to_string(&event).context("Failed to serialise the event")?;
-            rows.push((event, json));
+            let words = super::search_words(&event);
+            rows.push((event, json, words));
         }
         let (reply, answer) = oneshot::channel();
         {
@@ -541,7 +548,8 @@ impl Backend for PostgresStore {
                    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq \
                                    AND d.status IN ('pending', 'in_flight')) \
                    AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN dead_letters l ON l.delivery_id = d.id \
-                                   WHERE d.event_seq = e.seq AND l.redriven_at IS NULL) \
+                                   WHERE d.event_seq = e.seq AND l.redriven_at IS NULL \
+                                     AND l.discarded_at IS NULL) \
                  LIMIT $2 FOR UPDATE OF e SKIP LOCKED",
                 &[&before, &PURGE_BATCH],
             )
@@ -607,8 +615,11 @@ impl Backend for PostgresStore {
         let mut deliveries = Vec::new();
         for d in client
             .query(
-                "SELECT id, run_id, seq, rule, action, provider, params, request, status, reason \
-                 FROM deliveries WHERE event_seq = $1 ORDER BY id",
+                "SELECT d.id, d.run_id, d.seq, d.rule, d.action, d.provider, d.params, d.request, \
+                        d.status, d.reason, \
+                        (SELECT max(l.id) FROM dead_letters l \
+                          WHERE l.delivery_id = d.id AND l.redriven_at IS NOT NULL) \
+                 FROM deliveries d WHERE d.event_seq = $1 ORDER BY d.id",
                 &[&seq],
             )
             .await
@@ -616,6 +627,7 @@ impl Backend for PostgresStore {
         {
             let id: i64 = d.get(0);
             deliveries.push(DeliveryTrace {
+                redrive_of: d.get(10),
                 id,
                 run_id: d.get(1),
                 seq: i64::from(d.get::<_, i32>(2)),
@@ -756,64 +768,67 @@ impl Backend for PostgresStore {
         .transpose()
     }
 
-    async fn list_events(
-        self: &Arc<Self>,
-        filter: EventFilter,
-    ) -> Result<Vec<EventSummary>, StoreError> {
+    async fn list_events(self: &Arc<Self>, filter: EventFilter) -> Result<EventPage, StoreError> {
         let client = self.client().await?;
-        let mut sql = String::from(
-            "SELECT seq, event_id, source, kind, received_at, status, event, reason, \
-             user_id, user_phone, user_email, user_ns FROM events WHERE true",
-        );
-        let mut args: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
-        let mut arg = |sql: &mut String, clause: &str, value: Box<dyn ToSql + Sync + Send>| {
-            args.push(value);
-            sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+        // Each word is letters and digits only (`search_terms`): quoted, it is one lexeme,
+        // and no operator reaches the query.
+        let tsquery = filter
+            .words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" & ");
+        let search = |condition: &'static str| {
+            (!filter.words.is_empty()).then(|| filters::WordSearch {
+                condition,
+                query: tsquery.clone(),
+            })
         };
-        if let Some(user) = &filter.user {
-            let phone = digits(user);
-            arg(&mut sql, " AND (user_id = ?", Box::new(user.clone()));
-            arg(&mut sql, " OR user_email = ?", Box::new(user.clone()));
-            arg(&mut sql, " OR user_ns = ?", Box::new(user.clone()));
-            arg(
-                &mut sql,
-                " OR user_phone = ?)",
-                Box::new(if phone.is_empty() {
-                    "\u{1}".to_string()
-                } else {
-                    phone
-                }),
-            );
-        }
-        if let Some(kind) = &filter.kind {
-            arg(&mut sql, " AND kind = ?", Box::new(kind.clone()));
-        }
-        if let Some(status) = filter.status {
-            arg(&mut sql, " AND status = ?", Box::new(status));
-        }
-        if let Some(source) = &filter.source {
-            arg(&mut sql, " AND source = ?", Box::new(source.clone()));
-        }
-        if let Some(since) = filter.since {
-            arg(&mut sql, " AND received_at >= ?", Box::new(since));
-        }
-        if let Some(until) = filter.until {
-            arg(&mut sql, " AND received_at < ?", Box::new(until));
-        }
-        if let Some(cursor) = filter.cursor {
-            arg(&mut sql, " AND seq < ?", Box::new(cursor));
-        }
-        arg(
-            &mut sql,
-            " ORDER BY seq DESC LIMIT ?",
-            Box::new(filter.limit as i64),
+        let from = " FROM events e WHERE true";
+        let mut count = filters::Sql::new(&format!("SELECT count(*){from}"));
+        filters::event_conditions(
+            &mut count,
+            &filter,
+            search("e.search @@ to_tsquery('simple', ?)"),
+            "e.seq",
+            false,
         );
+        let count_args = pg_args(&count.args);
+        let total: i64 = client
+            .query_one(
+                &count.text,
+                &count_args
+                    .iter()
+                    .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+                    .collect::<Vec<_>>(),
+            )
+            .await
+            .map_err(pg_error)?
+            .get(0);
+        // Few matches: read them from the GIN index first (the planner would otherwise walk
+        // the primary key newest first through every event looking for a page of them).
+        // Many: walking newest first finds a page at once.
+        let condition = if total <= RARE_MATCHES {
+            "e.seq = ANY(ARRAY(SELECT seq FROM events WHERE search @@ to_tsquery('simple', ?)))"
+        } else {
+            "e.search @@ to_tsquery('simple', ?)"
+        };
+        let mut page = filters::Sql::new(&format!(
+            "SELECT e.seq, e.event_id, e.source, e.kind, e.received_at, e.status, e.event, e.reason, \
+             e.user_id, e.user_phone, e.user_email, e.user_ns{from}"
+        ));
+        filters::event_conditions(&mut page, &filter, search(condition), "e.seq", true);
+        page.push(
+            " ORDER BY e.seq DESC LIMIT ?",
+            [filters::Arg::Int(filter.limit as i64)],
+        );
+        let args = pg_args(&page.args);
         let params: Vec<&(dyn ToSql + Sync)> = args
             .iter()
             .map(|a| a.as_ref() as &(dyn ToSql + Sync))
             .collect();
-        let rows = client.query(&sql, &params).await.map_err(pg_error)?;
-        Ok(rows
+        let rows = client.query(&page.text, &params).await.map_err(pg_error)?;
+        let events = rows
             .iter()
             .map(|r| EventSummary {
                 seq: r.get(0),
@@ -828,26 +843,54 @@ impl Backend for PostgresStore {
                 ),
                 reason: r.get(7),
             })
-            .collect())
+            .collect();
+        Ok(EventPage { events, total })
     }
 
-    async fn dead_letters(self: &Arc<Self>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+    async fn dead_letters(
+        self: &Arc<Self>,
+        query: DeadLetterQuery,
+    ) -> Result<DeadLetterPage, StoreError> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT l.id, e.event_id, d.action, d.provider, d.params, d.request, l.last_status, \
-                        l.last_response, l.reason, l.created_at, d.id \
-                 FROM dead_letters l JOIN deliveries d ON d.id = l.delivery_id JOIN events e ON e.seq = d.event_seq \
-                 WHERE l.redriven_at IS NULL ORDER BY l.id DESC LIMIT $1",
-                &[&(limit as i64)],
+        let mut conditions = filters::Sql::new(filters::DEAD_LETTERS_FROM);
+        filters::dead_letter_conditions(&mut conditions, &query.filter);
+        if !query.include_discarded {
+            conditions.raw(" AND l.discarded_at IS NULL");
+        }
+        let count_args = pg_args(&conditions.args);
+        let total: i64 = client
+            .query_one(
+                &format!("SELECT count(*){}", conditions.text),
+                &count_args
+                    .iter()
+                    .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+                    .collect::<Vec<_>>(),
             )
             .await
-            .map_err(pg_error)?;
+            .map_err(pg_error)?
+            .get(0);
+        let mut page = filters::Sql::new(filters::DEAD_LETTER_COLUMNS);
+        page.raw(&conditions.text);
+        page.args = conditions.args;
+        if let Some(cursor) = query.cursor {
+            page.push(" AND l.id < ?", [filters::Arg::Int(cursor)]);
+        }
+        page.push(
+            " ORDER BY l.id DESC LIMIT ?",
+            [filters::Arg::Int(query.limit as i64)],
+        );
+        let args = pg_args(&page.args);
+        let params: Vec<&(dyn ToSql + Sync)> = args
+            .iter()
+            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let rows = client.query(&page.text, &params).await.map_err(pg_error)?;
         let ids: Vec<i64> = rows.iter().map(|r| r.get(10)).collect();
+        // Every letter's attempts in one query, not one per letter.
         let mut attempts_of = attempts_for(&client, &ids).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push(DeadLetter {
+        let letters = rows
+            .iter()
+            .map(|r| DeadLetter {
                 id: r.get(0),
                 event_id: r.get(1),
                 action: r.get(2),
@@ -858,10 +901,73 @@ impl Backend for PostgresStore {
                 last_response: r.get(7),
                 reason: r.get(8),
                 created_at: r.get(9),
+                delivery_id: r.get(10),
+                redriven_at: r.get(11),
+                discarded_at: r.get(12),
                 attempts: attempts_of.remove(&r.get::<_, i64>(10)).unwrap_or_default(),
-            });
+            })
+            .collect();
+        Ok(DeadLetterPage { letters, total })
+    }
+
+    /// One transaction: the open letters are locked (`FOR UPDATE OF l`), so two operators
+    /// redriving at once redrive each letter once.
+    async fn redrive_many(
+        self: &Arc<Self>,
+        selection: Selection,
+    ) -> Result<BulkRedrive, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let now = now_millis();
+        let (letters, skipped) =
+            transitions::redrivable(open_letters(&tx, &selection).await?, &selection);
+        if !letters.is_empty() {
+            let letter_ids: Vec<i64> = letters.iter().map(|l| l.0).collect();
+            let delivery_ids: Vec<i64> = letters.iter().map(|l| l.1).collect();
+            tx.execute(
+                "UPDATE dead_letters SET redriven_at = $1 WHERE id = ANY($2)",
+                &[&now, &letter_ids],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.execute(
+                &transitions::redrive_deliveries_sql("= ANY($2)"),
+                &[&now, &delivery_ids],
+            )
+            .await
+            .map_err(pg_error)?;
+            tx.execute(
+                "UPDATE events SET status = 'processing', finished_at = NULL \
+                 WHERE seq IN (SELECT event_seq FROM deliveries WHERE id = ANY($1))",
+                &[&delivery_ids],
+            )
+            .await
+            .map_err(pg_error)?;
         }
-        Ok(out)
+        tx.commit().await.map_err(pg_error)?;
+        Ok(BulkRedrive {
+            redriven: letters.len(),
+            skipped_user_unknown: skipped,
+        })
+    }
+
+    async fn discard_many(self: &Arc<Self>, selection: Selection) -> Result<usize, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let ids: Vec<i64> = open_letters(&tx, &selection)
+            .await?
+            .into_iter()
+            .map(|l| l.0)
+            .collect();
+        let changed = tx
+            .execute(
+                "UPDATE dead_letters SET discarded_at = $1 WHERE id = ANY($2)",
+                &[&now_millis(), &ids],
+            )
+            .await
+            .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(changed as usize)
     }
 
     async fn memory_of(
@@ -1208,6 +1314,47 @@ async fn decisions_in(
     Ok(())
 }
 
+/// A built condition's parameters as PostgreSQL values.
+fn pg_args(args: &[filters::Arg]) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    args.iter()
+        .map(|a| -> Box<dyn ToSql + Sync + Send> {
+            match a {
+                filters::Arg::Text(t) => Box::new(t.clone()),
+                filters::Arg::Int(i) => Box::new(*i),
+                filters::Arg::Ints(ids) => Box::new(ids.clone()),
+            }
+        })
+        .collect()
+}
+
+/// The open letters (neither redriven nor discarded) a selection names, locked for this
+/// transaction: id, delivery, reason.
+async fn open_letters(
+    tx: &deadpool_postgres::Transaction<'_>,
+    selection: &Selection,
+) -> Result<Vec<(i64, i64, String)>, StoreError> {
+    let mut sql = filters::Sql::new(&format!(
+        "SELECT l.id, l.delivery_id, l.reason{}",
+        filters::DEAD_LETTERS_FROM
+    ));
+    match selection {
+        Selection::Ids(ids) => sql.push(" AND l.id = ANY(?)", [filters::Arg::Ints(ids.clone())]),
+        Selection::Filter(filter) => filters::dead_letter_conditions(&mut sql, filter),
+    }
+    sql.raw(filters::OPEN_LETTER);
+    sql.raw(" ORDER BY l.id FOR UPDATE OF l");
+    let args = pg_args(&sql.args);
+    let params: Vec<&(dyn ToSql + Sync)> = args
+        .iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let rows = tx.query(&sql.text, &params).await.map_err(pg_error)?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
 /// The attempts of many deliveries in one query, by delivery id.
 async fn attempts_for(
     client: &deadpool_postgres::Object,
@@ -1428,38 +1575,40 @@ async fn insert_batch(pool: &Pool, batch: &[InsertJob]) -> anyhow::Result<Vec<In
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach PostgreSQL: {e}"))?;
     // Every event of every job, in order: one statement, one commit for all of them.
-    let rows: Vec<&(Event, String)> = batch.iter().flat_map(|j| j.rows.iter()).collect();
-    let column = |f: &dyn Fn(&Event, &str) -> Option<String>| {
-        rows.iter().map(|(e, j)| f(e, j)).collect::<Vec<_>>()
+    let rows: Vec<&(Event, String, String)> = batch.iter().flat_map(|j| j.rows.iter()).collect();
+    let column = |f: &dyn Fn(&Event, &str, &str) -> Option<String>| {
+        rows.iter().map(|(e, j, w)| f(e, j, w)).collect::<Vec<_>>()
     };
-    let event_ids = column(&|e, _| Some(e.event_id.clone()));
-    let sources = column(&|e, _| Some(e.source.clone()));
-    let dedupe = column(&|e, _| Some(e.id.clone()));
-    let user_keys = column(&|e, _| e.user_key());
-    let order_keys = column(&|e, _| Some(e.order_key()));
-    let user_ids = column(&|e, _| e.user.id.clone());
-    let phones = column(&|e, _| e.phone_digits());
-    let emails = column(&|e, _| e.user.email.clone());
-    let nss = column(&|e, _| e.user.ns.clone());
-    let kinds = column(&|e, _| Some(e.kind.as_str().to_string()));
-    let received: Vec<i64> = rows.iter().map(|(e, _)| e.received_at).collect();
-    let jsons = column(&|_, j| Some(j.to_string()));
+    let event_ids = column(&|e, _, _| Some(e.event_id.clone()));
+    let sources = column(&|e, _, _| Some(e.source.clone()));
+    let dedupe = column(&|e, _, _| Some(e.id.clone()));
+    let user_keys = column(&|e, _, _| e.user_key());
+    let order_keys = column(&|e, _, _| Some(e.order_key()));
+    let user_ids = column(&|e, _, _| e.user.id.clone());
+    let phones = column(&|e, _, _| e.phone_digits());
+    let emails = column(&|e, _, _| e.user.email.clone());
+    let nss = column(&|e, _, _| e.user.ns.clone());
+    let kinds = column(&|e, _, _| Some(e.kind.as_str().to_string()));
+    let received: Vec<i64> = rows.iter().map(|(e, _, _)| e.received_at).collect();
+    let jsons = column(&|_, j, _| Some(j.to_string()));
+    let words = column(&|_, _, w| Some(w.to_string()));
+    // The words' tsvector is written by the same statement: searchable once the 202 is sent.
     let inserted = client
         .query(
             "INSERT INTO events (event_id, source, dedupe_id, user_key, order_key, user_id, user_phone, user_email, \
-             user_ns, kind, received_at, status, event) \
-             SELECT e, s, d, uk, ok, ui, up, ue, un, k, r, 'received', j \
+             user_ns, kind, received_at, status, event, search) \
+             SELECT e, s, d, uk, ok, ui, up, ue, un, k, r, 'received', j, to_tsvector('simple', w) \
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-                         $8::text[], $9::text[], $10::text[], $11::bigint[], $12::text[]) \
-                  AS t(e, s, d, uk, ok, ui, up, ue, un, k, r, j) \
+                         $8::text[], $9::text[], $10::text[], $11::bigint[], $12::text[], $13::text[]) \
+                  AS t(e, s, d, uk, ok, ui, up, ue, un, k, r, j, w) \
              ON CONFLICT (source, dedupe_id) DO NOTHING RETURNING event_id",
-            &[&event_ids, &sources, &dedupe, &user_keys, &order_keys, &user_ids, &phones, &emails, &nss, &kinds, &received, &jsons],
+            &[&event_ids, &sources, &dedupe, &user_keys, &order_keys, &user_ids, &phones, &emails, &nss, &kinds, &received, &jsons, &words],
         )
         .await
         .context("Failed to insert events")?;
     let fresh: std::collections::HashSet<String> = inserted.iter().map(|r| r.get(0)).collect();
     let mut answers = Vec::with_capacity(rows.len());
-    for (event, _) in rows {
+    for (event, _, _) in rows {
         if fresh.contains(&event.event_id) {
             answers.push(Inserted {
                 event_id: event.event_id.clone(),

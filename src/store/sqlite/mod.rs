@@ -24,9 +24,9 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::{
-    AttemptOutcome, Backend, ClaimedDelivery, DeadLetter, DecidedEvent, DecidedWindow, Decision,
-    EventFilter, EventSummary, EventTrace, Inserted, PendingEvent, ProviderCounts, Redrive,
-    ShadowSummary, StoreError,
+    AttemptOutcome, Backend, BulkRedrive, ClaimedDelivery, DeadLetterPage, DeadLetterQuery,
+    DecidedEvent, DecidedWindow, Decision, EventFilter, EventPage, EventTrace, Inserted,
+    PendingEvent, ProviderCounts, Redrive, Selection, ShadowSummary, StoreError,
 };
 use crate::config::Synchronous;
 use crate::domain::event::Event;
@@ -52,6 +52,8 @@ struct InsertRow {
     user_key: Option<String>,
     order_key: String,
     phone: Option<String>,
+    /// The words it is found by (`store::search_words`).
+    words: String,
 }
 
 impl InsertRow {
@@ -61,6 +63,7 @@ impl InsertRow {
             user_key: event.user_key(),
             order_key: event.order_key(),
             phone: event.phone_digits(),
+            words: super::search_words(&event),
             json,
             event,
         })
@@ -75,6 +78,8 @@ enum Job {
         user_key: Option<String>,
         order_key: String,
         phone: Option<String>,
+        /// The words it is found by (`store::search_words`).
+        words: String,
         reply: Reply<Inserted>,
     },
     /// The events of one request (a WhatsApp batch): all stored or none, in one savepoint.
@@ -118,6 +123,14 @@ enum Job {
     },
     Purge {
         before: i64,
+        reply: Reply<usize>,
+    },
+    RedriveMany {
+        selection: Selection,
+        reply: Reply<BulkRedrive>,
+    },
+    DiscardMany {
+        selection: Selection,
         reply: Reply<usize>,
     },
     Pause {
@@ -370,12 +383,14 @@ impl Backend for SqliteStore {
         let json = serde_json::to_string(&event).context("Failed to serialise the event")?;
         let (user_key, order_key, phone) =
             (event.user_key(), event.order_key(), event.phone_digits());
+        let words = super::search_words(&event);
         self.submit(|reply| Job::Insert {
             event: Box::new(event),
             json,
             user_key,
             order_key,
             phone,
+            words,
             reply,
         })
         .await
@@ -508,17 +523,32 @@ impl Backend for SqliteStore {
     }
 
     /// Events, newest accepted first, filtered and paged.
-    async fn list_events(
-        self: &Arc<Self>,
-        filter: EventFilter,
-    ) -> Result<Vec<EventSummary>, StoreError> {
+    async fn list_events(self: &Arc<Self>, filter: EventFilter) -> Result<EventPage, StoreError> {
         self.read(move |conn| read::list_events(conn, &filter))
             .await
     }
 
-    /// Dead letters not yet redriven, newest first.
-    async fn dead_letters(self: &Arc<Self>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        self.read(move |conn| read::dead_letters(conn, limit)).await
+    /// Dead letters, newest first, filtered and paged, and how many match.
+    async fn dead_letters(
+        self: &Arc<Self>,
+        query: DeadLetterQuery,
+    ) -> Result<DeadLetterPage, StoreError> {
+        self.read(move |conn| read::dead_letters(conn, &query))
+            .await
+    }
+
+    /// One writer job: a few set-wide statements, whatever the number of letters.
+    async fn redrive_many(
+        self: &Arc<Self>,
+        selection: Selection,
+    ) -> Result<BulkRedrive, StoreError> {
+        self.submit(|reply| Job::RedriveMany { selection, reply })
+            .await
+    }
+
+    async fn discard_many(self: &Arc<Self>, selection: Selection) -> Result<usize, StoreError> {
+        self.submit(|reply| Job::DiscardMany { selection, reply })
+            .await
     }
 
     /// Every unexpired value a user's rules remembered.
@@ -621,4 +651,50 @@ fn connect(path: &Path, synchronous: Synchronous) -> anyhow::Result<Connection> 
     ))
     .context("Failed to configure the SQLite connection")?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    /// A store made before V4 gains the search index of the events it already holds.
+    #[test]
+    fn v4_indexes_the_words_of_events_stored_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut conn = connect(&path, Synchronous::Normal).unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(3))
+            .run(&mut conn)
+            .unwrap();
+        let event = serde_json::json!({
+            "text": "Hola Mundo", "raw": {"value": {"note": "Zebra crossing", "n": 4242}}
+        });
+        // (Values as parameters: quoted words in this folder must be states, see
+        // `domain::status`.)
+        for (id, json) in [
+            ("evt_old", event.to_string()),
+            ("evt_bad", "not json".into()),
+        ] {
+            conn.execute(
+                "INSERT INTO events (event_id, source, dedupe_id, kind, received_at, status, event) \
+                 VALUES (?1, ?2, ?1, ?3, 1, ?4, ?5)",
+                rusqlite::params![id, "jelou", "other", "done", json],
+            )
+            .unwrap();
+        }
+        embedded::migrations::runner().run(&mut conn).unwrap();
+        let found = |word: &str| -> i64 {
+            conn.query_row(
+                "SELECT count(*) FROM events_search WHERE events_search MATCH ?1",
+                [format!("\"{word}\"")],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        for word in ["hola", "mundo", "zebra", "crossing", "4242"] {
+            assert_eq!(found(word), 1, "{word}");
+        }
+        assert_eq!(found("note"), 0, "keys are not words");
+    }
 }

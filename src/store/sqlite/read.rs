@@ -4,11 +4,13 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
-use crate::domain::event::{digits, Event};
+use crate::domain::event::Event;
+use crate::store::filters::{self, Arg, Sql, WordSearch};
 use crate::store::transitions;
 use crate::store::{
-    Attempt, DeadLetter, DecidedEvent, DecidedWindow, DeliveryTrace, EventFilter, EventSummary,
-    EventTrace, OpenCounts, PendingEvent, ProviderCounts, RuleRun, ShadowSummary,
+    Attempt, DeadLetter, DeadLetterPage, DeadLetterQuery, DecidedEvent, DecidedWindow,
+    DeliveryTrace, EventFilter, EventPage, EventSummary, EventTrace, OpenCounts, PendingEvent,
+    ProviderCounts, RuleRun, Selection, ShadowSummary,
 };
 
 /// An event that could not be read back: its `seq`, `event_id` and why.
@@ -131,56 +133,62 @@ pub(super) fn queue_depth(conn: &Connection) -> anyhow::Result<(i64, i64)> {
     Ok((events, deliveries))
 }
 
-pub(super) fn list_events(
-    conn: &Connection,
-    filter: &EventFilter,
-) -> anyhow::Result<Vec<EventSummary>> {
-    let mut sql = String::from(
-        "SELECT seq, event_id, source, kind, received_at, status, event, reason, \
-         user_id, user_phone, user_email, user_ns FROM events WHERE 1 = 1",
+/// The FTS5 query for words that must all appear (each quoted: no operator reaches FTS5).
+fn fts_query(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub(super) fn sql_args(args: Vec<Arg>) -> impl Iterator<Item = SqlValue> {
+    args.into_iter().map(|a| match a {
+        Arg::Text(t) => SqlValue::Text(t),
+        Arg::Int(i) => SqlValue::Integer(i),
+        Arg::Ints(ids) => SqlValue::Text(serde_json::to_string(&ids).unwrap_or_default()),
+    })
+}
+
+pub(super) fn list_events(conn: &Connection, filter: &EventFilter) -> anyhow::Result<EventPage> {
+    let searching = !filter.words.is_empty();
+    let search = || {
+        searching.then(|| WordSearch {
+            condition: "events_search MATCH ?",
+            query: fts_query(&filter.words),
+        })
+    };
+    // With words, the FTS5 index leads (newest first by its rowid, which is `seq`), so a
+    // page reads only as many matches as it shows.
+    let (from, seq_column) = if searching {
+        (
+            " FROM events_search JOIN events e ON e.seq = events_search.rowid WHERE true",
+            "events_search.rowid",
+        )
+    } else {
+        (" FROM events e WHERE true", "e.seq")
+    };
+    let mut page = Sql::new(&format!(
+        "SELECT e.seq, e.event_id, e.source, e.kind, e.received_at, e.status, e.event, e.reason, \
+         e.user_id, e.user_phone, e.user_email, e.user_ns{from}"
+    ));
+    filters::event_conditions(&mut page, filter, search(), seq_column, true);
+    page.push(
+        &format!(" ORDER BY {seq_column} DESC LIMIT ?"),
+        [Arg::Int(filter.limit as i64)],
     );
-    let mut args: Vec<SqlValue> = Vec::new();
-    if let Some(user) = &filter.user {
-        let phone = digits(user);
-        sql.push_str(" AND (user_id = ? OR user_email = ? OR user_ns = ? OR user_phone = ?)");
-        args.extend([
-            SqlValue::Text(user.clone()),
-            SqlValue::Text(user.clone()),
-            SqlValue::Text(user.clone()),
-            SqlValue::Text(if phone.is_empty() {
-                "\u{0}".into()
-            } else {
-                phone
-            }),
-        ]);
-    }
-    let status = filter.status.map(|s| s.as_str().to_string());
-    for (column, value) in [
-        ("kind", &filter.kind),
-        ("status", &status),
-        ("source", &filter.source),
-    ] {
-        if let Some(value) = value {
-            sql.push_str(&format!(" AND {column} = ?"));
-            args.push(SqlValue::Text(value.clone()));
-        }
-    }
-    if let Some(since) = filter.since {
-        sql.push_str(" AND received_at >= ?");
-        args.push(SqlValue::Integer(since));
-    }
-    if let Some(until) = filter.until {
-        sql.push_str(" AND received_at < ?");
-        args.push(SqlValue::Integer(until));
-    }
-    if let Some(cursor) = filter.cursor {
-        sql.push_str(" AND seq < ?");
-        args.push(SqlValue::Integer(cursor));
-    }
-    sql.push_str(" ORDER BY seq DESC LIMIT ?");
-    args.push(SqlValue::Integer(filter.limit as i64));
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(args), |row| {
+    let total: i64 = if searching && filter.only_words() {
+        // Only the index: no row of `events` is read to count.
+        conn.prepare_cached("SELECT count(*) FROM events_search WHERE events_search MATCH ?1")?
+            .query_row([fts_query(&filter.words)], |r| r.get(0))?
+    } else {
+        let mut count = Sql::new(&format!("SELECT count(*){from}"));
+        filters::event_conditions(&mut count, filter, search(), seq_column, false);
+        conn.prepare_cached(&count.text)?
+            .query_row(params_from_iter(sql_args(count.args)), |r| r.get(0))?
+    };
+    let mut stmt = conn.prepare_cached(&page.text)?;
+    let rows = stmt.query_map(params_from_iter(sql_args(page.args)), |row| {
         Ok((
             row.get::<_, i64>(0)?,
             row.get::<_, String>(1)?,
@@ -198,10 +206,10 @@ pub(super) fn list_events(
             ],
         ))
     })?;
-    let mut out = Vec::new();
+    let mut events = Vec::new();
     for row in rows {
         let (seq, event_id, source, kind, received_at, status, json, reason, columns) = row?;
-        out.push(EventSummary {
+        events.push(EventSummary {
             event_id,
             source,
             kind,
@@ -212,22 +220,7 @@ pub(super) fn list_events(
             seq,
         });
     }
-    Ok(out)
-}
-
-fn attempts(conn: &Connection, delivery_id: i64) -> anyhow::Result<Vec<Attempt>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT at, status, response_excerpt FROM attempts WHERE delivery_id = ?1 ORDER BY n",
-        )?
-        .query_map([delivery_id], |row| {
-            Ok(Attempt {
-                at: row.get(0)?,
-                status: row.get(1)?,
-                response_excerpt: row.get(2)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?)
+    Ok(EventPage { events, total })
 }
 
 /// The attempts of many deliveries in one query, by delivery id.
@@ -262,60 +255,74 @@ fn attempts_for(
     Ok(out)
 }
 
-pub(super) fn dead_letters(conn: &Connection, limit: usize) -> anyhow::Result<Vec<DeadLetter>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT l.id, e.event_id, d.action, d.provider, d.params, d.request, l.last_status, \
-                l.last_response, l.reason, l.created_at, d.id \
-         FROM dead_letters l JOIN deliveries d ON d.id = l.delivery_id JOIN events e ON e.seq = d.event_seq \
-         WHERE l.redriven_at IS NULL ORDER BY l.id DESC LIMIT ?1",
-    )?;
-    let rows = stmt.query_map([limit as i64], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, String>(3)?,
-            row.get::<_, String>(4)?,
-            row.get::<_, Option<String>>(5)?,
-            row.get::<_, Option<u16>>(6)?,
-            row.get::<_, Option<String>>(7)?,
-            row.get::<_, String>(8)?,
-            row.get::<_, i64>(9)?,
-            row.get::<_, i64>(10)?,
-        ))
-    })?;
-    let rows = rows.collect::<Result<Vec<_>, _>>()?;
-    let mut attempts_of = attempts_for(conn, rows.iter().map(|r| r.10))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (
-            id,
-            event_id,
-            action,
-            provider,
-            params_json,
-            request,
-            last_status,
-            last_response,
-            reason,
-            created_at,
-            delivery_id,
-        ) = row;
-        out.push(DeadLetter {
-            id,
-            event_id,
-            action,
-            provider,
-            params: crate::store::shown_json(&params_json),
-            request: request.as_deref().map(crate::store::shown_json),
-            attempts: attempts_of.remove(&delivery_id).unwrap_or_default(),
-            last_status,
-            last_response,
-            reason,
-            created_at,
-        });
+/// The selection's conditions (after `DEAD_LETTERS_FROM`).
+pub(super) fn selection_sql(base: &str, selection: &Selection) -> Sql {
+    let mut sql = Sql::new(base);
+    match selection {
+        Selection::Ids(ids) => sql.push(
+            " AND l.id IN (SELECT value FROM json_each(?))",
+            [Arg::Ints(ids.clone())],
+        ),
+        Selection::Filter(filter) => filters::dead_letter_conditions(&mut sql, filter),
     }
-    Ok(out)
+    sql
+}
+
+pub(super) fn dead_letters(
+    conn: &Connection,
+    query: &DeadLetterQuery,
+) -> anyhow::Result<DeadLetterPage> {
+    let mut conditions = Sql::new(filters::DEAD_LETTERS_FROM);
+    filters::dead_letter_conditions(&mut conditions, &query.filter);
+    if !query.include_discarded {
+        conditions.raw(" AND l.discarded_at IS NULL");
+    }
+    let mut count = Sql::new("SELECT count(*)");
+    count.raw(&conditions.text);
+    let total: i64 = conn
+        .prepare_cached(&count.text)?
+        .query_row(params_from_iter(sql_args(conditions.args.clone())), |r| {
+            r.get(0)
+        })?;
+    let mut page = Sql::new(filters::DEAD_LETTER_COLUMNS);
+    page.raw(&conditions.text);
+    page.args = conditions.args;
+    if let Some(cursor) = query.cursor {
+        page.push(" AND l.id < ?", [Arg::Int(cursor)]);
+    }
+    page.push(
+        " ORDER BY l.id DESC LIMIT ?",
+        [Arg::Int(query.limit as i64)],
+    );
+    let mut stmt = conn.prepare_cached(&page.text)?;
+    let rows = stmt.query_map(params_from_iter(sql_args(page.args)), |row| {
+        Ok(DeadLetter {
+            id: row.get(0)?,
+            event_id: row.get(1)?,
+            action: row.get(2)?,
+            provider: row.get(3)?,
+            params: crate::store::shown_json(&row.get::<_, String>(4)?),
+            request: row
+                .get::<_, Option<String>>(5)?
+                .as_deref()
+                .map(crate::store::shown_json),
+            attempts: Vec::new(),
+            last_status: row.get(6)?,
+            last_response: row.get(7)?,
+            reason: row.get(8)?,
+            created_at: row.get(9)?,
+            delivery_id: row.get(10)?,
+            redriven_at: row.get(11)?,
+            discarded_at: row.get(12)?,
+        })
+    })?;
+    let mut letters = rows.collect::<Result<Vec<_>, _>>()?;
+    // Every letter's attempts in one query, not one per letter.
+    let mut attempts_of = attempts_for(conn, letters.iter().map(|l| l.delivery_id))?;
+    for letter in &mut letters {
+        letter.attempts = attempts_of.remove(&letter.delivery_id).unwrap_or_default();
+    }
+    Ok(DeadLetterPage { letters, total })
 }
 
 pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<EventTrace>> {
@@ -359,8 +366,11 @@ pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<
     }
     let mut deliveries = Vec::new();
     let mut stmt = conn.prepare_cached(
-        "SELECT id, run_id, seq, rule, action, provider, params, request, status, reason \
-         FROM deliveries WHERE event_seq = ?1 ORDER BY id",
+        "SELECT d.id, d.run_id, d.seq, d.rule, d.action, d.provider, d.params, d.request, \
+                d.status, d.reason, \
+                (SELECT max(l.id) FROM dead_letters l \
+                  WHERE l.delivery_id = d.id AND l.redriven_at IS NOT NULL) \
+         FROM deliveries d WHERE d.event_seq = ?1 ORDER BY d.id",
     )?;
     let rows = stmt
         .query_map([seq], |row| {
@@ -375,10 +385,25 @@ pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<
                 row.get::<_, Option<String>>(7)?,
                 row.get::<_, String>(8)?,
                 row.get::<_, Option<String>>(9)?,
+                row.get::<_, Option<i64>>(10)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    for (id, run_id, dseq, rule, action, provider, params_json, request, status, reason) in rows {
+    let mut attempts_of = attempts_for(conn, rows.iter().map(|r| r.0))?;
+    for (
+        id,
+        run_id,
+        dseq,
+        rule,
+        action,
+        provider,
+        params_json,
+        request,
+        status,
+        reason,
+        redrive_of,
+    ) in rows
+    {
         deliveries.push(DeliveryTrace {
             id,
             run_id,
@@ -390,7 +415,8 @@ pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<
             request: request.as_deref().map(crate::store::shown_json),
             status,
             reason,
-            attempts: attempts(conn, id)?,
+            redrive_of,
+            attempts: attempts_of.remove(&id).unwrap_or_default(),
         });
     }
     let mut shadow = Vec::new();

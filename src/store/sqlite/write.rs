@@ -11,8 +11,12 @@ use super::{Job, Reply};
 use crate::domain::actions::DecidedAction;
 use crate::domain::event::{now_millis, Event};
 use crate::domain::status::{DeliveryStatus, EventStatus};
+use crate::store::filters;
 use crate::store::transitions::{self, outcome_columns, EventAfterDecision};
-use crate::store::{AttemptOutcome, ClaimedDelivery, Decision, Inserted, Redrive, StoreError};
+use crate::store::{
+    AttemptOutcome, BulkRedrive, ClaimedDelivery, Decision, Inserted, Redrive, Selection,
+    StoreError,
+};
 
 thread_local! {
     /// The writer thread's (one per store) last look for expired leases.
@@ -122,7 +126,8 @@ fn fail(job: Job, reason: &str) {
         | Job::Unreadable { reply, .. } => drop(reply.send(err(reason))),
         Job::Claim { reply, .. } => drop(reply.send(err(reason))),
         Job::Redrive { reply, .. } => drop(reply.send(err(reason))),
-        Job::Purge { reply, .. } => drop(reply.send(err(reason))),
+        Job::Purge { reply, .. } | Job::DiscardMany { reply, .. } => drop(reply.send(err(reason))),
+        Job::RedriveMany { reply, .. } => drop(reply.send(err(reason))),
         Job::Pause { reply, .. } => drop(reply.send(err(reason))),
     }
 }
@@ -158,6 +163,7 @@ fn apply(conn: &mut Connection, job: Job, now: i64) -> Completion {
             user_key,
             order_key,
             phone,
+            words,
             reply,
         } => answer(
             reply,
@@ -165,9 +171,8 @@ fn apply(conn: &mut Connection, job: Job, now: i64) -> Completion {
                 conn,
                 &event,
                 &json,
-                user_key.as_deref(),
-                &order_key,
-                phone.as_deref(),
+                (user_key.as_deref(), &order_key, phone.as_deref()),
+                &words,
             ),
         ),
         Job::InsertMany { rows, reply } => answer(
@@ -179,9 +184,8 @@ fn apply(conn: &mut Connection, job: Job, now: i64) -> Completion {
                             tx,
                             &r.event,
                             &r.json,
-                            r.user_key.as_deref(),
-                            &r.order_key,
-                            r.phone.as_deref(),
+                            (r.user_key.as_deref(), &r.order_key, r.phone.as_deref()),
+                            &r.words,
                         )
                     })
                     .collect()
@@ -230,6 +234,14 @@ fn apply(conn: &mut Connection, job: Job, now: i64) -> Completion {
         Job::Purge { before, reply } => {
             answer(reply, in_savepoint(conn, |tx| purge(tx, before, now)))
         }
+        Job::RedriveMany { selection, reply } => answer(
+            reply,
+            in_savepoint(conn, |tx| redrive_many(tx, &selection, now)),
+        ),
+        Job::DiscardMany { selection, reply } => answer(
+            reply,
+            in_savepoint(conn, |tx| discard_many(tx, &selection, now)),
+        ),
         Job::Pause {
             provider,
             paused,
@@ -238,14 +250,14 @@ fn apply(conn: &mut Connection, job: Job, now: i64) -> Completion {
     }
 }
 
-/// The event's row; `user_key`, `order_key` and `phone` come derived from the caller.
+/// The event's row and its words; `user_key`, `order_key`, `phone` and `words` come
+/// derived from the caller (the writer thread is the one to spare).
 fn insert(
     conn: &Connection,
     event: &Event,
     json: &str,
-    user_key: Option<&str>,
-    order_key: &str,
-    phone: Option<&str>,
+    (user_key, order_key, phone): (Option<&str>, &str, Option<&str>),
+    words: &str,
 ) -> anyhow::Result<Inserted> {
     let changed = conn
         .prepare_cached(
@@ -269,6 +281,9 @@ fn insert(
             order_key
         ])?;
     if changed == 1 {
+        // Same transaction: searchable once the 202 is sent.
+        conn.prepare_cached("INSERT INTO events_search (rowid, words) VALUES (?1, ?2)")?
+            .execute(params![conn.last_insert_rowid(), words])?;
         return Ok(Inserted {
             event_id: event.event_id.clone(),
             duplicate: false,
@@ -570,7 +585,8 @@ fn purge(conn: &Connection, before: i64, now: i64) -> anyhow::Result<usize> {
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = e.seq \
                                AND d.status IN ('pending', 'in_flight')) \
                AND NOT EXISTS (SELECT 1 FROM deliveries d JOIN dead_letters l ON l.delivery_id = d.id \
-                               WHERE d.event_seq = e.seq AND l.redriven_at IS NULL) \
+                               WHERE d.event_seq = e.seq AND l.redriven_at IS NULL \
+                                 AND l.discarded_at IS NULL) \
              LIMIT ?2",
         )?
         .query_map(params![before, PURGE_BATCH], |row| row.get(0))?
@@ -590,6 +606,8 @@ fn purge(conn: &Connection, before: i64, now: i64) -> anyhow::Result<usize> {
             .execute([seq])?;
         conn.prepare_cached("DELETE FROM shadow_runs WHERE event_seq = ?1")?
             .execute([seq])?;
+        conn.prepare_cached("DELETE FROM events_search WHERE rowid = ?1")?
+            .execute([seq])?;
         conn.prepare_cached("DELETE FROM events WHERE seq = ?1")?
             .execute([seq])?;
     }
@@ -608,4 +626,73 @@ fn pause(conn: &Connection, provider: &str, paused: bool, now: i64) -> anyhow::R
             .execute(named_params! {"$1": provider})?;
     }
     Ok(())
+}
+
+/// The open letters (neither redriven nor discarded) a selection names: id, delivery, reason.
+fn open_letters(
+    conn: &Connection,
+    selection: &Selection,
+) -> anyhow::Result<Vec<(i64, i64, String)>> {
+    let mut sql = super::read::selection_sql(
+        &format!(
+            "SELECT l.id, l.delivery_id, l.reason{}",
+            filters::DEAD_LETTERS_FROM
+        ),
+        selection,
+    );
+    sql.raw(filters::OPEN_LETTER);
+    let mut stmt = conn.prepare(&sql.text)?;
+    let rows = stmt
+        .query_map(
+            rusqlite::params_from_iter(super::read::sql_args(sql.args)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Redrive the selected open letters with a few set-wide statements: each delivery restarts
+/// on a key of its own (`redrive:<id>`, as a single redrive), its event is open again.
+fn redrive_many(conn: &Connection, selection: &Selection, now: i64) -> anyhow::Result<BulkRedrive> {
+    let (letters, skipped) = transitions::redrivable(open_letters(conn, selection)?, selection);
+    if letters.is_empty() {
+        return Ok(BulkRedrive {
+            redriven: 0,
+            skipped_user_unknown: skipped,
+        });
+    }
+    let letter_ids = serde_json::to_string(&letters.iter().map(|l| l.0).collect::<Vec<_>>())?;
+    let delivery_ids = serde_json::to_string(&letters.iter().map(|l| l.1).collect::<Vec<_>>())?;
+    conn.execute(
+        "UPDATE dead_letters SET redriven_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
+        params![now, letter_ids],
+    )?;
+    conn.execute(
+        &transitions::redrive_deliveries_sql("IN (SELECT value FROM json_each($2))"),
+        named_params! {"$1": now, "$2": delivery_ids},
+    )?;
+    conn.execute(
+        "UPDATE events SET status = 'processing', finished_at = NULL WHERE seq IN \
+         (SELECT event_seq FROM deliveries WHERE id IN (SELECT value FROM json_each(?1)))",
+        [&delivery_ids],
+    )?;
+    Ok(BulkRedrive {
+        redriven: letters.len(),
+        skipped_user_unknown: skipped,
+    })
+}
+
+/// Mark the selected open letters discarded (kept for the record, never redriven).
+fn discard_many(conn: &Connection, selection: &Selection, now: i64) -> anyhow::Result<usize> {
+    let ids: Vec<i64> = open_letters(conn, selection)?
+        .into_iter()
+        .map(|l| l.0)
+        .collect();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(conn.execute(
+        "UPDATE dead_letters SET discarded_at = ?1 WHERE id IN (SELECT value FROM json_each(?2))",
+        params![now, serde_json::to_string(&ids)?],
+    )?)
 }
