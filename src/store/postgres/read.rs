@@ -1,0 +1,91 @@
+//! Reading for operators on PostgreSQL: filter parameters as SQL values, the open dead
+//! letters of a selection, and attempts read for many deliveries in one query.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+/// A built condition's parameters as PostgreSQL values.
+pub(super) fn pg_args(args: &[filters::Arg]) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    args.iter()
+        .map(|a| -> Box<dyn ToSql + Sync + Send> {
+            match a {
+                filters::Arg::Text(t) => Box::new(t.clone()),
+                filters::Arg::Int(i) => Box::new(*i),
+                filters::Arg::Ints(ids) => Box::new(ids.clone()),
+            }
+        })
+        .collect()
+}
+
+/// The open letters (neither redriven nor discarded) a selection names, locked for this
+/// transaction: id, delivery, reason.
+pub(super) async fn open_letters(
+    tx: &deadpool_postgres::Transaction<'_>,
+    selection: &Selection,
+) -> Result<Vec<(i64, i64, String)>, StoreError> {
+    let mut sql = filters::Sql::new(&format!(
+        "SELECT l.id, l.delivery_id, l.reason{}",
+        filters::DEAD_LETTERS_FROM
+    ));
+    match selection {
+        Selection::Ids(ids) => sql.push(" AND l.id = ANY(?)", [filters::Arg::Ints(ids.clone())]),
+        Selection::Filter(filter) => filters::dead_letter_conditions(&mut sql, filter),
+    }
+    sql.raw(filters::OPEN_LETTER);
+    sql.raw(" ORDER BY l.id FOR UPDATE OF l");
+    let args = pg_args(&sql.args);
+    let params: Vec<&(dyn ToSql + Sync)> = args
+        .iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let rows = tx.query(&sql.text, &params).await.map_err(pg_error)?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// The attempts of many deliveries in one query, by delivery id.
+pub(super) async fn attempts_for(
+    client: &deadpool_postgres::Object,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<Attempt>>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT delivery_id, at, status, response_excerpt FROM attempts \
+             WHERE delivery_id = ANY($1) ORDER BY delivery_id, n",
+            &[&ids],
+        )
+        .await
+        .map_err(pg_error)?;
+    let mut out: std::collections::HashMap<i64, Vec<Attempt>> = std::collections::HashMap::new();
+    for r in &rows {
+        out.entry(r.get(0)).or_default().push(Attempt {
+            at: r.get(1),
+            status: r.get::<_, Option<i32>>(2).map(|s| s as u16),
+            response_excerpt: r.get(3),
+        });
+    }
+    Ok(out)
+}
+
+pub(super) async fn attempts(
+    client: &deadpool_postgres::Object,
+    delivery_id: i64,
+) -> Result<Vec<Attempt>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT at, status, response_excerpt FROM attempts WHERE delivery_id = $1 ORDER BY n",
+            &[&delivery_id],
+        )
+        .await
+        .map_err(pg_error)?;
+    Ok(rows
+        .iter()
+        .map(|r| Attempt {
+            at: r.get(0),
+            status: r.get::<_, Option<i32>>(1).map(|s| s as u16),
+            response_excerpt: r.get(2),
+        })
+        .collect())
+}
