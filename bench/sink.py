@@ -65,7 +65,7 @@ class Sink:
         headers = []
         if status in (429, 503):
             headers.append(("Retry-After", self.retry_after))
-        return status, headers, json.dumps({"error": f"sink.py answered {status}"}).encode()
+        return status, headers, json.dumps({"error": f"sink.py answered {status}"}, separators=(",", ":")).encode()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -112,6 +112,8 @@ class Sink:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             return
+        except asyncio.CancelledError:
+            return  # stopped (Ctrl-C) with a keep-alive connection open: not an error
         finally:
             writer.close()
 
