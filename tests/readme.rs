@@ -13,8 +13,12 @@
 //!   (the server, the mock): it is started in the background as terminal N (a second one
 //!   in terminal N first stops the one there with SIGINT, as Ctrl-C would), and the `#`
 //!   lines under it must appear in its output, in order, other lines allowed between.
-//! - A ```text block right after `<!-- readme test: terminal N prints -->` holds lines that
-//!   terminal N prints next: in order, other lines allowed between (a log interleaves).
+//! - A ```text block right after `<!-- readme test: terminal N prints -->` holds the lines
+//!   terminal N prints next, all of them; after `<!-- readme test: terminal N prints, among
+//!   other lines -->` they come in that order with other lines allowed between (the
+//!   server's log, where other lines interleave).
+//! - When a mock (`bench/sink.py`) is stopped, it must have printed no request the README
+//!   does not show: after the last line the README expects, only its own `sink: ...` lines.
 //! - In an expected line, `…` stands for any text (an id, a time, a duration).
 //!
 //! What the test changes from the README's commands, and why:
@@ -54,7 +58,8 @@ const SERVE_LISTENING: &str = "switchboard listening on ";
 const SINK_LISTENING: &str = "sink: listening on ";
 /// The comment that marks a long-running command, and the marker before a terminal's lines.
 const KEEPS_RUNNING: &str = "runs until Ctrl-C";
-const PRINTS_MARKER: (&str, &str) = ("<!-- readme test: terminal ", " prints -->");
+const PRINTS_MARKER: (&str, &str) = ("<!-- readme test: terminal ", " prints");
+const AMONG_OTHERS: &str = ", among other lines";
 /// The wildcard of expected lines.
 const ANY: char = '…';
 
@@ -68,10 +73,11 @@ enum Step {
         terminal: Option<u32>,
         expect: Vec<String>,
     },
-    /// Lines a long-running terminal prints next.
+    /// Lines a long-running terminal prints next: all of them, or among others.
     Prints {
         line: usize,
         terminal: u32,
+        among_others: bool,
         expect: Vec<String>,
     },
 }
@@ -90,7 +96,7 @@ fn walk_through(readme: &str) -> (Vec<u32>, Vec<Step>) {
 
     let mut numbers = Vec::new();
     let mut steps = Vec::new();
-    let mut marker: Option<u32> = None;
+    let mut marker: Option<(u32, bool)> = None;
     let mut i = start + 1;
     while i < end {
         let line = lines[i];
@@ -112,12 +118,17 @@ fn walk_through(readme: &str) -> (Vec<u32>, Vec<Step>) {
                 body.push((i + 1, text.get(indent..).unwrap_or(text.trim_start())));
                 i += 1;
             }
-            assert!(i < end, "README line {}: a code block is never closed", opened + 1);
+            assert!(
+                i < end,
+                "README line {}: a code block is never closed",
+                opened + 1
+            );
             match (language.as_str(), marker.take()) {
                 ("sh", None) => steps.extend(commands(&body)),
-                ("text", Some(terminal)) => steps.push(Step::Prints {
+                ("text", Some((terminal, among_others))) => steps.push(Step::Prints {
                     line: opened + 1,
                     terminal,
+                    among_others,
                     expect: body.iter().map(|(_, l)| l.to_string()).collect(),
                 }),
                 (_, Some(_)) => panic!(
@@ -126,13 +137,22 @@ fn walk_through(readme: &str) -> (Vec<u32>, Vec<Step>) {
                 ),
                 _ => {}
             }
-        } else if let Some(number) = trimmed
+        } else if let Some(rest) = trimmed
             .strip_prefix(PRINTS_MARKER.0)
-            .and_then(|rest| rest.strip_suffix(PRINTS_MARKER.1))
+            .and_then(|rest| rest.strip_suffix(" -->"))
         {
-            marker = Some(number.parse().unwrap_or_else(|_| {
-                panic!("README line {}: {trimmed:?} names no terminal", i + 1)
-            }));
+            let (number, how) = rest
+                .split_once(PRINTS_MARKER.1)
+                .unwrap_or_else(|| panic!("README line {}: {trimmed:?} is not a marker", i + 1));
+            let number = number
+                .parse()
+                .unwrap_or_else(|_| panic!("README line {}: {trimmed:?} names no terminal", i + 1));
+            let among_others = match how {
+                "" => false,
+                AMONG_OTHERS => true,
+                _ => panic!("README line {}: {trimmed:?} is not a marker", i + 1),
+            };
+            marker = Some((number, among_others));
         } else if !trimmed.is_empty() {
             marker = None;
         }
@@ -175,17 +195,15 @@ fn commands(body: &[(usize, &str)]) -> Vec<Step> {
                 }
             }
         };
-        let terminal = comment
-            .filter(|c| c.contains(KEEPS_RUNNING))
-            .map(|c| {
-                c.split("terminal ")
-                    .nth(1)
-                    .and_then(|rest| rest.split(|ch: char| !ch.is_ascii_digit()).next())
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or_else(|| {
-                        panic!("README line {line}: a long-running command names no terminal")
-                    })
-            });
+        let terminal = comment.filter(|c| c.contains(KEEPS_RUNNING)).map(|c| {
+            c.split("terminal ")
+                .nth(1)
+                .and_then(|rest| rest.split(|ch: char| !ch.is_ascii_digit()).next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| {
+                    panic!("README line {line}: a long-running command names no terminal")
+                })
+        });
         let mut expect = Vec::new();
         while let Some((_, out)) = body.get(i).filter(|(_, l)| l.starts_with('#')) {
             let out = out.strip_prefix('#').unwrap();
@@ -222,12 +240,24 @@ fn matches(pattern: &str, line: &str) -> bool {
     rest.len() >= last.len() && rest.ends_with(last)
 }
 
-/// Where matching `expect` in `lines`, in order from `from`, other lines allowed between,
-/// ends; `None` if they are not all there (yet).
-fn find_in_order(lines: &[&str], from: usize, expect: &[String]) -> Option<usize> {
+/// Where matching `expect` in `lines` from `from` ends: each line in order, other lines
+/// allowed between if `among_others`, else the very next lines; `None` if they are not all
+/// there (yet).
+fn find_in_order(
+    lines: &[&str],
+    from: usize,
+    expect: &[String],
+    among_others: bool,
+) -> Option<usize> {
     let mut at = from;
     for pattern in expect {
-        at += lines.get(at..)?.iter().position(|l| matches(pattern, l))? + 1;
+        if among_others {
+            at += lines.get(at..)?.iter().position(|l| matches(pattern, l))? + 1;
+        } else if matches(pattern, lines.get(at)?) {
+            at += 1;
+        } else {
+            return None;
+        }
     }
     Some(at)
 }
@@ -244,6 +274,8 @@ struct Terminal {
     output: PathBuf,
     /// How many of its lines earlier expectations used up.
     cursor: usize,
+    /// A mock, which must print nothing the README does not show.
+    sink: bool,
 }
 
 impl Terminal {
@@ -258,17 +290,22 @@ impl Terminal {
 
     /// Wait until it has printed `expect` after what earlier expectations used up.
     #[track_caller]
-    fn wait_for(&mut self, expect: &[String], what: &str) {
+    fn wait_for(&mut self, expect: &[String], among_others: bool, what: &str) {
         let cursor = self.cursor;
         self.cursor = wait_until(
             || {
                 let text = self.text();
                 let lines: Vec<&str> = text.lines().collect();
-                find_in_order(&lines, cursor, expect)
+                find_in_order(&lines, cursor, expect, among_others)
             },
             Lazy(|| {
                 format!(
-                    "{what} to print, in order after its first {cursor} line(s):\n{}\n----- it printed -----\n{}",
+                    "{what} to print, {} its first {cursor} line(s):\n{}\n----- it printed -----\n{}",
+                    if among_others {
+                        "in order (among other lines) after"
+                    } else {
+                        "as the next lines after"
+                    },
                     expect.join("\n"),
                     self.text()
                 )
@@ -285,6 +322,19 @@ impl Terminal {
             .expect("kill runs");
         assert!(status.success(), "kill -INT -{} failed", self.guard.id());
         self.guard.wait_exit();
+        if self.sink {
+            let text = self.text();
+            let unexpected: Vec<&str> = text
+                .lines()
+                .skip(self.cursor)
+                .filter(|l| !l.starts_with("sink: "))
+                .collect();
+            assert!(
+                unexpected.is_empty(),
+                "the mock printed requests the README does not show:\n{}\n----- all it printed -----\n{text}",
+                unexpected.join("\n")
+            );
+        }
     }
 }
 
@@ -373,13 +423,18 @@ impl Walk {
             Step::Prints {
                 line,
                 terminal,
+                among_others,
                 expect,
             } => {
                 let expect: Vec<String> = expect.iter().map(|l| self.substitute(l)).collect();
                 let terminal = self.terminals.get_mut(terminal).unwrap_or_else(|| {
                     panic!("README line {line}: terminal {terminal} runs nothing")
                 });
-                terminal.wait_for(&expect, &format!("terminal of README line {line}"));
+                terminal.wait_for(
+                    &expect,
+                    *among_others,
+                    &format!("terminal of README line {line}"),
+                );
             }
         }
     }
@@ -406,6 +461,7 @@ impl Walk {
             guard,
             output: self.dir.path().join(format!("{name}.stdout")),
             cursor: 0,
+            sink,
         };
         let listening = if serve {
             Some(SERVE_LISTENING)
@@ -430,7 +486,8 @@ impl Walk {
             }
         }
         let expect: Vec<String> = expect.iter().map(|l| self.substitute(l)).collect();
-        terminal.wait_for(&expect, &format!("the command of README line {line}"));
+        // What it prints as it starts comes among other lines (the server's migrations).
+        terminal.wait_for(&expect, true, &format!("the command of README line {line}"));
         self.terminals.insert(number, terminal);
     }
 
@@ -497,12 +554,18 @@ fn the_readme_walk_through_prints_what_it_says() {
         .expect("README.md reads");
     let (numbers, steps) = walk_through(&readme);
     let expected: Vec<u32> = (1..=numbers.len() as u32).collect();
-    assert_eq!(numbers, expected, "the walk-through's steps are numbered 1..N");
+    assert_eq!(
+        numbers, expected,
+        "the walk-through's steps are numbered 1..N"
+    );
     assert!(
-        steps
-            .iter()
-            .any(|s| matches!(s, Step::Run { terminal: Some(_), .. }))
-            && steps.iter().any(|s| matches!(s, Step::Prints { .. })),
+        steps.iter().any(|s| matches!(
+            s,
+            Step::Run {
+                terminal: Some(_),
+                ..
+            }
+        )) && steps.iter().any(|s| matches!(s, Step::Prints { .. })),
         "the walk-through starts a server and says what it prints: {steps:#?}"
     );
 
@@ -518,7 +581,10 @@ fn the_readme_walk_through_prints_what_it_says() {
 
 #[test]
 fn an_ellipsis_stands_for_any_text_and_nothing_else_is_loose() {
-    assert!(matches("a 202 {\"event_id\":\"evt_…\"}", "a 202 {\"event_id\":\"evt_01AB\"}"));
+    assert!(matches(
+        "a 202 {\"event_id\":\"evt_…\"}",
+        "a 202 {\"event_id\":\"evt_01AB\"}"
+    ));
     assert!(matches("… INFO x=… y", "2026-12-03T10:00:00Z INFO x=1 y"));
     assert!(matches("…", ""));
     assert!(matches("exact", "exact"));
@@ -555,6 +621,7 @@ fn commands_output_and_terminals_are_read_from_the_section() {
             Step::Prints {
                 line: 18,
                 terminal: 1,
+                among_others: false,
                 expect: vec!["GET / -> 200".into()],
             },
         ]
