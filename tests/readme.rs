@@ -522,7 +522,7 @@ impl Walk {
             )
         };
         if read_only {
-            wait_until(|| run(), Lazy(mismatch), TIMEOUT);
+            wait_until(&run, Lazy(mismatch), TIMEOUT);
         } else {
             assert!(run(), "{}", mismatch());
         }
