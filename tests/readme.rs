@@ -288,28 +288,35 @@ impl Terminal {
         }
     }
 
-    /// Wait until it has printed `expect` after what earlier expectations used up.
+    /// Wait until it has printed `expect` after what earlier expectations used up. When
+    /// they must be the very next lines, a line that differs fails at once.
     #[track_caller]
     fn wait_for(&mut self, expect: &[String], among_others: bool, what: &str) {
         let cursor = self.cursor;
+        let wanted = || {
+            format!(
+                "{what} to print, {} its first {cursor} line(s):\n{}\n----- it printed -----\n{}",
+                if among_others {
+                    "in order (among other lines) after"
+                } else {
+                    "as the next lines after"
+                },
+                expect.join("\n"),
+                self.text()
+            )
+        };
         self.cursor = wait_until(
             || {
                 let text = self.text();
                 let lines: Vec<&str> = text.lines().collect();
+                if !among_others {
+                    let printed = lines.iter().skip(cursor);
+                    let differs = expect.iter().zip(printed).any(|(p, l)| !matches(p, l));
+                    assert!(!differs, "expected {}", wanted());
+                }
                 find_in_order(&lines, cursor, expect, among_others)
             },
-            Lazy(|| {
-                format!(
-                    "{what} to print, {} its first {cursor} line(s):\n{}\n----- it printed -----\n{}",
-                    if among_others {
-                        "in order (among other lines) after"
-                    } else {
-                        "as the next lines after"
-                    },
-                    expect.join("\n"),
-                    self.text()
-                )
-            }),
+            Lazy(wanted),
             TIMEOUT,
         );
     }
