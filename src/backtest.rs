@@ -97,7 +97,9 @@ pub fn parse_when(name: &str, text: &str, now: i64) -> Result<i64, String> {
     if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(time.timestamp_millis());
     }
-    let unit_ms = match text.chars().last() {
+    // By characters, not bytes: the last one may be any character (`\u{80}` is two bytes).
+    let mut chars = text.chars();
+    let unit_ms = match chars.next_back() {
         Some('s') => 1_000,
         Some('m') => 60_000,
         Some('h') => 3_600_000,
@@ -105,7 +107,7 @@ pub fn parse_when(name: &str, text: &str, now: i64) -> Result<i64, String> {
         Some('w') => 7 * DAY_MS,
         _ => 0,
     };
-    let amount = text[..text.len().saturating_sub(1)].parse::<i64>().ok();
+    let amount = chars.as_str().parse::<i64>().ok();
     match amount.filter(|n| *n >= 0 && unit_ms > 0) {
         Some(n) => Ok(now.saturating_sub(n.saturating_mul(unit_ms))),
         None => Err(format!(
@@ -393,6 +395,11 @@ mod tests {
             "{refused}"
         );
         assert!(parse_when("until", "-5h", now).is_err());
+        // A last character of several bytes is refused with the sentence, never a panic
+        // (Schemathesis sent `since=\u{80}`).
+        for text in ["\u{80}", "5\u{80}", "é", "3日"] {
+            assert!(parse_when("since", text, now).is_err(), "{text:?}");
+        }
     }
 
     #[test]
