@@ -243,6 +243,11 @@ pub fn runtime_message(error: &EvalAltResult, source: &str) -> String {
         EvalAltResult::ErrorPropertyNotFound(name, _) => {
             format!("there is no property {name} here")
         }
+        // `event.text.trim()`: trim, make_lower and the like change the value they are
+        // called on, and the event cannot be changed.
+        EvalAltResult::ErrorNonPureMethodCallOnConstant(name, _) => format!(
+            "{name}() changes the value it is called on, and this one cannot be changed (the event is read-only): copy it first, e.g. let text = event.text; text.{name}();"
+        ),
         other => {
             // Rhai appends the position; ours goes in front, in path:line:col form.
             let text = other.to_string();

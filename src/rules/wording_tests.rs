@@ -207,6 +207,11 @@ const MISTAKES: &[(&str, &str, &str)] = &[
         "within_hours(\"mon-fri 9-17\", \"America/Bogota\");",
         "r.rhai:1:1: within_hours: \"9\" is not a time; write HH:MM, from 00:00 to 24:00",
     ),
+    (
+        "trim() called on the event's text",
+        "let t = event.text.trim();",
+        "r.rhai:1:20: trim() changes the value it is called on, and this one cannot be changed (the event is read-only): copy it first, e.g. let text = event.text; text.trim();",
+    ),
 ];
 
 #[test]
