@@ -4,7 +4,8 @@
 //!
 //! They need Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
 //! `/usr/bin/chromedriver`). Without them the tests print a note and pass, unless `CI` is
-//! set, where they fail. Set `SWITCHBOARD_SCREENSHOTS=<dir>` to save a PNG of each view.
+//! set, where they fail. Each test saves PNGs of its views under `target/screenshots/`
+//! (`SWITCHBOARD_SCREENSHOTS=<dir>` elsewhere).
 //! See tests/browser/README.md.
 
 use std::future::Future;
@@ -357,11 +358,12 @@ impl Browser {
         self.wait_visible(&css("view-events")).await;
     }
 
-    /// With `SWITCHBOARD_SCREENSHOTS=<dir>`, save what the page looks like as `<dir>/<name>.png`.
+    /// Save what the page looks like as `target/screenshots/<name>.png` (CI keeps them as
+    /// artifacts), or under `SWITCHBOARD_SCREENSHOTS=<dir>` when set.
     async fn screenshot(&self, name: &str) {
-        let Some(dir) = std::env::var_os("SWITCHBOARD_SCREENSHOTS") else {
-            return;
-        };
+        let dir = std::env::var_os("SWITCHBOARD_SCREENSHOTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots"));
         let png = self.client.screenshot().await.expect("a screenshot");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).unwrap();
