@@ -493,7 +493,7 @@ async fn log_in_see_a_new_event_arrive_and_read_its_trace() {
 }
 
 #[tokio::test]
-async fn redriving_a_dead_letter_removes_it_and_the_event_is_done() {
+async fn redriving_a_dead_letter_marks_it_redriven_and_the_event_is_done() {
     let app = spawn_app(&[("10-text.rhai", r#"send_text("hi");"#)]).await;
     Mock::given(any())
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad user"})))
@@ -516,22 +516,38 @@ async fn redriving_a_dead_letter_removes_it_and_the_event_is_done() {
     let card = format!("[data-testid=\"dead-letter\"][data-event-id=\"{event_id}\"]");
     let text = browser.wait_text(&card, "send_text").await;
     assert!(text.contains("final_status"), "the reason: {text}");
-    assert!(text.contains("400"), "the last status: {text}");
-    assert!(text.contains("bad user"), "the last response: {text}");
     assert!(
-        text.contains("/v1/bots/bot-from-event/messages"),
-        "the request: {text}"
+        text.contains("retrying cannot change"),
+        "the reason in words: {text}"
+    );
+    assert!(text.contains("400"), "the last status: {text}");
+    browser
+        .wait_text(&css("dead-letters-total"), "1 dead letter")
+        .await;
+    browser
+        .click(&format!(
+            "{card} [data-testid=\"dead-letter-details-toggle\"]"
+        ))
+        .await;
+    let details = browser
+        .wait_text(&css("dead-letter-details"), "bad user")
+        .await;
+    assert!(
+        details.contains("/v1/bots/bot-from-event/messages"),
+        "the request: {details}"
     );
     browser.screenshot("dead-letters").await;
 
     browser
         .click(&format!("{card} [data-testid=\"dead-letter-redrive\"]"))
         .await;
-    browser.wait_gone(&card).await;
+    browser
+        .wait_text(&format!("{card}[data-state=\"redriven\"]"), "redriven")
+        .await;
     browser
         .wait_text(&css("dead-letters-note"), "redriven")
         .await;
-    browser.wait_visible(&css("dead-letters-empty")).await;
+    assert!(browser.texts(&css("dead-letter-redrive")).await.is_empty());
 
     // The event is done now: its row in the list says so, and its trace shows both attempts.
     browser.click(&css("tab-events")).await;
@@ -640,6 +656,151 @@ async fn the_rules_tab_shows_each_file_and_a_broken_save() {
     browser.wait_text(&file("30-c.rhai"), "inactive").await;
     browser.screenshot("rules").await;
 
+    browser.close().await;
+    app.stop().await;
+}
+
+/// A Jelou message from user `57300<n>` (one user each, so their deliveries run side by side).
+fn jelou_message_from(n: usize, text: &str) -> Value {
+    let mut body = jelou_message(&format!("bulk-{n}"), text);
+    body["contact"]["id"] = json!(format!("57300{n:07}"));
+    body
+}
+
+#[tokio::test]
+async fn a_provider_paused_from_the_console_attempts_nothing_until_resumed() {
+    let app = spawn_app(&[("10-text.rhai", r#"send_text("hi");"#)]).await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    browser.log_in().await;
+    browser.click(&css("tab-providers")).await;
+    let jelou = "[data-testid=\"provider\"][data-name=\"jelou\"]";
+    browser.wait_text(jelou, "active").await;
+    browser
+        .click(&format!("{jelou} [data-testid=\"provider-pause\"]"))
+        .await;
+    browser
+        .wait_text(&format!("{jelou}[data-state=\"paused\"]"), "operator")
+        .await;
+    browser.wait_text(&css("providers-result"), "paused").await;
+    let entry = app.admin_get("/admin/providers").await;
+    let state = entry["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "jelou")
+        .unwrap()["state"]
+        .clone();
+    assert_eq!(state, json!("paused"));
+
+    // While paused the event's delivery waits: the page counts it, nothing reaches Jelou.
+    let event_id = app.post_jelou(&jelou_message("paused-1", "hi")).await;
+    browser
+        .wait_text(&format!("{jelou} [data-testid=\"provider-waiting\"]"), "1")
+        .await;
+    browser.screenshot("providers-paused").await;
+    let trace = app.admin_get(&format!("/admin/events/{event_id}")).await;
+    let delivery = &trace["deliveries"][0];
+    assert_eq!(
+        delivery["attempts"],
+        json!([]),
+        "attempted while paused: {trace}"
+    );
+    assert_ne!(delivery["status"], json!("dead"), "{trace}");
+    assert!(app.jelou.received_requests().await.unwrap().is_empty());
+
+    browser
+        .click(&format!("{jelou} [data-testid=\"provider-resume\"]"))
+        .await;
+    browser
+        .wait_text(&format!("{jelou}[data-state=\"active\"]"), "active")
+        .await;
+    eventually("the waiting delivery to go out after resume", || async {
+        let trace = app.admin_get(&format!("/admin/events/{event_id}")).await;
+        (trace["status"] == "done").then_some(())
+    })
+    .await;
+    assert_eq!(app.jelou.received_requests().await.unwrap().len(), 1);
+    browser
+        .wait_text(&format!("{jelou} [data-testid=\"provider-waiting\"]"), "0")
+        .await;
+    browser.screenshot("providers").await;
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_thousand_dead_letters_are_redriven_in_bulk_from_the_console_and_all_delivered() {
+    const LETTERS: usize = 1_000;
+    let app = spawn_app(&[("10-text.rhai", r#"send_text("hi");"#)]).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad user"})))
+        .up_to_n_times(LETTERS as u64)
+        .mount(&app.jelou)
+        .await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    for n in 0..LETTERS {
+        app.post_jelou(&jelou_message_from(n, "hi")).await;
+    }
+    eventually("a dead letter for every event", || async {
+        let page = app.admin_get("/admin/dead-letters?limit=1").await;
+        (page["total"] == json!(LETTERS)).then_some(())
+    })
+    .await;
+
+    browser.log_in().await;
+    browser.click(&css("tab-dead-letters")).await;
+    browser
+        .wait_text(&css("dead-letters-total"), "1,000 dead letters match")
+        .await;
+    assert_eq!(browser.texts(&css("dead-letter")).await.len(), 50);
+    browser.wait_text(&css("dl-page"), "showing 1–50").await;
+    // The next page, and back.
+    browser.click(&css("dl-older")).await;
+    browser.wait_text(&css("dl-page"), "showing 51–100").await;
+    browser.click(&css("dl-newer")).await;
+    browser.wait_text(&css("dl-page"), "showing 1–50").await;
+
+    browser.click(&css("dl-select-page")).await;
+    browser.wait_text(&css("dl-selected"), "50 selected").await;
+    browser.click(&css("dl-select-all")).await;
+    browser
+        .wait_text(&css("dl-selected"), "All 1,000 matching")
+        .await;
+    browser.click(&css("dl-bulk-redrive")).await;
+    let ask = browser
+        .wait_text(&css("dl-confirm-text"), "Redrive all 1,000 dead letters")
+        .await;
+    assert!(ask.contains("user_unknown"), "{ask}");
+    browser.screenshot("dead-letters-bulk-confirm").await;
+    assert_eq!(
+        app.jelou.received_requests().await.unwrap().len(),
+        LETTERS,
+        "nothing is redriven before the confirmation"
+    );
+    browser.click(&css("dl-confirm-yes")).await;
+    browser.wait_gone(&css("dl-confirm")).await;
+    browser
+        .wait_text(&css("dead-letters-note"), "1,000 dead letters redriven")
+        .await;
+
+    eventually("every redriven delivery to be delivered", || async {
+        let done = app.admin_get("/admin/events?status=done&limit=1").await;
+        (done["total"] == json!(LETTERS)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.jelou.received_requests().await.unwrap().len(),
+        2 * LETTERS
+    );
+    browser.wait_text(&css("dead-letter"), "redriven").await;
+    assert!(browser.texts(&css("dead-letter-redrive")).await.is_empty());
+    browser.screenshot("dead-letters-after-bulk").await;
     browser.close().await;
     app.stop().await;
 }

@@ -22,6 +22,10 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("app.js", JS, include_str!("console/app.js")),
     ("api.js", JS, include_str!("console/api.js")),
     ("dom.js", JS, include_str!("console/dom.js")),
+    ("parts.js", JS, include_str!("console/parts.js")),
+    ("reasons.js", JS, include_str!("console/reasons.js")),
+    ("providers.js", JS, include_str!("console/providers.js")),
+    ("deadletters.js", JS, include_str!("console/deadletters.js")),
 ];
 const JS: &str = "text/javascript; charset=utf-8";
 
@@ -52,7 +56,7 @@ pub async fn page(state: web::Data<AppState>) -> Result<HttpResponse, Rejection>
 #[utoipa::path(
     tag = "console",
     operation_id = "console_asset",
-    params(("file" = String, Path, description = "`console.css`, `app.js`, `api.js` or `dom.js`")),
+    params(("file" = String, Path, description = "`console.css` or one of the JavaScript modules (`app.js`, `api.js`, `dom.js`, `parts.js`, `reasons.js`, `providers.js`, `deadletters.js`)")),
     responses(
         (status = 200, description = "A style sheet (`text/css`) or JavaScript module (`text/javascript`) of the console", content_type = "text/plain"),
         (status = 404, description = "`not_found`: no such file, or the console is off", body = ErrorBody),

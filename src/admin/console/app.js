@@ -4,6 +4,9 @@
 import { $, h, clear, show, note, fmtTime, timeEl, localInputToMs, badge, httpBadge, pretty, compact,
   userLabel, userFull } from "./dom.js";
 import { TOKEN_KEY, session, Unauthorized, api, errText } from "./api.js";
+import { reconcile, requestBlock, attemptsTable } from "./parts.js";
+import { refreshDeadLetters, resetDeadLetters } from "./deadletters.js";
+import { refreshProviders, resetProviders } from "./providers.js";
 
 const FILTER_KEY = "switchboard.console.filters";
 const REFRESH_MS = 2000;
@@ -56,9 +59,10 @@ let openEventId = null;
 let timer = null;
 let ticking = false;
 
+const VIEWS = ["events", "providers", "dead-letters", "rules", "try"];
 function parseHash() {
-  const m = location.hash.replace(/^#\/?/, "").split("/");
-  const v = ["events", "dead-letters", "rules", "try"].includes(m[0]) ? m[0] : "events";
+  const m = location.hash.replace(/^#\/?/, "").split("?")[0].split("/");
+  const v = VIEWS.includes(m[0]) ? m[0] : "events";
   const id = v === "events" && m[1] ? decodeURIComponent(m[1]) : null;
   return { v, id };
 }
@@ -76,12 +80,13 @@ function route() {
   document.querySelectorAll("header nav button").forEach((b) => {
     if (b.dataset.view === v) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
   });
-  for (const name of ["events", "dead-letters", "rules", "try"]) show($("view-" + name), name === v);
+  for (const name of VIEWS) show($("view-" + name), name === v);
   if (v === "events") {
     if (!events.loaded) loadEvents();
     if (id !== openEventId) openTrace(id);
   }
   if (v === "dead-letters") refreshDeadLetters();
+  if (v === "providers") refreshProviders();
   if (v === "rules") refreshRules();
   if (v === "try") $("try-source").focus();
 }
@@ -104,6 +109,7 @@ async function tick() {
     if (view === "events") {
       await Promise.all([refreshEvents(), openEventId ? refreshTrace() : null]);
     } else if (view === "dead-letters") await refreshDeadLetters();
+    else if (view === "providers") await refreshProviders();
     else if (view === "rules") await refreshRules();
     $("live").textContent = "updated " + fmtTime(Date.now()).slice(11);
   } catch (e) { reportBug(e); } finally { ticking = false; }
@@ -113,34 +119,10 @@ function resetState() {
   clear($("events-list")); clear($("trace")); show($("trace"), false);
   $("events-layout").classList.add("no-trace");
   openEventId = null; traceSig = null;
-  clear($("dead-letters-list")); clear($("dead-letters-message")); clear($("rules-list"));
-  deadSig = null; rulesSig = null;
+  resetDeadLetters(); resetProviders(); clear($("rules-list"));
+  rulesSig = null;
 }
 
-// Keyed reconciliation: keep unchanged elements, so refreshes do not flicker.
-function reconcile(container, items, keyOf, sigOf, build) {
-  const existing = new Map();
-  for (const el of Array.from(container.children)) existing.set(el.dataset.key, el);
-  const wanted = [];
-  for (const item of items) {
-    const key = String(keyOf(item));
-    const sig = sigOf(item);
-    let el = existing.get(key);
-    if (!el || el.dataset.sig !== sig) {
-      const fresh = build(item, !el);
-      fresh.dataset.key = key;
-      fresh.dataset.sig = sig;
-      if (el) el.replaceWith(fresh);
-      el = fresh;
-    }
-    existing.delete(key);
-    wanted.push(el);
-  }
-  for (const el of existing.values()) el.remove();
-  wanted.forEach((el, i) => {
-    if (container.children[i] !== el) container.insertBefore(el, container.children[i] || null);
-  });
-}
 
 // ---------- events ----------
 function newEventsState() { return { list: [], cursor: null, loaded: false, gen: 0, filters: {}, older: false }; }
@@ -447,29 +429,6 @@ function ruleCard(r, testid) {
         h("strong", { text: a.action }), " → ", h("span", { text: a.provider }), " ",
         h("code", { class: "muted", text: compact(a.params || {}) })))) : null);
 }
-function requestBlock(req, key, testid, folded) {
-  if (!req) return h("p", { class: "muted small", text: "No request yet (it is built on the first attempt)." });
-  if (req.dead_letter) return h("div", { class: "rule-error", testid: testid,
-    text: "would be dead-lettered: " + req.dead_letter });
-  return h("div", { testid },
-    h("div", { class: "request-line" }, h("span", { class: "method", text: req.method || "" }),
-      h("span", { testid: testid + "-url", text: req.url || "" })),
-    req.body !== undefined && req.body !== null
-      ? h("details", { "data-key": key, open: !folded },
-          h("summary", { text: "Request body" }), h("pre", { text: pretty(req.body) }))
-      : null);
-}
-function attemptsTable(attempts, testid) {
-  if (!attempts || !attempts.length) return h("p", { class: "muted small", text: "No attempts yet." });
-  return h("table", { class: "attempts" },
-    h("thead", null, h("tr", null, h("th", { class: "narrow", text: "#" }), h("th", { class: "narrow", text: "at" }),
-      h("th", { class: "narrow", text: "status" }), h("th", { text: "response excerpt" }))),
-    h("tbody", null, attempts.map((a, i) => h("tr", { testid },
-      h("td", { class: "narrow", text: String(i + 1) }),
-      h("td", { class: "narrow time" }, timeEl(a.at, true)),
-      h("td", { class: "narrow" }, httpBadge(a.status, "attempt-status")),
-      h("td", { class: "excerpt", text: a.response_excerpt || "" })))));
-}
 function deliveryCard(d) {
   return h("div", { class: "card" + (d.status === "dead" ? " error" : ""), testid: "trace-delivery",
       "data-delivery-id": d.id },
@@ -525,84 +484,6 @@ async function replay() {
     traceNotes.message = { kind: "error", text: "Replay failed: " + errText(e) };
   }
   rerenderTrace();
-}
-
-// ---------- dead letters ----------
-let deadSig = null;
-const redriven = new Set();
-async function refreshDeadLetters() {
-  let data;
-  try { data = (await api("GET", "/admin/dead-letters?limit=500")).data; }
-  catch (e) {
-    if (!(e instanceof Unauthorized)) note($("dead-letters-error"), "Could not list dead letters: " + errText(e));
-    return;
-  }
-  note($("dead-letters-error"), "");
-  // Redriven letters are listed too (with redriven_at); this page shows the open ones.
-  const list = (data.dead_letters || []).filter((d) => !redriven.has(d.id) && !d.redriven_at);
-  const sig = compact(list);
-  if (sig === deadSig) return;
-  deadSig = sig;
-  reconcile($("dead-letters-list"), list, (d) => d.id, compact, deadLetterCard);
-  show($("dead-letters-empty"), list.length === 0);
-}
-function deadLetterCard(d) {
-  const result = h("div", { testid: "dead-letter-result", role: "status" });
-  const button = h("button", { type: "button", class: "primary", testid: "dead-letter-redrive",
-    text: "Redrive", "aria-label": "Redrive dead letter " + d.id });
-  const card = h("div", { class: "card error", testid: "dead-letter", "data-id": d.id, "data-event-id": d.event_id },
-    h("div", { class: "card-head" },
-      h("span", { class: "title" }, "#" + d.id + " ", h("span", { text: d.action }), " → ", h("span", { text: d.provider })),
-      h("span", { class: "badge dead", testid: "dead-letter-reason", text: d.reason }),
-      d.last_status !== undefined ? h("span", { class: "small muted" }, "last status ",
-        httpBadge(d.last_status, "dead-letter-last-status")) : null,
-      h("span", { class: "grow" }),
-      button),
-    h("dl", { class: "facts" },
-      h("dt", { text: "event" }),
-      h("dd", null, h("button", { type: "button", class: "link", testid: "dead-letter-event", text: d.event_id,
-        onclick: () => go("events", d.event_id) })),
-      h("dt", { text: "dead since" }), h("dd", null, timeEl(d.created_at)),
-      h("dt", { text: "params" }), h("dd", null, h("code", { text: compact(d.params || {}) })),
-      h("dt", { text: "last response" }),
-      h("dd", null, d.last_response ? h("pre", { testid: "dead-letter-response", text: d.last_response })
-        : h("span", { class: "muted", text: "none" }))),
-    h("h4", { class: "sub-head first", text: "Request" }),
-    requestBlock(d.request, null, "dead-letter-request", true),
-    h("h4", { class: "sub-head", text: "Attempts" }),
-    attemptsTable(d.attempts, "dead-letter-attempt"),
-    result);
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    note(result, "");
-    result.className = "";
-    try {
-      await api("POST", "/admin/dead-letters/" + encodeURIComponent(d.id) + "/redrive");
-      gone(d, "ok", "Dead letter #" + d.id + " redriven: its delivery (" + d.action + " → " + d.provider +
-        ") is pending again.");
-    } catch (e) {
-      if (e instanceof Unauthorized) return;
-      if (e.status === 404 || e.status === 409) {
-        gone(d, "info", "Dead letter #" + d.id + ": " + errText(e));
-        return;
-      }
-      button.disabled = false;
-      result.className = "note error";
-      note(result, "Redrive failed: " + errText(e));
-    }
-  });
-  return card;
-}
-function gone(d, kind, text) {
-  redriven.add(d.id);
-  const row = $("dead-letters-list").querySelector('[data-key="' + CSS.escape(String(d.id)) + '"]');
-  if (row) row.remove();
-  deadSig = null;
-  const msg = $("dead-letters-message");
-  clear(msg);
-  msg.appendChild(h("div", { class: "note " + kind, testid: "dead-letters-note" }, text + " ",
-    h("button", { type: "button", class: "link", text: "Open " + d.event_id, onclick: () => go("events", d.event_id) })));
-  show($("dead-letters-empty"), $("dead-letters-list").children.length === 0);
 }
 
 // ---------- rules ----------
