@@ -804,3 +804,75 @@ async fn a_thousand_dead_letters_are_redriven_in_bulk_from_the_console_and_all_d
     browser.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn search_keeps_its_view_in_the_url_and_new_events_wait_behind_a_banner() {
+    let app = spawn_app(&[("10-text.rhai", r#"send_text("hi");"#)]).await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let priced = app
+        .post_jelou(&jelou_message_from(1, "cuanto cuesta el plan premium"))
+        .await;
+    let greeting = app
+        .post_jelou(&jelou_message_from(2, "hola buenos dias"))
+        .await;
+    let row = |id: &str| format!("[data-testid=\"event-row\"][data-event-id=\"{id}\"]");
+    browser.log_in().await;
+    browser.wait_visible(&row(&priced)).await;
+    browser.wait_visible(&row(&greeting)).await;
+
+    // "/" focuses the search box.
+    let body = browser.client.find(Locator::Css("body")).await.unwrap();
+    body.send_keys("/").await.unwrap();
+    eventually("the search box to take the focus", || async {
+        (browser.js("return document.activeElement.id").await == json!("f-q")).then_some(())
+    })
+    .await;
+    browser.type_into(&css("events-search"), "premium").await;
+    browser.click(&css("filters-apply")).await;
+    browser.wait_gone(&row(&greeting)).await;
+    browser.wait_visible(&row(&priced)).await;
+    browser
+        .wait_text(&css("events-count"), "1 shown of 1 matching")
+        .await;
+    let hash = browser.js("return location.hash").await;
+    assert!(
+        hash.as_str().unwrap().contains("q=premium"),
+        "the search is in the URL: {hash}"
+    );
+
+    // A reload (or the link sent to a colleague) shows the same view.
+    browser.js("location.reload(); return null").await;
+    browser.wait_visible(&row(&priced)).await;
+    assert!(browser.texts(&row(&greeting)).await.is_empty());
+    assert_eq!(
+        browser
+            .js("return document.getElementById('f-q').value")
+            .await,
+        json!("premium")
+    );
+
+    // A new matching event does not move the rows: a banner counts it until asked for.
+    let newer = app
+        .post_jelou(&jelou_message_from(3, "y el plan premium anual"))
+        .await;
+    browser.wait_text(&css("events-new"), "1 new event").await;
+    assert!(browser.texts(&row(&newer)).await.is_empty());
+    browser.screenshot("events-search").await;
+    browser.click(&css("events-new")).await;
+    browser.wait_visible(&row(&newer)).await;
+    browser.wait_gone(&css("events-new")).await;
+
+    // Escape closes the trace.
+    browser
+        .click(&format!("{} [data-testid=\"event-open\"]", row(&priced)))
+        .await;
+    browser.wait_text(&css("trace-event-id"), &priced).await;
+    let body = browser.client.find(Locator::Css("body")).await.unwrap();
+    body.send_keys("\u{E00C}").await.unwrap();
+    browser.wait_gone(&css("trace")).await;
+    browser.close().await;
+    app.stop().await;
+}

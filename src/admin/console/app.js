@@ -5,10 +5,10 @@ import { $, h, clear, show, note, fmtTime, timeEl, localInputToMs, badge, httpBa
   userLabel, userFull } from "./dom.js";
 import { TOKEN_KEY, session, Unauthorized, api, errText } from "./api.js";
 import { reconcile, requestBlock, attemptsTable } from "./parts.js";
+import { reasonWords } from "./reasons.js";
 import { refreshDeadLetters, resetDeadLetters } from "./deadletters.js";
 import { refreshProviders, resetProviders } from "./providers.js";
 
-const FILTER_KEY = "switchboard.console.filters";
 const REFRESH_MS = 2000;
 const PAGE = 50;
 // ---------- login / logout ----------
@@ -67,7 +67,7 @@ function parseHash() {
   return { v, id };
 }
 function go(v, id) {
-  const target = "#/" + v + (id ? "/" + encodeURIComponent(id) : "");
+  const target = v === "events" ? eventsHash(id) : "#/" + v + (id ? "/" + encodeURIComponent(id) : "");
   if (location.hash !== target) location.hash = target; else route();
 }
 window.addEventListener("hashchange", () => { if (session.token) route(); });
@@ -82,6 +82,10 @@ function route() {
   });
   for (const name of VIEWS) show($("view-" + name), name === v);
   if (v === "events") {
+    if (compact(urlEventFilters()) !== compact(events.filters)) {
+      restoreFilters();
+      events.gen++; events.loaded = false; events.list = []; events.cursor = null; events.older = false;
+    }
     if (!events.loaded) loadEvents();
     if (id !== openEventId) openTrace(id);
   }
@@ -129,9 +133,10 @@ function newEventsState() { return { list: [], cursor: null, loaded: false, gen:
 let events = newEventsState();
 const knownSources = new Set();
 
+const EVENT_FILTERS = ["q", "user", "kind", "status", "source", "provider", "action", "since", "until"];
 function readFilters() {
   const f = {};
-  for (const k of ["user", "kind", "status", "source"]) {
+  for (const k of ["q", "user", "kind", "status", "source", "provider", "action"]) {
     const v = $("f-" + k).value.trim();
     if (v) f[k] = v;
   }
@@ -141,20 +146,36 @@ function readFilters() {
   }
   return f;
 }
+// The events view's filters live in the URL (#/events[/<id>]?q=...): shareable, and a reload
+// shows the same view.
+function urlEventFilters() {
+  const q = new URLSearchParams(location.hash.split("?")[1] || "");
+  const f = {};
+  for (const k of EVENT_FILTERS) { const v = (q.get(k) || "").trim(); if (v) f[k] = v; }
+  return f;
+}
+function toLocalInput(ms) {
+  const d = new Date(Number(ms));
+  if (!ms || isNaN(d.getTime())) return "";
+  return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate()) + "T" + pad2(d.getHours()) + ":" +
+    pad2(d.getMinutes()) + ":" + pad2(d.getSeconds());
+}
+const pad2 = (n) => String(n).padStart(2, "0");
 function restoreFilters() {
-  let saved = {};
-  try { saved = JSON.parse(sessionStorage.getItem(FILTER_KEY) || "{}") || {}; } catch (e) { saved = {}; }
-  for (const k of ["user", "kind", "status", "source", "since", "until"]) $("f-" + k).value = saved[k] || "";
+  const f = urlEventFilters();
+  for (const k of EVENT_FILTERS) {
+    $("f-" + k).value = k === "since" || k === "until" ? toLocalInput(f[k]) : f[k] || "";
+  }
   events.filters = readFilters();
 }
-function saveFilters() {
-  const raw = {};
-  for (const k of ["user", "kind", "status", "source", "since", "until"]) raw[k] = $("f-" + k).value;
-  sessionStorage.setItem(FILTER_KEY, JSON.stringify(raw));
+function eventsHash(id) {
+  const q = new URLSearchParams(events.filters).toString();
+  return "#/events" + (id ? "/" + encodeURIComponent(id) : "") + (q ? "?" + q : "");
 }
 function applyFilters() {
-  saveFilters();
   events.filters = readFilters();
+  const target = eventsHash(openEventId);
+  if (location.hash !== target) history.replaceState(null, "", target);
   events.gen++;
   events.loaded = false;
   events.list = []; events.cursor = null; events.older = false;
@@ -164,7 +185,7 @@ $("filters").addEventListener("submit", (ev) => { ev.preventDefault(); applyFilt
 $("f-kind").addEventListener("change", applyFilters);
 $("f-status").addEventListener("change", applyFilters);
 $("filters-clear").addEventListener("click", () => {
-  for (const k of ["user", "kind", "status", "source", "since", "until"]) $("f-" + k).value = "";
+  for (const k of EVENT_FILTERS) $("f-" + k).value = "";
   applyFilters();
 });
 
@@ -188,6 +209,7 @@ async function loadEvents() {
   const data = await fetchEvents({ limit: PAGE });
   if (!data) return;
   events.list = data.events; events.cursor = data.next_cursor; events.loaded = true; events.older = false;
+  events.total = data.total || 0; events.fresh = 0;
   firstRender = true; // a new list: only rows that arrive later are highlighted
   renderEvents();
 }
@@ -197,6 +219,18 @@ async function refreshEvents() {
   const limit = Math.min(500, Math.max(PAGE, old.length));
   const data = await fetchEvents({ limit });
   if (!data) return;
+  if (events.list.length > 0) {
+    // New events do not move the rows under the pointer: they are counted in a banner, and
+    // the rows shown are only updated in place.
+    const top = events.list[0].event_id;
+    const at = data.events.findIndex((e) => e.event_id === top);
+    events.fresh = at >= 0 ? at : Math.max(0, (data.total || 0) - events.total);
+    const latest = new Map(data.events.map((e) => [e.event_id, e]));
+    events.list = events.list.map((e) => latest.get(e.event_id) || e);
+    renderEvents();
+    return;
+  }
+  events.total = data.total || 0;
   let merged = data.events, cursor = data.next_cursor;
   const last = merged[merged.length - 1];
   if (last && events.older) {
@@ -224,6 +258,27 @@ $("events-older").addEventListener("click", async (ev) => {
   } finally { ev.target.disabled = false; }
 });
 
+$("events-new").addEventListener("click", () => {
+  events.fresh = 0;
+  loadEvents();
+  $("view-events").scrollIntoView();
+});
+
+// Keyboard: "/" focuses the search, Escape closes what is open (a confirmation, the trace).
+document.addEventListener("keydown", (ev) => {
+  const typing = ev.target.closest && ev.target.closest("input, textarea, select");
+  if (ev.key === "/" && !typing && !ev.ctrlKey && !ev.metaKey && !ev.altKey && session.token) {
+    ev.preventDefault();
+    if (view !== "events") go("events", openEventId);
+    $("f-q").focus();
+    $("f-q").select();
+  } else if (ev.key === "Escape") {
+    if (!$("dl-confirm").hidden) { $("dl-confirm-no").click(); return; }
+    if (typing) { ev.target.blur(); return; }
+    if (view === "events" && openEventId) go("events");
+  }
+});
+
 let firstRender = true;
 function renderEvents() {
   const tbody = $("events-list");
@@ -243,7 +298,11 @@ function renderEvents() {
   }
   show($("events-empty"), events.list.length === 0);
   show($("events-older"), !!events.cursor);
-  $("events-count").textContent = events.list.length ? events.list.length + " shown" : "";
+  $("events-count").textContent = events.list.length
+    ? events.list.length + " shown of " + (events.total || 0).toLocaleString("en") + " matching" : "";
+  const fresh = events.fresh || 0;
+  $("events-new").textContent = fresh === 1 ? "1 new event: show it" : fresh + " new events: show them";
+  show($("events-new"), fresh > 0);
 }
 function eventRow(e, fresh) {
   const open = () => go("events", e.event_id);
@@ -387,7 +446,13 @@ function renderTrace(t) {
     h("h3", null, "Rules", h("span", { class: "muted small", text: rules.length ? rules.length + " ran" : "" })));
   if (!rules.length) rulesLi.appendChild(h("p", { class: "muted", text:
     t.status === "received" ? "The rules have not run yet." : "No rule ran on this event." }));
-  for (const r of rules) rulesLi.appendChild(ruleCard(r, "trace-rule"));
+  const quiet = rules.filter((r) => !r.error && !(r.actions || []).length);
+  for (const r of rules) if (!quiet.includes(r)) rulesLi.appendChild(ruleCard(r, "trace-rule"));
+  if (quiet.length) {
+    rulesLi.appendChild(h("details", { "data-key": "quiet-rules", testid: "trace-quiet-rules" },
+      h("summary", { text: quiet.length === 1 ? "1 rule ran with no actions" : quiet.length + " rules ran with no actions" }),
+      quiet.map((r) => ruleCard(r, "trace-rule"))));
+  }
   tl.appendChild(rulesLi);
 
   // Deliveries, grouped by run
@@ -437,8 +502,10 @@ function deliveryCard(d) {
       badge(d.status, "delivery-status"),
       h("span", { class: "muted small mono", text: d.rule }),
       d.reason ? h("span", { class: "badge dead", testid: "delivery-reason", text: d.reason }) : null),
+    d.reason ? h("p", { class: "reason-words", testid: "delivery-reason-words", text: reasonWords(d.reason) }) : null,
     h("div", { class: "muted small" }, "params ", h("code", { text: compact(d.params || {}) })),
-    requestBlock(d.request, "req-" + d.id, "delivery-request"),
+    d.status === "dead" && !d.request ? h("p", { class: "muted small", text: "Nothing was sent to the provider." })
+      : requestBlock(d.request, "req-" + d.id, "delivery-request"),
     h("h4", { class: "sub-head", text: "Attempts" }),
     attemptsTable(d.attempts, "delivery-attempt"));
 }

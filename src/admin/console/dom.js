@@ -39,7 +39,15 @@ export function fmtTime(ms, withMs) {
   let s = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
     pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
   if (withMs) s += "." + pad(d.getMilliseconds(), 3);
-  return s;
+  return s + " " + zoneName(d);
+}
+/// The browser's zone as it names it for that instant ("UTC", "CET", "GMT-5").
+export function zoneName(d) {
+  try {
+    const part = new Intl.DateTimeFormat("en", { timeZoneName: "short" }).formatToParts(d)
+      .find((p) => p.type === "timeZoneName");
+    return part ? part.value : "local";
+  } catch (e) { return "local"; }
 }
 export function timeEl(ms, withMs) {
   const attrs = { text: fmtTime(ms, withMs) };
