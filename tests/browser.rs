@@ -56,7 +56,9 @@ async fn spawn_app(rules: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
     for (name, script) in rules {
-        std::fs::write(dir.path().join("rules").join(name), script).unwrap();
+        let path = dir.path().join("rules").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, script).unwrap();
     }
     let config_path = Config::new()
         .admin_token(ADMIN_TOKEN)
@@ -654,6 +656,20 @@ async fn the_rules_tab_shows_each_file_and_a_broken_save() {
         "the previous version still runs: {broken}"
     );
     browser.wait_text(&file("30-c.rhai"), "inactive").await;
+    // The banner says the files on disk are not what runs, and which set runs.
+    let banner = browser
+        .wait_text(&css("rules-banner"), "rules on disk are not running: ")
+        .await;
+    assert!(
+        banner.contains("10-a.rhai:1:") && banner.contains("running the set loaded at"),
+        "{banner}"
+    );
+    browser
+        .wait_text(
+            &format!("{} {}", file("10-a.rhai"), css("rule-disk-differs")),
+            "broken",
+        )
+        .await;
     browser.screenshot("rules").await;
 
     browser.close().await;
@@ -873,6 +889,160 @@ async fn search_keeps_its_view_in_the_url_and_new_events_wait_behind_a_banner() 
     let body = browser.client.find(Locator::Css("body")).await.unwrap();
     body.send_keys("\u{E00C}").await.unwrap();
     browser.wait_gone(&css("trace")).await;
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_draft_rule_with_a_syntax_error_is_shown_at_its_line_and_a_good_one_runs_and_backtests() {
+    let app = spawn_app(&[("10-text.rhai", r#"send_text("echo: " + event.text);"#)]).await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let earlier = app.post_jelou(&jelou_message("draft-1", "precio")).await;
+    eventually("the earlier event to be done", || async {
+        let trace = app.admin_get(&format!("/admin/events/{earlier}")).await;
+        (trace["status"] == "done").then_some(())
+    })
+    .await;
+    browser.log_in().await;
+    browser.click(&css("tab-try")).await;
+    browser.type_into(&css("try-source"), "jelou").await;
+    let payload = serde_json::to_string(&jelou_message("draft-2", "precio")).unwrap();
+    browser.type_into(&css("try-payload"), &payload).await;
+    browser
+        .click(&format!("{} summary", css("try-draft-box")))
+        .await;
+    browser
+        .type_into(
+            &css("try-draft"),
+            "let greeting = \"hola\";\nsend_text(greeting;\n",
+        )
+        .await;
+    browser.click(&css("try-run")).await;
+    let error = browser.wait_text(&css("try-draft-error"), "line 2").await;
+    assert!(error.contains("50-draft.rhai"), "{error}");
+    assert_eq!(browser.texts(&css("try-draft-bad-line")).await, vec!["2"]);
+    browser.screenshot("try-draft-error").await;
+
+    browser
+        .type_into(
+            &css("try-draft"),
+            "send_text(\"draft says \" + event.text);\n",
+        )
+        .await;
+    browser.click(&css("try-run")).await;
+    browser
+        .wait_text(&css("action-request"), "draft says precio")
+        .await;
+    browser.wait_gone(&css("try-draft-error")).await;
+    assert!(browser.texts(&css("try-draft-bad-line")).await.is_empty());
+
+    // Invalid JSON clears the old result and says what is wrong.
+    browser.type_into(&css("try-payload"), "{\"oops\": ").await;
+    browser.click(&css("try-run")).await;
+    browser.wait_text(&css("try-error"), "not valid JSON").await;
+    assert!(browser.texts(&css("action-request")).await.is_empty());
+
+    // The draft over the last 24 h: the earlier event would get another text.
+    browser.click(&css("try-backtest")).await;
+    let summary = browser
+        .wait_text(&css("try-backtest-summary"), "1 event in the last 24 h")
+        .await;
+    assert!(
+        summary.contains("1 would get different actions"),
+        "{summary}"
+    );
+    browser
+        .wait_text(&css("try-backtest-changed"), &earlier)
+        .await;
+    browser.screenshot("try-draft-backtest").await;
+    assert_eq!(
+        app.jelou.received_requests().await.unwrap().len(),
+        1,
+        "try and backtest send nothing"
+    );
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_overview_rejections_and_shadow_pages_show_what_happened() {
+    let app = spawn_app(&[
+        ("10-text.rhai", r#"send_text("hi");"#),
+        (
+            "shadow/20-new.rhai",
+            r#"send_text("shadow hi"); add_tag("vip");"#,
+        ),
+    ])
+    .await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let event_id = app.post_jelou(&jelou_message("overview-1", "hola")).await;
+    eventually("the event to be done", || async {
+        let trace = app.admin_get(&format!("/admin/events/{event_id}")).await;
+        (trace["status"] == "done").then_some(())
+    })
+    .await;
+    // A webhook with a bad signature is refused.
+    let refused = app
+        .client
+        .post(format!("{}/webhooks/jelou", app.address))
+        .header("Content-Type", "application/json")
+        .header("X-Jelou-Signature", "forged")
+        .body(serde_json::to_vec(&jelou_message("forged-1", "x")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+
+    browser.log_in().await;
+    browser.click(&css("tab-overview")).await;
+    let all = browser
+        .wait_text(
+            &format!("{} {}", css("overview-all"), css("chart-received")),
+            "Received",
+        )
+        .await;
+    assert!(all.contains("Received 1"), "{all}");
+    browser
+        .wait_text(
+            &format!(
+                "[data-testid=\"overview-provider\"][data-name=\"jelou\"] {}",
+                css("chart-delivered")
+            ),
+            "Delivered 1",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return document.querySelectorAll('[data-testid=\"overview-all\"] svg rect').length > 0")
+            .await,
+        json!(true),
+        "the chart is drawn"
+    );
+    browser.screenshot("overview").await;
+
+    browser.click(&css("tab-rejections")).await;
+    let rejection = browser.wait_text(&css("rejection"), "401").await;
+    assert!(rejection.contains("jelou"), "{rejection}");
+    browser.screenshot("rejections").await;
+
+    browser.click(&css("tab-shadow")).await;
+    let shadow = "[data-testid=\"shadow-rule\"][data-file=\"20-new.rhai\"]";
+    browser
+        .wait_text(&format!("{shadow} {}", css("shadow-events")), "1")
+        .await;
+    browser
+        .wait_text(&format!("{shadow} {}", css("shadow-actions")), "2")
+        .await;
+    browser
+        .wait_text(&format!("{shadow} {}", css("shadow-differs")), "1")
+        .await;
+    browser.screenshot("shadow").await;
     browser.close().await;
     app.stop().await;
 }

@@ -26,6 +26,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("reasons.js", JS, include_str!("console/reasons.js")),
     ("providers.js", JS, include_str!("console/providers.js")),
     ("deadletters.js", JS, include_str!("console/deadletters.js")),
+    ("overview.js", JS, include_str!("console/overview.js")),
+    ("lists.js", JS, include_str!("console/lists.js")),
 ];
 const JS: &str = "text/javascript; charset=utf-8";
 
@@ -56,7 +58,7 @@ pub async fn page(state: web::Data<AppState>) -> Result<HttpResponse, Rejection>
 #[utoipa::path(
     tag = "console",
     operation_id = "console_asset",
-    params(("file" = String, Path, description = "`console.css` or one of the JavaScript modules (`app.js`, `api.js`, `dom.js`, `parts.js`, `reasons.js`, `providers.js`, `deadletters.js`)")),
+    params(("file" = String, Path, description = "`console.css` or one of the JavaScript modules (`app.js`, `api.js`, `dom.js`, `parts.js`, `reasons.js`, `providers.js`, `deadletters.js`, `overview.js`, `lists.js`)")),
     responses(
         (status = 200, description = "A style sheet (`text/css`) or JavaScript module (`text/javascript`) of the console", content_type = "text/plain"),
         (status = 404, description = "`not_found`: no such file, or the console is off", body = ErrorBody),

@@ -8,6 +8,8 @@ import { reconcile, requestBlock, attemptsTable } from "./parts.js";
 import { reasonWords } from "./reasons.js";
 import { refreshDeadLetters, resetDeadLetters } from "./deadletters.js";
 import { refreshProviders, resetProviders } from "./providers.js";
+import { refreshOverview, resetOverview } from "./overview.js";
+import { refreshRejections, refreshShadow, resetLists } from "./lists.js";
 
 const REFRESH_MS = 2000;
 const PAGE = 50;
@@ -59,7 +61,7 @@ let openEventId = null;
 let timer = null;
 let ticking = false;
 
-const VIEWS = ["events", "providers", "dead-letters", "rules", "try"];
+const VIEWS = ["overview", "events", "providers", "dead-letters", "rejections", "rules", "shadow", "try"];
 function parseHash() {
   const m = location.hash.replace(/^#\/?/, "").split("?")[0].split("/");
   const v = VIEWS.includes(m[0]) ? m[0] : "events";
@@ -91,6 +93,9 @@ function route() {
   }
   if (v === "dead-letters") refreshDeadLetters();
   if (v === "providers") refreshProviders();
+  if (v === "overview") refreshOverview();
+  if (v === "rejections") refreshRejections();
+  if (v === "shadow") refreshShadow();
   if (v === "rules") refreshRules();
   if (v === "try") $("try-source").focus();
 }
@@ -114,6 +119,9 @@ async function tick() {
       await Promise.all([refreshEvents(), openEventId ? refreshTrace() : null]);
     } else if (view === "dead-letters") await refreshDeadLetters();
     else if (view === "providers") await refreshProviders();
+    else if (view === "overview") await refreshOverview();
+    else if (view === "rejections") await refreshRejections();
+    else if (view === "shadow") await refreshShadow();
     else if (view === "rules") await refreshRules();
     $("live").textContent = "updated " + fmtTime(Date.now()).slice(11);
   } catch (e) { reportBug(e); } finally { ticking = false; }
@@ -123,7 +131,7 @@ function resetState() {
   clear($("events-list")); clear($("trace")); show($("trace"), false);
   $("events-layout").classList.add("no-trace");
   openEventId = null; traceSig = null;
-  resetDeadLetters(); resetProviders(); clear($("rules-list"));
+  resetDeadLetters(); resetProviders(); resetOverview(); resetLists(); clear($("rules-list"));
   rulesSig = null;
 }
 
@@ -564,13 +572,26 @@ async function refreshRules() {
   }
   note($("rules-error"), "");
   const list = data.rules || [];
-  const sig = compact(list);
+  const sig = compact([list, data.reload]);
   if (sig === rulesSig) return;
   rulesSig = sig;
+  // The reload banner: the files on disk are not what runs.
+  const reload = data.reload || { ok: true };
+  const loaded = list.map((r) => r.loaded_at || 0).reduce((a, b) => Math.max(a, b), 0);
+  const banner = $("rules-banner");
+  clear(banner);
+  if (!reload.ok) {
+    banner.append("rules on disk are not running: ", h("code", { text: reload.error || "the last reload failed" }),
+      "; running the set loaded at ", loaded ? timeEl(loaded) : "start-up", ".");
+  }
+  show(banner, !reload.ok);
   reconcile($("rules-list"), list, (r) => r.file, compact, (r) =>
     h("tr", { testid: "rule-file", "data-file": r.file },
       h("td", null, h("code", { text: r.file })),
-      h("td", null, badge(r.active ? "active" : "inactive", "rule-active")),
+      h("td", null, badge(r.active ? "active" : "inactive", "rule-active"),
+        r.disk_differs ? h("span", { class: "sub", testid: "rule-disk-differs",
+          text: !r.active ? "on disk, not running" : r.error ? "on disk: broken; the previous version runs"
+            : "on disk: changed; the previous version runs" }) : null),
       h("td", { class: "time" }, r.loaded_at ? timeEl(r.loaded_at) : h("span", { class: "muted", text: "not loaded" })),
       h("td", null, r.error ? h("div", { class: "rule-error", testid: "rule-error-text", text: r.error })
         : h("span", { class: "muted", text: "—" }))));
@@ -584,8 +605,14 @@ $("try-form").addEventListener("submit", async (ev) => {
   note($("try-error"), "");
   const source = $("try-source").value.trim();
   let body, headers;
+  markDraft([]);
+  note($("try-draft-error"), "");
   try { body = JSON.parse($("try-payload").value); }
-  catch (e) { note($("try-error"), "The payload is not valid JSON: " + e.message); return; }
+  catch (e) {
+    clear(out);
+    note($("try-error"), "The payload is not valid JSON: " + e.message + ". Nothing ran.");
+    return;
+  }
   const rawHeaders = $("try-headers").value.trim();
   if (rawHeaders) {
     try { headers = JSON.parse(rawHeaders); }
@@ -598,6 +625,8 @@ $("try-form").addEventListener("submit", async (ev) => {
   if (headers) request.headers = headers;
   const at = localInputToMs($("try-received-at").value);
   if (at !== null) request.received_at = at;
+  const draft = draftRules();
+  if (draft) request.rules = draft;
   const button = ev.target.querySelector("button[type=submit]");
   button.disabled = true;
   $("try-busy").textContent = "running…";
@@ -608,7 +637,73 @@ $("try-form").addEventListener("submit", async (ev) => {
   } catch (e) {
     if (e instanceof Unauthorized) return;
     clear(out);
+    if (draftProblem(e)) return;
     note($("try-error"), "The rules could not run: " + errText(e));
+  } finally { button.disabled = false; $("try-busy").textContent = ""; }
+});
+
+// The draft editor: rules typed here run instead of the loaded ones (nothing is saved).
+function draftRules() {
+  const text = $("try-draft").value;
+  if (!text.trim()) return null;
+  const name = $("try-draft-name").value.trim() || "50-draft.rhai";
+  return { [name]: text };
+}
+function drawGutter(bad) {
+  const n = $("try-draft").value.split("\n").length;
+  const gutter = $("try-draft-lines");
+  clear(gutter);
+  for (let i = 1; i <= n; i++) {
+    gutter.appendChild(h("span", { class: bad.includes(i) ? "bad" : "", "data-line": i,
+      testid: bad.includes(i) ? "try-draft-bad-line" : null, text: String(i) }));
+  }
+  gutter.scrollTop = $("try-draft").scrollTop;
+}
+let badLines = [];
+function markDraft(lines) { badLines = lines; drawGutter(lines); }
+$("try-draft").addEventListener("input", () => drawGutter(badLines));
+drawGutter([]);
+$("try-draft").addEventListener("scroll", () => { $("try-draft-lines").scrollTop = $("try-draft").scrollTop; });
+/// A 422 rule_compile answer: each `name:line:col: message` shown, and its line marked.
+function draftProblem(e) {
+  if (!(e.status === 422 && e.body && e.body.error === "rule_compile")) return false;
+  const lines = [];
+  const words = String(e.body.message || "").split("\n").map((m) => {
+    const hit = /^(.+?\.rhai):(\d+):(\d+): (.*)$/.exec(m);
+    if (!hit) return m;
+    lines.push(Number(hit[2]));
+    return "line " + hit[2] + ", column " + hit[3] + " of " + hit[1] + ": " + hit[4];
+  });
+  markDraft(lines);
+  note($("try-draft-error"), "The draft does not compile. " + words.join("; "));
+  $("try-draft").focus();
+  return true;
+}
+$("try-backtest").addEventListener("click", async () => {
+  const out = $("try-backtest-result");
+  clear(out);
+  note($("try-draft-error"), "");
+  markDraft([]);
+  const draft = draftRules();
+  if (!draft) { note($("try-draft-error"), "Write a draft rule first: the backtest runs it over the last 24 h."); return; }
+  const button = $("try-backtest");
+  button.disabled = true;
+  $("try-busy").textContent = "backtesting…";
+  try {
+    const { data } = await api("POST", "/admin/backtest", { rules: draft, since: "24h" });
+    const changed = data.changed || [];
+    out.appendChild(h("p", { testid: "try-backtest-summary", text: (data.events === 1 ? "1 event" : data.events + " events") + " in the last 24 h; " +
+      changed.length + " would get different actions; " + data.rule_errors + " rule errors." }));
+    if (changed.length) {
+      out.appendChild(h("ul", { class: "actions-list" }, changed.slice(0, 50).map((c) =>
+        h("li", { testid: "try-backtest-changed" },
+          h("a", { href: "#/events/" + encodeURIComponent(c.event_id), class: "mono small", text: c.event_id }), " ",
+          h("span", { class: "small", text: "+" + (c.added || []).length + " / −" + (c.removed || []).length +
+            ((c.errors || []).length ? " · " + c.errors.length + " errors" : "") })))));
+    }
+  } catch (e) {
+    if (e instanceof Unauthorized) return;
+    if (!draftProblem(e)) note($("try-draft-error"), "The backtest could not run: " + errText(e));
   } finally { button.disabled = false; $("try-busy").textContent = ""; }
 });
 function renderTry(out, t) {
