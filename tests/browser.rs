@@ -1046,3 +1046,88 @@ async fn the_overview_rejections_and_shadow_pages_show_what_happened() {
     browser.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_page_fits_a_390_px_phone_without_sideways_scrolling() {
+    let app = spawn_app(&[("10-text.rhai", r#"send_text("hi");"#)]).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad user"})))
+        .up_to_n_times(1)
+        .mount(&app.jelou)
+        .await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let event_id = app
+        .post_jelou(&jelou_message(
+            "phone-1",
+            "un mensaje bastante largo para ver si cabe en la pantalla",
+        ))
+        .await;
+    eventually("the dead letter", || async {
+        let page = app.admin_get("/admin/dead-letters").await;
+        (page["total"] == json!(1)).then_some(())
+    })
+    .await;
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.log_in().await;
+    let views = [
+        "overview",
+        "events",
+        "providers",
+        "dead-letters",
+        "rejections",
+        "rules",
+        "shadow",
+        "try",
+    ];
+    for view in views {
+        browser
+            .js(&format!("location.hash = '#/{view}'; return null"))
+            .await;
+        browser.wait_visible(&css(&format!("view-{view}"))).await;
+        if view == "events" {
+            browser
+                .click(&format!(
+                    "[data-event-id=\"{event_id}\"] [data-testid=\"event-open\"]"
+                ))
+                .await;
+            browser.wait_text(&css("trace-event-id"), &event_id).await;
+        }
+        // Wait for the view's data to be drawn, then measure.
+        let drawn = match view {
+            "overview" => "overview-all",
+            "providers" => "provider",
+            "dead-letters" => "dead-letter",
+            "rules" => "rule-file",
+            _ => "",
+        };
+        if !drawn.is_empty() {
+            browser.wait_visible(&css(drawn)).await;
+        }
+        let wide = eventually(&format!("{view} to be drawn"), || async {
+            let overflow = browser
+                .js("const w = document.documentElement.clientWidth;
+                     const inner = Array.from(document.querySelectorAll('.table-wrap'))
+                       .filter(e => e.getClientRects().length && e.scrollWidth > e.clientWidth + 1)
+                       .map(e => 'a table scrolls inside ' + (e.closest('section') || {}).id);
+                     if (inner.length) return inner;
+                     if (document.documentElement.scrollWidth <= w) return [];
+                     return Array.from(document.querySelectorAll('body *'))
+                       .filter(e => e.getBoundingClientRect().right > w + 1 && e.getClientRects().length)
+                       .slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + e.getAttribute('data-testid'));")
+                .await;
+            Some(overflow)
+        })
+        .await;
+        browser.screenshot(&format!("phone-{view}")).await;
+        assert_eq!(
+            wide,
+            json!([]),
+            "{view} scrolls sideways at 390 px; too wide: {wide}"
+        );
+    }
+    browser.close().await;
+    app.stop().await;
+}
