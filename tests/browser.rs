@@ -1131,3 +1131,59 @@ async fn every_page_fits_a_390_px_phone_without_sideways_scrolling() {
     browser.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_dead_delivery_is_explained_and_redriven_from_its_trace() {
+    let app = spawn_app(&[
+        ("10-text.rhai", r#"send_text("hi");"#),
+        ("20-quiet.rhai", "let nothing = 1;"),
+    ])
+    .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad user"})))
+        .up_to_n_times(1)
+        .mount(&app.jelou)
+        .await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let event_id = app.post_jelou(&jelou_message("trace-dead", "hi")).await;
+    eventually("the event to fail", || async {
+        let trace = app.admin_get(&format!("/admin/events/{event_id}")).await;
+        (trace["status"] == "failed").then_some(())
+    })
+    .await;
+    browser.log_in().await;
+    browser
+        .js(&format!(
+            "location.hash = '#/events/{event_id}'; return null"
+        ))
+        .await;
+    browser.wait_text(&css("trace-status"), "failed").await;
+    browser
+        .wait_text(&css("delivery-reason-words"), "retrying cannot change")
+        .await;
+    // The rule that decided nothing is folded away; the one that acted is shown.
+    browser
+        .wait_text(&css("trace-quiet-rules"), "1 rule ran with no actions")
+        .await;
+    // (A folded card has no text to read.)
+    let shown: Vec<String> = browser
+        .texts(&css("trace-rule"))
+        .await
+        .into_iter()
+        .filter(|text| !text.is_empty())
+        .collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(shown[0].contains("10-text.rhai"), "{shown:?}");
+    browser.screenshot("trace-dead").await;
+
+    browser.click(&css("delivery-redrive")).await;
+    browser.wait_text(&css("replay-result"), "redriven").await;
+    browser.wait_text(&css("trace-status"), "done").await;
+    browser.wait_text(&css("delivery-attempt"), "200").await;
+    assert_eq!(app.jelou.received_requests().await.unwrap().len(), 2);
+    browser.close().await;
+    app.stop().await;
+}

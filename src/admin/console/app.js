@@ -5,7 +5,7 @@ import { $, h, clear, show, note, fmtTime, timeEl, localInputToMs, badge, httpBa
   userLabel, userFull } from "./dom.js";
 import { TOKEN_KEY, session, Unauthorized, api, errText } from "./api.js";
 import { reconcile, requestBlock, attemptsTable } from "./parts.js";
-import { reasonWords } from "./reasons.js";
+import { reasonWords, redrivable } from "./reasons.js";
 import { refreshDeadLetters, resetDeadLetters } from "./deadletters.js";
 import { refreshProviders, resetProviders } from "./providers.js";
 import { refreshOverview, resetOverview } from "./overview.js";
@@ -481,7 +481,7 @@ function renderTrace(t) {
     tl.appendChild(h("li", { class: bad ? "is-error" : ok ? "is-ok" : "" },
       h("h3", null, i === 0 ? "Deliveries" : "Deliveries (replay)",
         h("code", { class: "muted small", text: run.id })),
-      run.items.map(deliveryCard)));
+      run.items.map((d) => deliveryCard(d, ev.received_at))));
   });
   // Re-open what was open.
   for (const d of panel.querySelectorAll("details[data-key]")) {
@@ -502,20 +502,54 @@ function ruleCard(r, testid) {
         h("strong", { text: a.action }), " → ", h("span", { text: a.provider }), " ",
         h("code", { class: "muted", text: compact(a.params || {}) })))) : null);
 }
-function deliveryCard(d) {
+function deliveryCard(d, receivedAt) {
+  let redrive = null;
+  if (d.status === "dead" && redrivable(d.reason)) {
+    redrive = h("button", { type: "button", class: "primary", testid: "delivery-redrive", text: "Redrive",
+      "aria-label": "Redrive delivery #" + d.seq });
+    redrive.addEventListener("click", () => redriveDelivery(d, receivedAt, redrive));
+  }
   return h("div", { class: "card" + (d.status === "dead" ? " error" : ""), testid: "trace-delivery",
       "data-delivery-id": d.id },
     h("div", { class: "card-head" },
       h("span", { class: "title" }, "#" + d.seq + " ", h("span", { text: d.action }), " → ", h("span", { text: d.provider })),
       badge(d.status, "delivery-status"),
       h("span", { class: "muted small mono", text: d.rule }),
-      d.reason ? h("span", { class: "badge dead", testid: "delivery-reason", text: d.reason }) : null),
+      d.reason ? h("span", { class: "badge dead", testid: "delivery-reason", text: d.reason }) : null,
+      redrive),
     d.reason ? h("p", { class: "reason-words", testid: "delivery-reason-words", text: reasonWords(d.reason) }) : null,
     h("div", { class: "muted small" }, "params ", h("code", { text: compact(d.params || {}) })),
     d.status === "dead" && !d.request ? h("p", { class: "muted small", text: "Nothing was sent to the provider." })
       : requestBlock(d.request, "req-" + d.id, "delivery-request"),
     h("h4", { class: "sub-head", text: "Attempts" }),
     attemptsTable(d.attempts, "delivery-attempt"));
+}
+/// Redrive a dead delivery from its trace: its dead letter is the one recording this delivery
+/// (found among the provider's letters for that action since the event arrived).
+async function redriveDelivery(d, receivedAt, button) {
+  button.disabled = true;
+  const id = openEventId;
+  try {
+    let cursor = null, letter = null;
+    do {
+      const q = new URLSearchParams({ provider: d.provider, action: d.action, since: String(receivedAt || 0), limit: "500" });
+      if (cursor) q.set("cursor", cursor);
+      const { data } = await api("GET", "/admin/dead-letters?" + q.toString());
+      letter = (data.dead_letters || []).find((l) => l.delivery_id === d.id && !l.redriven_at && !l.discarded_at);
+      cursor = data.next_cursor;
+    } while (!letter && cursor);
+    if (!letter) throw new Error("its dead letter was not found (already redriven or discarded?)");
+    await api("POST", "/admin/dead-letters/" + encodeURIComponent(letter.id) + "/redrive");
+    if (id !== openEventId) return;
+    traceNotes.message = { kind: "ok", text: "Dead letter #" + letter.id + " redriven: " + d.action + " → " + d.provider +
+      " is pending again." };
+  } catch (e) {
+    if (e instanceof Unauthorized || id !== openEventId) return;
+    traceNotes.message = { kind: "error", text: "Redrive failed: " + errText(e) };
+    button.disabled = false;
+  }
+  traceSig = null;
+  refreshTrace();
 }
 function actionCard(a) {
   return h("div", { class: "card", testid: "action" },
