@@ -1187,3 +1187,47 @@ async fn a_dead_delivery_is_explained_and_redriven_from_its_trace() {
     browser.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn five_thousand_events_are_counted_paged_and_searched() {
+    use futures_util::{stream, StreamExt};
+    const EVENTS: usize = 5_000;
+    let app = spawn_app(&[]).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let needle = 4_321;
+    stream::iter(0..EVENTS)
+        .for_each_concurrent(16, |n| {
+            let app = &app;
+            async move {
+                let text = if n == needle {
+                    "quiero una zanahoria".to_string()
+                } else {
+                    format!("mensaje numero {n}")
+                };
+                app.post_jelou(&jelou_message_from(n, &text)).await;
+            }
+        })
+        .await;
+    browser.log_in().await;
+    browser
+        .wait_text(&css("events-count"), "50 shown of 5,000 matching")
+        .await;
+    assert_eq!(browser.texts(&css("event-row")).await.len(), 50);
+    browser.click(&css("events-older")).await;
+    browser
+        .wait_text(&css("events-count"), "100 shown of 5,000 matching")
+        .await;
+    browser.screenshot("events-5000").await;
+
+    browser.type_into(&css("events-search"), "zanahoria").await;
+    browser.click(&css("filters-apply")).await;
+    browser
+        .wait_text(&css("events-count"), "1 shown of 1 matching")
+        .await;
+    let row = browser.wait_text(&css("event-row"), "jelou").await;
+    assert!(row.contains(&format!("57300{needle:07}")), "{row}");
+    browser.close().await;
+    app.stop().await;
+}
