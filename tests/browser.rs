@@ -4,7 +4,8 @@
 //!
 //! They need Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
 //! `/usr/bin/chromedriver`). Without them the tests print a note and pass, unless `CI` is
-//! set, where they fail. Set `SWITCHBOARD_SCREENSHOTS=<dir>` to save a PNG of each view.
+//! set, where they fail. Each test saves PNGs of its views under `target/screenshots/`
+//! (`SWITCHBOARD_SCREENSHOTS=<dir>` elsewhere).
 //! See tests/browser/README.md.
 
 use std::future::Future;
@@ -55,7 +56,9 @@ async fn spawn_app(rules: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::create_dir_all(dir.path().join("rules")).unwrap();
     for (name, script) in rules {
-        std::fs::write(dir.path().join("rules").join(name), script).unwrap();
+        let path = dir.path().join("rules").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, script).unwrap();
     }
     let config_path = Config::new()
         .admin_token(ADMIN_TOKEN)
@@ -357,11 +360,12 @@ impl Browser {
         self.wait_visible(&css("view-events")).await;
     }
 
-    /// With `SWITCHBOARD_SCREENSHOTS=<dir>`, save what the page looks like as `<dir>/<name>.png`.
+    /// Save what the page looks like as `target/screenshots/<name>.png` (CI keeps them as
+    /// artifacts), or under `SWITCHBOARD_SCREENSHOTS=<dir>` when set.
     async fn screenshot(&self, name: &str) {
-        let Some(dir) = std::env::var_os("SWITCHBOARD_SCREENSHOTS") else {
-            return;
-        };
+        let dir = std::env::var_os("SWITCHBOARD_SCREENSHOTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots"));
         let png = self.client.screenshot().await.expect("a screenshot");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(Path::new(&dir).join(format!("{name}.png")), png).unwrap();
@@ -491,7 +495,7 @@ async fn log_in_see_a_new_event_arrive_and_read_its_trace() {
 }
 
 #[tokio::test]
-async fn redriving_a_dead_letter_removes_it_and_the_event_is_done() {
+async fn redriving_a_dead_letter_marks_it_redriven_and_the_event_is_done() {
     let app = spawn_app(&[("10-text.rhai", r#"send_text("hi");"#)]).await;
     Mock::given(any())
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad user"})))
@@ -514,22 +518,38 @@ async fn redriving_a_dead_letter_removes_it_and_the_event_is_done() {
     let card = format!("[data-testid=\"dead-letter\"][data-event-id=\"{event_id}\"]");
     let text = browser.wait_text(&card, "send_text").await;
     assert!(text.contains("final_status"), "the reason: {text}");
-    assert!(text.contains("400"), "the last status: {text}");
-    assert!(text.contains("bad user"), "the last response: {text}");
     assert!(
-        text.contains("/v1/bots/bot-from-event/messages"),
-        "the request: {text}"
+        text.contains("retrying cannot change"),
+        "the reason in words: {text}"
+    );
+    assert!(text.contains("400"), "the last status: {text}");
+    browser
+        .wait_text(&css("dead-letters-total"), "1 dead letter")
+        .await;
+    browser
+        .click(&format!(
+            "{card} [data-testid=\"dead-letter-details-toggle\"]"
+        ))
+        .await;
+    let details = browser
+        .wait_text(&css("dead-letter-details"), "bad user")
+        .await;
+    assert!(
+        details.contains("/v1/bots/bot-from-event/messages"),
+        "the request: {details}"
     );
     browser.screenshot("dead-letters").await;
 
     browser
         .click(&format!("{card} [data-testid=\"dead-letter-redrive\"]"))
         .await;
-    browser.wait_gone(&card).await;
+    browser
+        .wait_text(&format!("{card}[data-state=\"redriven\"]"), "redriven")
+        .await;
     browser
         .wait_text(&css("dead-letters-note"), "redriven")
         .await;
-    browser.wait_visible(&css("dead-letters-empty")).await;
+    assert!(browser.texts(&css("dead-letter-redrive")).await.is_empty());
 
     // The event is done now: its row in the list says so, and its trace shows both attempts.
     browser.click(&css("tab-events")).await;
@@ -636,8 +656,578 @@ async fn the_rules_tab_shows_each_file_and_a_broken_save() {
         "the previous version still runs: {broken}"
     );
     browser.wait_text(&file("30-c.rhai"), "inactive").await;
+    // The banner says the files on disk are not what runs, and which set runs.
+    let banner = browser
+        .wait_text(&css("rules-banner"), "rules on disk are not running: ")
+        .await;
+    assert!(
+        banner.contains("10-a.rhai:1:") && banner.contains("running the set loaded at"),
+        "{banner}"
+    );
+    browser
+        .wait_text(
+            &format!("{} {}", file("10-a.rhai"), css("rule-disk-differs")),
+            "broken",
+        )
+        .await;
     browser.screenshot("rules").await;
 
+    browser.close().await;
+    app.stop().await;
+}
+
+/// A Jelou message from user `57300<n>` (one user each, so their deliveries run side by side).
+fn jelou_message_from(n: usize, text: &str) -> Value {
+    let mut body = jelou_message(&format!("bulk-{n}"), text);
+    body["contact"]["id"] = json!(format!("57300{n:07}"));
+    body
+}
+
+#[tokio::test]
+async fn a_provider_paused_from_the_console_attempts_nothing_until_resumed() {
+    let app = spawn_app(&[("10-text.rhai", r#"send_text("hi");"#)]).await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    browser.log_in().await;
+    browser.click(&css("tab-providers")).await;
+    let jelou = "[data-testid=\"provider\"][data-name=\"jelou\"]";
+    browser.wait_text(jelou, "active").await;
+    browser
+        .click(&format!("{jelou} [data-testid=\"provider-pause\"]"))
+        .await;
+    browser
+        .wait_text(&format!("{jelou}[data-state=\"paused\"]"), "operator")
+        .await;
+    browser.wait_text(&css("providers-result"), "paused").await;
+    let entry = app.admin_get("/admin/providers").await;
+    let state = entry["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "jelou")
+        .unwrap()["state"]
+        .clone();
+    assert_eq!(state, json!("paused"));
+
+    // While paused the event's delivery waits: the page counts it, nothing reaches Jelou.
+    let event_id = app.post_jelou(&jelou_message("paused-1", "hi")).await;
+    browser
+        .wait_text(&format!("{jelou} [data-testid=\"provider-waiting\"]"), "1")
+        .await;
+    browser.screenshot("providers-paused").await;
+    let trace = app.admin_get(&format!("/admin/events/{event_id}")).await;
+    let delivery = &trace["deliveries"][0];
+    assert_eq!(
+        delivery["attempts"],
+        json!([]),
+        "attempted while paused: {trace}"
+    );
+    assert_ne!(delivery["status"], json!("dead"), "{trace}");
+    assert!(app.jelou.received_requests().await.unwrap().is_empty());
+
+    browser
+        .click(&format!("{jelou} [data-testid=\"provider-resume\"]"))
+        .await;
+    browser
+        .wait_text(&format!("{jelou}[data-state=\"active\"]"), "active")
+        .await;
+    eventually("the waiting delivery to go out after resume", || async {
+        let trace = app.admin_get(&format!("/admin/events/{event_id}")).await;
+        (trace["status"] == "done").then_some(())
+    })
+    .await;
+    assert_eq!(app.jelou.received_requests().await.unwrap().len(), 1);
+    browser
+        .wait_text(&format!("{jelou} [data-testid=\"provider-waiting\"]"), "0")
+        .await;
+    browser.screenshot("providers").await;
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_thousand_dead_letters_are_redriven_in_bulk_from_the_console_and_all_delivered() {
+    const LETTERS: usize = 1_000;
+    let app = spawn_app(&[("10-text.rhai", r#"send_text("hi");"#)]).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad user"})))
+        .up_to_n_times(LETTERS as u64)
+        .mount(&app.jelou)
+        .await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    for n in 0..LETTERS {
+        app.post_jelou(&jelou_message_from(n, "hi")).await;
+    }
+    eventually("a dead letter for every event", || async {
+        let page = app.admin_get("/admin/dead-letters?limit=1").await;
+        (page["total"] == json!(LETTERS)).then_some(())
+    })
+    .await;
+
+    browser.log_in().await;
+    browser.click(&css("tab-dead-letters")).await;
+    browser
+        .wait_text(&css("dead-letters-total"), "1,000 dead letters match")
+        .await;
+    assert_eq!(browser.texts(&css("dead-letter")).await.len(), 50);
+    browser.wait_text(&css("dl-page"), "showing 1–50").await;
+    // The next page, and back.
+    browser.click(&css("dl-older")).await;
+    browser.wait_text(&css("dl-page"), "showing 51–100").await;
+    browser.click(&css("dl-newer")).await;
+    browser.wait_text(&css("dl-page"), "showing 1–50").await;
+
+    browser.click(&css("dl-select-page")).await;
+    browser.wait_text(&css("dl-selected"), "50 selected").await;
+    browser.click(&css("dl-select-all")).await;
+    browser
+        .wait_text(&css("dl-selected"), "All 1,000 matching")
+        .await;
+    browser.click(&css("dl-bulk-redrive")).await;
+    let ask = browser
+        .wait_text(&css("dl-confirm-text"), "Redrive all 1,000 dead letters")
+        .await;
+    assert!(ask.contains("user_unknown"), "{ask}");
+    browser.screenshot("dead-letters-bulk-confirm").await;
+    assert_eq!(
+        app.jelou.received_requests().await.unwrap().len(),
+        LETTERS,
+        "nothing is redriven before the confirmation"
+    );
+    browser.click(&css("dl-confirm-yes")).await;
+    browser.wait_gone(&css("dl-confirm")).await;
+    browser
+        .wait_text(&css("dead-letters-note"), "1,000 dead letters redriven")
+        .await;
+
+    eventually("every redriven delivery to be delivered", || async {
+        let done = app.admin_get("/admin/events?status=done&limit=1").await;
+        (done["total"] == json!(LETTERS)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        app.jelou.received_requests().await.unwrap().len(),
+        2 * LETTERS
+    );
+    browser.wait_text(&css("dead-letter"), "redriven").await;
+    assert!(browser.texts(&css("dead-letter-redrive")).await.is_empty());
+    browser.screenshot("dead-letters-after-bulk").await;
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn search_keeps_its_view_in_the_url_and_new_events_wait_behind_a_banner() {
+    let app = spawn_app(&[("10-text.rhai", r#"send_text("hi");"#)]).await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let priced = app
+        .post_jelou(&jelou_message_from(1, "cuanto cuesta el plan premium"))
+        .await;
+    let greeting = app
+        .post_jelou(&jelou_message_from(2, "hola buenos dias"))
+        .await;
+    let row = |id: &str| format!("[data-testid=\"event-row\"][data-event-id=\"{id}\"]");
+    browser.log_in().await;
+    browser.wait_visible(&row(&priced)).await;
+    browser.wait_visible(&row(&greeting)).await;
+
+    // "/" focuses the search box.
+    let body = browser.client.find(Locator::Css("body")).await.unwrap();
+    body.send_keys("/").await.unwrap();
+    eventually("the search box to take the focus", || async {
+        (browser.js("return document.activeElement.id").await == json!("f-q")).then_some(())
+    })
+    .await;
+    browser.type_into(&css("events-search"), "premium").await;
+    browser.click(&css("filters-apply")).await;
+    browser.wait_gone(&row(&greeting)).await;
+    browser.wait_visible(&row(&priced)).await;
+    browser
+        .wait_text(&css("events-count"), "1 shown of 1 matching")
+        .await;
+    let hash = browser.js("return location.hash").await;
+    assert!(
+        hash.as_str().unwrap().contains("q=premium"),
+        "the search is in the URL: {hash}"
+    );
+
+    // A reload (or the link sent to a colleague) shows the same view.
+    browser.js("location.reload(); return null").await;
+    browser.wait_visible(&row(&priced)).await;
+    assert!(browser.texts(&row(&greeting)).await.is_empty());
+    assert_eq!(
+        browser
+            .js("return document.getElementById('f-q').value")
+            .await,
+        json!("premium")
+    );
+
+    // A new matching event does not move the rows: a banner counts it until asked for.
+    let newer = app
+        .post_jelou(&jelou_message_from(3, "y el plan premium anual"))
+        .await;
+    browser.wait_text(&css("events-new"), "1 new event").await;
+    assert!(browser.texts(&row(&newer)).await.is_empty());
+    browser.screenshot("events-search").await;
+    browser.click(&css("events-new")).await;
+    browser.wait_visible(&row(&newer)).await;
+    browser.wait_gone(&css("events-new")).await;
+
+    // Escape closes the trace.
+    browser
+        .click(&format!("{} [data-testid=\"event-open\"]", row(&priced)))
+        .await;
+    browser.wait_text(&css("trace-event-id"), &priced).await;
+    let body = browser.client.find(Locator::Css("body")).await.unwrap();
+    body.send_keys("\u{E00C}").await.unwrap();
+    browser.wait_gone(&css("trace")).await;
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_draft_rule_with_a_syntax_error_is_shown_at_its_line_and_a_good_one_runs_and_backtests() {
+    let app = spawn_app(&[("10-text.rhai", r#"send_text("echo: " + event.text);"#)]).await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let earlier = app.post_jelou(&jelou_message("draft-1", "precio")).await;
+    eventually("the earlier event to be done", || async {
+        let trace = app.admin_get(&format!("/admin/events/{earlier}")).await;
+        (trace["status"] == "done").then_some(())
+    })
+    .await;
+    browser.log_in().await;
+    browser.click(&css("tab-try")).await;
+    browser.type_into(&css("try-source"), "jelou").await;
+    let payload = serde_json::to_string(&jelou_message("draft-2", "precio")).unwrap();
+    browser.type_into(&css("try-payload"), &payload).await;
+    browser
+        .click(&format!("{} summary", css("try-draft-box")))
+        .await;
+    browser
+        .type_into(
+            &css("try-draft"),
+            "let greeting = \"hola\";\nsend_text(greeting;\n",
+        )
+        .await;
+    browser.click(&css("try-run")).await;
+    let error = browser.wait_text(&css("try-draft-error"), "line 2").await;
+    assert!(error.contains("50-draft.rhai"), "{error}");
+    assert_eq!(browser.texts(&css("try-draft-bad-line")).await, vec!["2"]);
+    browser.screenshot("try-draft-error").await;
+
+    browser
+        .type_into(
+            &css("try-draft"),
+            "send_text(\"draft says \" + event.text);\n",
+        )
+        .await;
+    browser.click(&css("try-run")).await;
+    browser
+        .wait_text(&css("action-request"), "draft says precio")
+        .await;
+    browser.wait_gone(&css("try-draft-error")).await;
+    assert!(browser.texts(&css("try-draft-bad-line")).await.is_empty());
+
+    // Invalid JSON clears the old result and says what is wrong.
+    browser.type_into(&css("try-payload"), "{\"oops\": ").await;
+    browser.click(&css("try-run")).await;
+    browser.wait_text(&css("try-error"), "not valid JSON").await;
+    assert!(browser.texts(&css("action-request")).await.is_empty());
+
+    // The draft over the last 24 h: the earlier event would get another text.
+    browser.click(&css("try-backtest")).await;
+    let summary = browser
+        .wait_text(&css("try-backtest-summary"), "1 event in the last 24 h")
+        .await;
+    assert!(
+        summary.contains("1 would get different actions"),
+        "{summary}"
+    );
+    browser
+        .wait_text(&css("try-backtest-changed"), &earlier)
+        .await;
+    browser.screenshot("try-draft-backtest").await;
+    assert_eq!(
+        app.jelou.received_requests().await.unwrap().len(),
+        1,
+        "try and backtest send nothing"
+    );
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_overview_rejections_and_shadow_pages_show_what_happened() {
+    let app = spawn_app(&[
+        ("10-text.rhai", r#"send_text("hi");"#),
+        (
+            "shadow/20-new.rhai",
+            r#"send_text("shadow hi"); add_tag("vip");"#,
+        ),
+    ])
+    .await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let event_id = app.post_jelou(&jelou_message("overview-1", "hola")).await;
+    eventually("the event to be done", || async {
+        let trace = app.admin_get(&format!("/admin/events/{event_id}")).await;
+        (trace["status"] == "done").then_some(())
+    })
+    .await;
+    // A webhook with a bad signature is refused.
+    let refused = app
+        .client
+        .post(format!("{}/webhooks/jelou", app.address))
+        .header("Content-Type", "application/json")
+        .header("X-Jelou-Signature", "forged")
+        .body(serde_json::to_vec(&jelou_message("forged-1", "x")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+
+    browser.log_in().await;
+    browser.click(&css("tab-overview")).await;
+    let all = browser
+        .wait_text(
+            &format!("{} {}", css("overview-all"), css("chart-received")),
+            "Received",
+        )
+        .await;
+    assert!(all.contains("Received 1"), "{all}");
+    browser
+        .wait_text(
+            &format!(
+                "[data-testid=\"overview-provider\"][data-name=\"jelou\"] {}",
+                css("chart-delivered")
+            ),
+            "Delivered 1",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return document.querySelectorAll('[data-testid=\"overview-all\"] svg rect').length > 0")
+            .await,
+        json!(true),
+        "the chart is drawn"
+    );
+    browser.screenshot("overview").await;
+
+    browser.click(&css("tab-rejections")).await;
+    let rejection = browser.wait_text(&css("rejection"), "401").await;
+    assert!(rejection.contains("jelou"), "{rejection}");
+    browser.screenshot("rejections").await;
+
+    browser.click(&css("tab-shadow")).await;
+    let shadow = "[data-testid=\"shadow-rule\"][data-file=\"20-new.rhai\"]";
+    browser
+        .wait_text(&format!("{shadow} {}", css("shadow-events")), "1")
+        .await;
+    browser
+        .wait_text(&format!("{shadow} {}", css("shadow-actions")), "2")
+        .await;
+    browser
+        .wait_text(&format!("{shadow} {}", css("shadow-differs")), "1")
+        .await;
+    browser.screenshot("shadow").await;
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_page_fits_a_390_px_phone_without_sideways_scrolling() {
+    let app = spawn_app(&[("10-text.rhai", r#"send_text("hi");"#)]).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad user"})))
+        .up_to_n_times(1)
+        .mount(&app.jelou)
+        .await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let event_id = app
+        .post_jelou(&jelou_message(
+            "phone-1",
+            "un mensaje bastante largo para ver si cabe en la pantalla",
+        ))
+        .await;
+    eventually("the dead letter", || async {
+        let page = app.admin_get("/admin/dead-letters").await;
+        (page["total"] == json!(1)).then_some(())
+    })
+    .await;
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.log_in().await;
+    let views = [
+        "overview",
+        "events",
+        "providers",
+        "dead-letters",
+        "rejections",
+        "rules",
+        "shadow",
+        "try",
+    ];
+    for view in views {
+        browser
+            .js(&format!("location.hash = '#/{view}'; return null"))
+            .await;
+        browser.wait_visible(&css(&format!("view-{view}"))).await;
+        if view == "events" {
+            browser
+                .click(&format!(
+                    "[data-event-id=\"{event_id}\"] [data-testid=\"event-open\"]"
+                ))
+                .await;
+            browser.wait_text(&css("trace-event-id"), &event_id).await;
+        }
+        // Wait for the view's data to be drawn, then measure.
+        let drawn = match view {
+            "overview" => "overview-all",
+            "providers" => "provider",
+            "dead-letters" => "dead-letter",
+            "rules" => "rule-file",
+            _ => "",
+        };
+        if !drawn.is_empty() {
+            browser.wait_visible(&css(drawn)).await;
+        }
+        let wide = eventually(&format!("{view} to be drawn"), || async {
+            let overflow = browser
+                .js("const w = document.documentElement.clientWidth;
+                     const inner = Array.from(document.querySelectorAll('.table-wrap'))
+                       .filter(e => e.getClientRects().length && e.scrollWidth > e.clientWidth + 1)
+                       .map(e => 'a table scrolls inside ' + (e.closest('section') || {}).id);
+                     if (inner.length) return inner;
+                     if (document.documentElement.scrollWidth <= w) return [];
+                     return Array.from(document.querySelectorAll('body *'))
+                       .filter(e => e.getBoundingClientRect().right > w + 1 && e.getClientRects().length)
+                       .slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + e.getAttribute('data-testid'));")
+                .await;
+            Some(overflow)
+        })
+        .await;
+        browser.screenshot(&format!("phone-{view}")).await;
+        assert_eq!(
+            wide,
+            json!([]),
+            "{view} scrolls sideways at 390 px; too wide: {wide}"
+        );
+    }
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_delivery_is_explained_and_redriven_from_its_trace() {
+    let app = spawn_app(&[
+        ("10-text.rhai", r#"send_text("hi");"#),
+        ("20-quiet.rhai", "let nothing = 1;"),
+    ])
+    .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad user"})))
+        .up_to_n_times(1)
+        .mount(&app.jelou)
+        .await;
+    jelou_ok(&app).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let event_id = app.post_jelou(&jelou_message("trace-dead", "hi")).await;
+    eventually("the event to fail", || async {
+        let trace = app.admin_get(&format!("/admin/events/{event_id}")).await;
+        (trace["status"] == "failed").then_some(())
+    })
+    .await;
+    browser.log_in().await;
+    browser
+        .js(&format!(
+            "location.hash = '#/events/{event_id}'; return null"
+        ))
+        .await;
+    browser.wait_text(&css("trace-status"), "failed").await;
+    browser
+        .wait_text(&css("delivery-reason-words"), "retrying cannot change")
+        .await;
+    // The rule that decided nothing is folded away; the one that acted is shown.
+    browser
+        .wait_text(&css("trace-quiet-rules"), "1 rule ran with no actions")
+        .await;
+    // (A folded card has no text to read.)
+    let shown: Vec<String> = browser
+        .texts(&css("trace-rule"))
+        .await
+        .into_iter()
+        .filter(|text| !text.is_empty())
+        .collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(shown[0].contains("10-text.rhai"), "{shown:?}");
+    browser.screenshot("trace-dead").await;
+
+    browser.click(&css("delivery-redrive")).await;
+    browser.wait_text(&css("replay-result"), "redriven").await;
+    browser.wait_text(&css("trace-status"), "done").await;
+    browser.wait_text(&css("delivery-attempt"), "200").await;
+    assert_eq!(app.jelou.received_requests().await.unwrap().len(), 2);
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn five_thousand_events_are_counted_paged_and_searched() {
+    use futures_util::{stream, StreamExt};
+    const EVENTS: usize = 5_000;
+    let app = spawn_app(&[]).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let needle = 4_321;
+    stream::iter(0..EVENTS)
+        .for_each_concurrent(16, |n| {
+            let app = &app;
+            async move {
+                let text = if n == needle {
+                    "quiero una zanahoria".to_string()
+                } else {
+                    format!("mensaje numero {n}")
+                };
+                app.post_jelou(&jelou_message_from(n, &text)).await;
+            }
+        })
+        .await;
+    browser.log_in().await;
+    browser
+        .wait_text(&css("events-count"), "50 shown of 5,000 matching")
+        .await;
+    assert_eq!(browser.texts(&css("event-row")).await.len(), 50);
+    browser.click(&css("events-older")).await;
+    browser
+        .wait_text(&css("events-count"), "100 shown of 5,000 matching")
+        .await;
+    browser.screenshot("events-5000").await;
+
+    browser.type_into(&css("events-search"), "zanahoria").await;
+    browser.click(&css("filters-apply")).await;
+    browser
+        .wait_text(&css("events-count"), "1 shown of 1 matching")
+        .await;
+    let row = browser.wait_text(&css("event-row"), "jelou").await;
+    assert!(row.contains(&format!("57300{needle:07}")), "{row}");
     browser.close().await;
     app.stop().await;
 }

@@ -49,5 +49,6 @@ pub fn routes(config: &mut ServiceConfig) {
                 .default_service(web::to(crate::http::health::not_found)),
         )
         // The page holds no data; it asks for the token and sends it with each call.
-        .service(console::page);
+        .service(console::page)
+        .service(console::asset);
 }

@@ -213,6 +213,7 @@ async fn every_route_the_app_serves_is_described_and_every_described_operation_i
         ("GET", "/metrics"),
         ("GET", "/openapi.json"),
         ("GET", "/console"),
+        ("GET", "/console/assets/{file}"),
         ("GET", "/admin/events"),
         ("GET", "/admin/events/{event_id}"),
         ("POST", "/admin/events/{event_id}/replay"),
