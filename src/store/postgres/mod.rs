@@ -36,7 +36,7 @@ mod tls;
 use decisions::{decisions_in, lock_keys};
 use ingest::{insert_loop, InsertJob};
 use outcomes::{outcome_loop, OutcomeJob};
-use read::{attempts, attempts_for, open_letters, pg_args};
+use read::{attempts_for, open_letters, pg_args, rule_runs};
 
 mod embedded {
     refinery::embed_migrations!("src/store/migrations/postgres");
@@ -597,24 +597,13 @@ impl Backend for PostgresStore {
         let seq: i64 = row.get(0);
         // An unreadable event still has a trace: its status and reason say what happened.
         let event: Option<Event> = serde_json::from_str(row.get::<_, &str>(2)).ok();
-        let mut rules = Vec::new();
-        for r in client
-            .query(
-                "SELECT rule, actions, error FROM rule_runs WHERE event_seq = $1 AND run_id = '' ORDER BY position",
-                &[&seq],
-            )
-            .await
-            .map_err(pg_error)?
-        {
-            rules.push(RuleRun {
-                rule: r.get(0),
-                // Unreadable actions show as none; the deliveries still list them.
-                actions: serde_json::from_str(r.get::<_, &str>(1)).unwrap_or_default(),
-                error: r.get(2),
-            });
-        }
-        let mut deliveries = Vec::new();
-        for d in client
+        let rules = rule_runs(
+            &client,
+            "SELECT rule, actions, error FROM rule_runs WHERE event_seq = $1 AND run_id = '' ORDER BY position",
+            seq,
+        )
+        .await?;
+        let rows = client
             .query(
                 "SELECT d.id, d.run_id, d.seq, d.rule, d.action, d.provider, d.params, d.request, \
                         d.status, d.reason, \
@@ -624,8 +613,12 @@ impl Backend for PostgresStore {
                 &[&seq],
             )
             .await
-            .map_err(pg_error)?
-        {
+            .map_err(pg_error)?;
+        // Every delivery's attempts in one query, not one per delivery.
+        let ids: Vec<i64> = rows.iter().map(|d| d.get(0)).collect();
+        let mut attempts_of = attempts_for(&client, &ids).await?;
+        let mut deliveries = Vec::with_capacity(rows.len());
+        for d in &rows {
             let id: i64 = d.get(0);
             deliveries.push(DeliveryTrace {
                 redrive_of: d.get(10),
@@ -639,24 +632,15 @@ impl Backend for PostgresStore {
                 request: d.get::<_, Option<&str>>(7).map(super::shown_json),
                 status: d.get(8),
                 reason: d.get(9),
-                attempts: attempts(&client, id).await?,
+                attempts: attempts_of.remove(&id).unwrap_or_default(),
             });
         }
-        let mut shadow = Vec::new();
-        for r in client
-            .query(
-                "SELECT rule, actions, error FROM shadow_runs WHERE event_seq = $1 ORDER BY position",
-                &[&seq],
-            )
-            .await
-            .map_err(pg_error)?
-        {
-            shadow.push(RuleRun {
-                rule: r.get(0),
-                actions: serde_json::from_str(r.get::<_, &str>(1)).unwrap_or_default(),
-                error: r.get(2),
-            });
-        }
+        let shadow = rule_runs(
+            &client,
+            "SELECT rule, actions, error FROM shadow_runs WHERE event_seq = $1 ORDER BY position",
+            seq,
+        )
+        .await?;
         let memory = row
             .get::<_, Option<&str>>(4)
             .and_then(|m| serde_json::from_str(m).ok());

@@ -69,23 +69,20 @@ pub(super) async fn attempts_for(
     Ok(out)
 }
 
-pub(super) async fn attempts(
+/// An event's rule runs (`sql` selects rule, actions, error for `$1` = the event's seq).
+/// Unreadable actions show as none; the deliveries still list them.
+pub(super) async fn rule_runs(
     client: &deadpool_postgres::Object,
-    delivery_id: i64,
-) -> Result<Vec<Attempt>, StoreError> {
-    let rows = client
-        .query(
-            "SELECT at, status, response_excerpt FROM attempts WHERE delivery_id = $1 ORDER BY n",
-            &[&delivery_id],
-        )
-        .await
-        .map_err(pg_error)?;
+    sql: &str,
+    seq: i64,
+) -> Result<Vec<RuleRun>, StoreError> {
+    let rows = client.query(sql, &[&seq]).await.map_err(pg_error)?;
     Ok(rows
         .iter()
-        .map(|r| Attempt {
-            at: r.get(0),
-            status: r.get::<_, Option<i32>>(1).map(|s| s as u16),
-            response_excerpt: r.get(2),
+        .map(|r| RuleRun {
+            rule: r.get(0),
+            actions: serde_json::from_str(r.get::<_, &str>(1)).unwrap_or_default(),
+            error: r.get(2),
         })
         .collect())
 }

@@ -345,25 +345,11 @@ pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<
     };
     // An unreadable event still has a trace: its status and reason say what happened.
     let event: Option<Event> = json.and_then(|json| serde_json::from_str(&json).ok());
-    let mut rules = Vec::new();
-    let mut stmt = conn.prepare_cached(
+    let rules = rule_runs(
+        conn,
         "SELECT rule, actions, error FROM rule_runs WHERE event_seq = ?1 AND run_id = '' ORDER BY position",
+        seq,
     )?;
-    for row in stmt.query_map([seq], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, Option<String>>(2)?,
-        ))
-    })? {
-        let (rule, actions, error) = row?;
-        rules.push(RuleRun {
-            rule,
-            // Unreadable actions show as none; the deliveries below still list them.
-            actions: serde_json::from_str(&actions).unwrap_or_default(),
-            error,
-        });
-    }
     let mut deliveries = Vec::new();
     let mut stmt = conn.prepare_cached(
         "SELECT d.id, d.run_id, d.seq, d.rule, d.action, d.provider, d.params, d.request, \
@@ -419,24 +405,11 @@ pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<
             attempts: attempts_of.remove(&id).unwrap_or_default(),
         });
     }
-    let mut shadow = Vec::new();
-    let mut stmt = conn.prepare_cached(
+    let shadow = rule_runs(
+        conn,
         "SELECT rule, actions, error FROM shadow_runs WHERE event_seq = ?1 ORDER BY position",
+        seq,
     )?;
-    for row in stmt.query_map([seq], |row| {
-        Ok((
-            row.get::<_, String>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, Option<String>>(2)?,
-        ))
-    })? {
-        let (rule, actions, error) = row?;
-        shadow.push(RuleRun {
-            rule,
-            actions: serde_json::from_str(&actions).unwrap_or_default(),
-            error,
-        });
-    }
     Ok(Some(EventTrace {
         event,
         status,
@@ -543,3 +516,17 @@ pub(super) fn shadow_summary(conn: &Connection, since: i64) -> anyhow::Result<Ve
 }
 
 const SHADOW_SUMMARY_SQL: &str = transitions::SHADOW_SUMMARY;
+
+/// An event's rule runs (`sql` selects rule, actions, error for `?1` = the event's seq).
+/// Unreadable actions show as none; the deliveries still list them.
+fn rule_runs(conn: &Connection, sql: &str, seq: i64) -> anyhow::Result<Vec<RuleRun>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map([seq], |row| {
+        Ok(RuleRun {
+            rule: row.get(0)?,
+            actions: serde_json::from_str(&row.get::<_, String>(1)?).unwrap_or_default(),
+            error: row.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
