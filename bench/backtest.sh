@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The backtest benchmark (contract 9.1, issue 11: at least 5,000 events/s over 100,000 stored
+# The backtest benchmark (docs/commands.md, issue 11: at least 5,000 events/s over 100,000 stored
 # events). Fills a fresh SQLite store (or the PostgreSQL database of STORAGE_URL, which must
 # be empty) with EVENTS decided events through the store API (examples/backtest_fill.rs),
 # then times `switchboard backtest` over them on a release build: once with the shipped

@@ -22,7 +22,7 @@ import sys
 import time
 
 # value.id, timestamp and contact.id vary per line; the rest is the documented shape of a
-# Jelou external-support message event (contract 4.1).
+# Jelou external-support message event (docs/providers.md).
 TEMPLATE = (
     '{{"object":"message_event","event_type":"message","timestamp":{ts},'
     '"project_id":"p1","room_id":"r1",'

@@ -1,4 +1,4 @@
-//! Search benchmark (contract 9.7, issue 10): stores EVENTS events (default 1,000,000)
+//! Search benchmark (docs/http-api.md, issue 10): stores EVENTS events (default 1,000,000)
 //! straight through the store API (not over HTTP, so it takes minutes, not hours), marks
 //! them done, starts the application on that store, and times `GET /admin/events?q=<word>`
 //! for a rare word (in 10 events), a medium one (1%) and a common one (every event): p50

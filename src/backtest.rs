@@ -1,4 +1,4 @@
-//! Backtests (contract 9.1 `switchboard backtest`, 9.7 `POST /admin/backtest`), one engine
+//! Backtests (docs/commands.md `switchboard backtest`, docs/http-api.md `POST /admin/backtest`), one engine
 //! for both: a rule set runs over the events **stored** in a time window, and each event's
 //! actions are compared with the ones recorded when it was first decided. Read-only: the
 //! store is only read (in pages, in acceptance order), nothing is sent or written.
@@ -42,7 +42,7 @@ pub struct Window {
 }
 
 impl Window {
-    /// The window of contract 9.1: `since` default 24 h ago, `until` default now.
+    /// The window of docs/commands.md: `since` default 24 h ago, `until` default now.
     ///
     /// # Errors
     /// A time that is neither RFC 3339, unix milliseconds, nor a duration like `6h`; or

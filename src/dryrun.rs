@@ -1,5 +1,5 @@
 //! Dry runs, shared by `switchboard replay`, `test` and the admin API (replay `?dry_run`,
-//! try-it): each decided action as one JSON line (contract §6.3) with the request it would
+//! try-it): each decided action as one JSON line (docs/commands.md) with the request it would
 //! send, looked-up values shown as placeholders. Nothing is sent and nothing is written.
 
 use serde_json::{json, Value};
@@ -19,7 +19,7 @@ pub fn describe(settings: &Settings, event: &Event, verdict: &Verdict) -> Vec<Va
         .collect()
 }
 
-/// One action as `replay` prints it (contract §6.3), with its dry-run request.
+/// One action as `replay` prints it (docs/commands.md), with its dry-run request.
 pub fn action_line(settings: &Settings, event: &Event, action: &DecidedAction) -> Value {
     json!({
         "event_id": event.event_id,

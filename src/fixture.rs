@@ -1,4 +1,4 @@
-//! Fixture files (contract §6.3): one recorded case each — a source, a body, optional
+//! Fixture files (docs/commands.md): one recorded case each — a source, a body, optional
 //! headers, a pinned `received_at`, seeded memory and the expected actions. `replay`,
 //! `test` and `post` read them; `fixture` writes them.
 
@@ -26,7 +26,7 @@ pub struct Fixture {
     pub memory: Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Vec<Expected>>,
-    /// The rule files expected to raise an error on this case (contract 9.1); any other
+    /// The rule files expected to raise an error on this case (docs/commands.md); any other
     /// rule error fails `switchboard test`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rule_errors: Vec<String>,
@@ -136,7 +136,7 @@ impl Fixture {
     }
 
     /// Decode the fixture into all its events, in payload order: one, or one per item of a
-    /// WhatsApp body (contract 9.3). Never empty.
+    /// WhatsApp body (docs/providers.md). Never empty.
     ///
     /// # Errors
     /// The source is not configured, or the body is not a JSON object.

@@ -1,4 +1,4 @@
-//! Prometheus metrics (contract §8 `GET /metrics`), one registry per running application so
+//! Prometheus metrics (docs/http-api.md `GET /metrics`), one registry per running application so
 //! that several apps in one test process do not share counters; `activity` keeps the last
 //! day per minute for the operator API.
 

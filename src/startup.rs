@@ -346,7 +346,7 @@ async fn shutdown_signal() {
     tag = "health",
     operation_id = "metrics",
     responses(
-        (status = 200, description = "Prometheus text format (contract §8): `switchboard_events_received_total`, `switchboard_rule_runs_total`, `switchboard_deliveries_total`, `switchboard_queue_depth`, `switchboard_ready` and the latency histograms", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 200, description = "Prometheus text format (docs/http-api.md): `switchboard_events_received_total`, `switchboard_rule_runs_total`, `switchboard_deliveries_total`, `switchboard_queue_depth`, `switchboard_ready` and the latency histograms", content_type = "text/plain; version=0.0.4", body = String),
     )
 )]
 #[get("/metrics")]

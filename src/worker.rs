@@ -112,7 +112,7 @@ pub fn decision(seq: i64, event: &Event, run_id: String, verdict: Verdict) -> De
     }
 }
 
-/// Run the shadow rules (`rules/shadow/`) on an event after the live ones (contract 9.4):
+/// Run the shadow rules (`rules/shadow/`) on an event after the live ones (docs/rule-api.md):
 /// with the memory the live rules were given, their writes discarded, their actions
 /// compared with the live ones and never carried out.
 pub fn shadow_runs(

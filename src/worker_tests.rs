@@ -1,4 +1,4 @@
-//! Grouping a batch by user key (contract §7): events of one key stay together in acceptance
+//! Grouping a batch by user key (docs/guarantees.md): events of one key stay together in acceptance
 //! order, keys are independent and appear in the order of their first event, and an event
 //! that names no user is a group of its own.
 

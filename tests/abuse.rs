@@ -1,4 +1,4 @@
-//! Hostile clients and providers against the real binary (issue 9, contract 9.2 and 9.5):
+//! Hostile clients and providers against the real binary (issue 9, docs/http-api.md, docs/providers.md):
 //! connections that send headers and then nothing, bodies that promise a mebibyte and never
 //! come, a provider answering 50 MB. The server's memory is read from /proc while it is
 //! under attack; every wait is on a condition, with a generous timeout.

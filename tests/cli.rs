@@ -1,5 +1,5 @@
 //! Command-line tests: they run the built `switchboard` binary, as a user would, and check
-//! what it prints and how it exits (contract §1, §5.4, §6.3).
+//! what it prints and how it exits (docs/commands.md, docs/rule-api.md).
 //!
 //! Every test builds its own folder (a `Sandbox`) with its own `switchboard.toml`, rules and
 //! fixtures, so the tests do not depend on the shipped files — except
@@ -1327,7 +1327,7 @@ fn test_pins_within_hours_to_the_fixtures_received_at() {
     assert_eq!(out.last_stdout_line(), "2 passed, 0 failed", "{out}");
 }
 
-// ---- check: the static analysis of contract §5.4 -------------------------------------------
+// ---- check: the static analysis of docs/rule-api.md -------------------------------------------
 
 #[test]
 fn check_finds_unknown_functions_argument_counts_providers_and_impossible_actions_in_one_run() {
@@ -1629,7 +1629,7 @@ fn json_logs_carry_the_event_id_and_never_a_secret() {
     }
 }
 
-// ---- WhatsApp: one POST, many events (contract 9.3) -----------------------------------------
+// ---- WhatsApp: one POST, many events (docs/providers.md) -----------------------------------------
 
 const WHATSAPP_SOURCE: &str = "[sources.whatsapp]\nkind = \"whatsapp\"\n\
                                secret = \"cli-app-secret\"\nverify_token = \"cli-verify-token\"\n";
@@ -1703,7 +1703,7 @@ fn post_signs_a_whatsapp_batch_and_fixture_writes_one_item_that_test_passes() {
         "{out}"
     );
 }
-// ---- contract 9.5: the new actions in check and replay ---------------------------------------
+// ---- docs/providers.md: the new actions in check and replay ---------------------------------------
 
 #[test]
 fn check_knows_the_new_actions_and_refuses_their_bad_literals() {

@@ -1,4 +1,4 @@
-//! Contract §7 under fire: the built binary under concurrent load is killed with SIGKILL and
+//! docs/guarantees.md under fire: the built binary under concurrent load is killed with SIGKILL and
 //! restarted; every event answered 202 is carried out, and only requests that were in flight
 //! at the kill may repeat. A SIGTERM stops it cleanly (exit 0) with nothing repeated.
 

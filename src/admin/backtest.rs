@@ -1,4 +1,4 @@
-//! `POST /admin/backtest` (contract 9.7): `switchboard backtest --json` over the admin API,
+//! `POST /admin/backtest` (docs/http-api.md): `switchboard backtest --json` over the admin API,
 //! with the same engine (`crate::backtest`): the loaded rules, or drafts sent with the
 //! request, over the stored events of a window; nothing is sent or written.
 

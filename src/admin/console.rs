@@ -31,7 +31,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
 ];
 const JS: &str = "text/javascript; charset=utf-8";
 
-/// The console's `Content-Security-Policy` (contract §9.7): scripts and styles only from
+/// The console's `Content-Security-Policy` (docs/http-api.md): scripts and styles only from
 /// the console's own files, no `'unsafe-inline'`, no framing, calls only to this server.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \

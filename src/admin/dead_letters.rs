@@ -1,5 +1,5 @@
 //! `GET /admin/dead-letters` (filtered, counted, paged), `POST /admin/dead-letters/{id}/redrive`,
-//! and the bulk `POST /admin/dead-letters/redrive` and `/discard` (contract 9.7).
+//! and the bulk `POST /admin/dead-letters/redrive` and `/discard` (docs/http-api.md).
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};

@@ -212,7 +212,7 @@ pub struct DryRun {
     actions: Vec<Value>,
 }
 
-/// One decided action as `switchboard replay` prints it (contract §6.3), with the request it
+/// One decided action as `switchboard replay` prints it (docs/commands.md), with the request it
 /// would send (looked-up values as placeholders). Built by `dryrun::action_line`.
 #[derive(ToSchema)]
 #[allow(dead_code)] // a description of the JSON `dryrun::action_line` builds

@@ -1,4 +1,4 @@
-//! The operator surface (contract §8): `/admin/*` behind `Authorization: Bearer
+//! The operator surface (docs/http-api.md): `/admin/*` behind `Authorization: Bearer
 //! <admin_token>` (401 without it; 404 for everything when the token is empty). One file
 //! per resource: events (list, trace, replay), dead letters (list, redrive), providers
 //! (state, pause, resume), rules (state, and the try-it dry run), backtest, shadow rules. Each handler carries its OpenAPI description (`#[utoipa::path]`);

@@ -1,5 +1,4 @@
-//! `GET /admin/providers`, `POST /admin/providers/{name}/pause` and `/resume` (contract
-//! 9.6): each provider's state (active, paused by an operator, or open by its circuit
+//! `GET /admin/providers`, `POST /admin/providers/{name}/pause` and `/resume` (docs/guarantees.md): each provider's state (active, paused by an operator, or open by its circuit
 //! breaker), its waiting and in-flight deliveries, and its last error. A pause is kept in
 //! the store, so it holds across restarts and for every instance sharing the store.
 

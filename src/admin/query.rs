@@ -1,4 +1,4 @@
-//! What the admin routes' query parameters share (contract 9.7): times (`since`, `until`)
+//! What the admin routes' query parameters share (docs/http-api.md): times (`since`, `until`)
 //! as RFC 3339 or unix milliseconds, page sizes and cursors, each with a `400
 //! invalid_query` sentence when it cannot be read.
 

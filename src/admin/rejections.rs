@@ -1,4 +1,4 @@
-//! `GET /admin/rejections` (contract 9.7): the last refused webhooks, newest first, from
+//! `GET /admin/rejections` (docs/http-api.md): the last refused webhooks, newest first, from
 //! this process's bounded log (`metrics::activity`).
 
 use actix_web::{get, web, HttpResponse};

@@ -21,7 +21,7 @@ use crate::rules::{FileState, ReloadState};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Rules {
     /// Each `*.rhai` file of the rules folder, in the order they run; then the shadow rules
-    /// (`shadow/*.rhai`, contract 9.4), named `shadow/<file>`.
+    /// (`shadow/*.rhai`, docs/rule-api.md), named `shadow/<file>`.
     rules: Vec<FileState>,
     /// The last reload attempt: when a save broke a file, `ok` is false and `error` says
     /// where, while the set loaded before keeps running.
@@ -42,7 +42,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, Rejection>
     }))
 }
 
-/// The try-it request: a fixture's fields (contract §6.3).
+/// The try-it request: a fixture's fields (docs/commands.md).
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({
     "source": "jelou",

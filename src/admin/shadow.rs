@@ -1,4 +1,4 @@
-//! `GET /admin/shadow` (contract 9.4): what each shadow rule (`rules/shadow/*.rhai`) would
+//! `GET /admin/shadow` (docs/rule-api.md): what each shadow rule (`rules/shadow/*.rhai`) would
 //! have done over a window: events it ran on, actions it would have taken, and events where
 //! its actions are not a subset of the live ones. Loaded shadow rules that have not run in
 //! the window are listed with zeros.

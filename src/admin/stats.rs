@@ -1,4 +1,4 @@
-//! `GET /admin/stats?window=1h` (contract 9.7): per-minute counts and provider-request
+//! `GET /admin/stats?window=1h` (docs/http-api.md): per-minute counts and provider-request
 //! latencies over the window, overall and per provider, from this process's last day
 //! (`metrics::activity`).
 

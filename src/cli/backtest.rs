@@ -1,4 +1,4 @@
-//! `switchboard backtest` (contract 9.1): the live rules of a folder (default: the
+//! `switchboard backtest` (docs/commands.md): the live rules of a folder (default: the
 //! configured one as it is on disk now; never its `shadow/`) over the events stored in a
 //! window, compared with what was decided at the time. Per changed event `CHANGED <id>
 //! +<action> ... -<action> ...`, per rule error `ERROR <id> <path:line:col: message>`, then

@@ -1,4 +1,4 @@
-//! The command line (contract §1): one file per command. Results go to stdout; logs and
+//! The command line (docs/commands.md): one file per command. Results go to stdout; logs and
 //! diagnostics to stderr. Exit codes: 0 success, 1 a reported problem, 2 usage errors.
 
 pub mod backtest;

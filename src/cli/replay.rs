@@ -1,5 +1,5 @@
 //! `switchboard replay`: run fixtures through the rules and print one JSON line per action
-//! (contract §6.3). A dry run makes no network call and writes nothing; `--send` carries
+//! (docs/commands.md). A dry run makes no network call and writes nothing; `--send` carries
 //! each action out with one attempt, in order, and adds the provider's `response`.
 
 use std::collections::HashMap;

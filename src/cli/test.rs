@@ -1,6 +1,6 @@
 //! `switchboard test`: run the fixtures that carry `expect` and compare the actions with it,
 //! element by element (same length, same order, params equal as JSON), and the rules that
-//! erred with the fixture's `rule_errors` (contract 9.1: a rule error fails the case unless
+//! erred with the fixture's `rule_errors` (docs/commands.md: a rule error fails the case unless
 //! the fixture names that rule). Each failing case prints `FAIL <path>` and a diff; the last
 //! line is `N passed, M failed`. No fixture with `expect` under the paths is a failure too.
 

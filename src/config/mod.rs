@@ -1,4 +1,4 @@
-//! Configuration: the TOML file of contract §2, `${VAR}` expansion, validation, and the
+//! Configuration: the TOML file of docs/configuration.md, `${VAR}` expansion, validation, and the
 //! typed `Settings` everything else is built from. Secrets are `SecretString`s, so they never
 //! reach a log line or `Debug` output.
 
@@ -55,7 +55,7 @@ pub struct ServerSettings {
     /// A body not complete this long after its headers gets `408 body_timeout`.
     pub body_timeout_ms: u64,
     pub admin_token: SecretString,
-    /// PEM certificate chain: with `tls_key`, `serve` answers HTTPS only (contract 9.2).
+    /// PEM certificate chain: with `tls_key`, `serve` answers HTTPS only (docs/http-api.md).
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`; both files are read again on SIGHUP.
     pub tls_key: Option<PathBuf>,
@@ -129,16 +129,16 @@ pub struct ProviderSettings {
     /// Without a trailing `/`.
     pub base_url: String,
     pub auth: ProviderAuth,
-    /// Jelou: the bot to use when the event does not name one (contract §6.2).
+    /// Jelou: the bot to use when the event does not name one (docs/providers.md).
     pub bot_id: Option<String>,
     /// UChat: minutes for `set_manual()` without a ttl.
     pub pause_minutes: u64,
     pub rate_per_second: Option<u32>,
-    /// Retryable failures in a row that open the circuit breaker (contract 9.6).
+    /// Retryable failures in a row that open the circuit breaker (docs/guarantees.md).
     pub breaker_failures: u32,
     /// How long the breaker stays open before one delivery is let through.
     pub breaker_cooldown_ms: u64,
-    /// Statuses retried instead of section 7's (contract 9.5); `None`: the defaults.
+    /// Statuses retried instead of the default retry policy (docs/guarantees.md); `None`: the defaults.
     pub retry_on: Option<Vec<u16>>,
     /// Tries per action at this provider, instead of `[delivery] max_attempts`.
     pub max_attempts: Option<u32>,
@@ -508,7 +508,7 @@ fn build(raw: RawConfig, path: &Path, base_dir: &Path) -> Result<Settings, Strin
     })
 }
 
-/// The keys only a whatsapp source has (contract 9.3): `secret` (the app secret, which
+/// The keys only a whatsapp source has (docs/providers.md): `secret` (the app secret, which
 /// signs `X-Hub-Signature-256`) and a non-empty `verify_token`; no `token`. Other kinds
 /// take no `verify_token`.
 fn whatsapp_keys(name: &str, s: &RawSource) -> Result<Option<SecretString>, String> {
@@ -543,7 +543,7 @@ fn whatsapp_keys(name: &str, s: &RawSource) -> Result<Option<SecretString>, Stri
     }
 }
 
-/// The largest `max_body_bytes` accepted (contract 9.2).
+/// The largest `max_body_bytes` accepted (docs/http-api.md).
 pub const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 fn check_server(server: &ServerSettings) -> Result<(), String> {

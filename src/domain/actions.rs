@@ -1,4 +1,4 @@
-//! Actions (contract §6.1): the closed set of things a rule can decide, with their params.
+//! Actions (docs/rule-api.md): the closed set of things a rule can decide, with their params.
 //! An action says *what* to do; which request carries it out is the provider's business
 //! (`providers`), and who the user is there is decided per provider (`providers::identity`).
 
@@ -18,7 +18,7 @@ pub enum ActionKind {
     AddLabel,
     RemoveLabel,
     SetConversationStatus,
-    /// `provider(name).request(method, path, body)`: any endpoint of that provider (9.5).
+    /// `provider(name).request(method, path, body)`: any endpoint of that provider (docs/rule-api.md).
     ProviderRequest,
     /// UChat: set a custom field by its name.
     SetField,
@@ -90,7 +90,7 @@ impl ActionKind {
     }
 
     /// The `[routing]` key that routes this action; `None` for `provider_request`, which
-    /// goes only to the provider the rule named (contract 9.5).
+    /// goes only to the provider the rule named (docs/providers.md).
     pub fn family(self) -> Option<ActionFamily> {
         Some(match self {
             ActionKind::SetUserState => ActionFamily::State,
@@ -99,7 +99,7 @@ impl ActionKind {
             | ActionKind::SendCallButton
             | ActionKind::SendMessage => ActionFamily::Message,
             ActionKind::AddTag | ActionKind::RemoveTag => ActionFamily::Tag,
-            // "As add_tag" (contract 9.5): routed by `[routing] tag`.
+            // "As add_tag" (docs/providers.md): routed by `[routing] tag`.
             ActionKind::SetField | ActionKind::SendFlow => ActionFamily::Tag,
             ActionKind::AddLabel | ActionKind::RemoveLabel => ActionFamily::Label,
             ActionKind::SetConversationStatus => ActionFamily::Conversation,
@@ -144,7 +144,7 @@ pub struct DecidedAction {
     pub action: ActionKind,
     pub provider: String,
     pub params: Map<String, Value>,
-    /// Who the user is at that provider (contract §6.2).
+    /// Who the user is at that provider (docs/providers.md).
     pub target: super::target::Target,
 }
 

@@ -22,7 +22,7 @@ pub struct Decision {
     pub event_seq: i64,
     /// `""` for the event's first run, `run_<ULID>` for an operator's replay.
     pub run_id: String,
-    /// Deliveries of one key go out one at a time, in order (contract §7).
+    /// Deliveries of one key go out one at a time, in order (docs/guarantees.md).
     pub order_key: String,
     pub runs: Vec<RuleRun>,
     pub memory: Vec<MemoryWrite>,
@@ -32,7 +32,7 @@ pub struct Decision {
     pub shadow: Vec<ShadowRun>,
 }
 
-/// One shadow rule's part in an event (contract 9.4), and whether its actions are not all
+/// One shadow rule's part in an event (docs/rule-api.md), and whether its actions are not all
 /// among the live ones.
 #[derive(Debug, Clone)]
 pub struct ShadowRun {

@@ -1,4 +1,4 @@
-//! The canonical event (contract §4): what every decoder produces and every rule reads.
+//! The canonical event (docs/rule-api.md): what every decoder produces and every rule reads.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -39,7 +39,7 @@ pub enum EventKind {
     ConversationClosed,
     #[serde(rename = "contact.updated")]
     ContactUpdated,
-    /// A delivery or read receipt for a message (contract 9.3).
+    /// A delivery or read receipt for a message (docs/providers.md).
     #[serde(rename = "message.status")]
     MessageStatus,
     #[serde(rename = "other")]
@@ -98,7 +98,7 @@ pub struct Message {
 }
 
 impl Event {
-    /// The ordering key of contract §7: events with the same key are handled one at a time.
+    /// The ordering key of docs/guarantees.md: events with the same key are handled one at a time.
     /// `None` when the event names no user.
     pub fn user_key(&self) -> Option<String> {
         let u = &self.user;
@@ -139,7 +139,7 @@ pub fn normalize_phone(s: &str) -> Option<String> {
     (8..=15).contains(&d.len()).then(|| format!("+{d}"))
 }
 
-/// A phone in E.164 (contract 9.5): `+` and 8–15 digits, country code first. Spaces, dots,
+/// A phone in E.164 (docs/providers.md): `+` and 8–15 digits, country code first. Spaces, dots,
 /// dashes and brackets are removed; anything else (a letter, a second `+`) means the phone
 /// cannot be written so, and `None` is returned.
 pub fn e164(phone: &str) -> Option<String> {

@@ -9,7 +9,7 @@ pub enum ProviderKind {
     Jelou,
     Uchat,
     Aelyst,
-    /// WhatsApp Cloud API (Meta's Graph API), contract 9.5.
+    /// WhatsApp Cloud API (Meta's Graph API), docs/providers.md
     Whatsapp,
 }
 
@@ -31,7 +31,7 @@ pub enum SourceKind {
     Aelyst,
     Uchat,
     Generic,
-    /// WhatsApp Cloud API (Meta) webhooks (contract 9.3).
+    /// WhatsApp Cloud API (Meta) webhooks (docs/providers.md).
     Whatsapp,
 }
 

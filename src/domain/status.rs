@@ -62,7 +62,7 @@ pub struct UnknownState {
 }
 
 named_states! {
-    /// Where an event is (contract §8): accepted, its rules decided and deliveries open,
+    /// Where an event is (docs/http-api.md): accepted, its rules decided and deliveries open,
     /// or finished.
     EventStatus {
         /// Accepted, waiting for its rules.
@@ -79,7 +79,7 @@ named_states! {
 }
 
 named_states! {
-    /// Where a delivery is (contract §7).
+    /// Where a delivery is (docs/guarantees.md).
     DeliveryStatus {
         /// Waiting for its turn or its next try.
         Pending = "pending",
@@ -92,7 +92,7 @@ named_states! {
     }
 }
 
-/// Why a delivery failed for good (contract §7).
+/// Why a delivery failed for good (docs/guarantees.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadReason {

@@ -118,10 +118,10 @@ struct Answer {
     retry_after: Option<Duration>,
 }
 
-/// How much of an answer is read (contract 9.5); the rest is left unread.
+/// How much of an answer is read (docs/providers.md); the rest is left unread.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
-/// Why a request got no answer, told apart for logs and dead-letter reasons (contract 9.5).
+/// Why a request got no answer, told apart for logs and dead-letter reasons (docs/providers.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendFailure {
     /// The host name did not resolve.
@@ -320,7 +320,7 @@ fn classify_failure(timed_out: bool, io_kinds: &[std::io::ErrorKind], lower: &st
 }
 
 /// The least wait an answer asks for by its status alone: Aelyst's `449` ("try again in a
-/// few minutes") waits at least 60 s (contract 9.5); `backoff` caps it at `backoff_max_ms`.
+/// few minutes") waits at least 60 s (docs/providers.md); `backoff` caps it at `backoff_max_ms`.
 pub fn status_floor(kind: crate::config::ProviderKind, status: Option<u16>) -> Option<Duration> {
     (kind == crate::config::ProviderKind::Aelyst && status == Some(449))
         .then_some(Duration::from_secs(60))
@@ -445,7 +445,7 @@ pub async fn attempt(
     }
 }
 
-/// The delay before try `n + 1` (contract §2): min(max, base · 2^(n−1)), times a random
+/// The delay before try `n + 1` (docs/configuration.md): min(max, base · 2^(n−1)), times a random
 /// 50–100 %, and never less than the provider's `Retry-After` (itself capped by the max).
 pub fn backoff(
     delivery: &DeliverySettings,

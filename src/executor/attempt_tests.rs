@@ -1,4 +1,4 @@
-//! Retry timing (contract §2, §7, 9.5): the bounds of `backoff` over its jitter, the
+//! Retry timing (docs/configuration.md, docs/guarantees.md, docs/providers.md): the bounds of `backoff` over its jitter, the
 //! `Retry-After` floor and its cap, and how `retry_after` reads the header (seconds,
 //! fractions, HTTP dates, nonsense); plus how a failed send is told apart (`dns`, `refused`,
 //! `tls`, `timeout`).

@@ -1,4 +1,4 @@
-//! Whether a provider's deliveries may go out now (contract 9.6): an operator's pause, and
+//! Whether a provider's deliveries may go out now (docs/guarantees.md): an operator's pause, and
 //! the circuit breaker. After `breaker_failures` retryable failures in a row (no answer, a
 //! timeout, 408, 429, 5xx) the breaker is `open` for `breaker_cooldown_ms`; then one
 //! delivery is let through as a probe (the state stays `open` until it is answered): an

@@ -1,4 +1,4 @@
-//! Request rate limits (contract §7): at most N requests in any sliding one-second window,
+//! Request rate limits (docs/guarantees.md): at most N requests in any sliding one-second window,
 //! per (method, path) for Aelyst (N = 5, its published limit) and per provider for the
 //! others (no limit unless `rate_per_second` is set). A `governor` limiter with a burst of
 //! one spaces requests at least 1/N s apart, which keeps every one-second window at N or
@@ -6,7 +6,7 @@
 //! key until its `Retry-After`, or one second, never longer than `backoff_max_ms`: a
 //! provider's answer can slow us down but cannot stop us.
 //!
-//! An answer's `X-RateLimit-Limit: N` (contract 9.5) replaces the built-in rate for that
+//! An answer's `X-RateLimit-Limit: N` (docs/providers.md) replaces the built-in rate for that
 //! method and path from then on: requests to it are spaced 1/N s apart (plus the margin),
 //! on tokio's clock, or through the shared slots with PostgreSQL. An operator's
 //! `rate_per_second` stays a ceiling the header cannot raise.

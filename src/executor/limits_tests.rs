@@ -1,4 +1,4 @@
-//! Request rate limits (contract §7, 9.5): which key a request counts against (method and
+//! Request rate limits (docs/guarantees.md, docs/providers.md): which key a request counts against (method and
 //! path for Aelyst, the whole provider otherwise), the spacing each rate gives, how long the
 //! nth request of a window waits, and the pause after `X-RateLimit-Remaining: 0` (capped by
 //! `backoff_max_ms`, and over when its time is up).
@@ -295,7 +295,7 @@ fn millis_saturates() {
     assert_eq!(millis(Duration::MAX), i64::MAX);
 }
 
-// ---- X-RateLimit-Limit (contract 9.5) --------------------------------------------------
+// ---- X-RateLimit-Limit (docs/providers.md) --------------------------------------------------
 
 #[test]
 fn x_ratelimit_limit_reads_as_a_whole_rate_per_second() {

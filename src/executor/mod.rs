@@ -257,7 +257,7 @@ async fn carry_out(
     let next = match report.result {
         AttemptResult::Success => Next::Done,
         AttemptResult::Dead(reason) => Next::Dead { reason },
-        // The last attempt's failure names the reason when no answer came (contract 9.5).
+        // The last attempt's failure names the reason when no answer came (docs/providers.md).
         // A provider's own `max_attempts` overrides `[delivery]`'s.
         AttemptResult::Retry
             if attempts

@@ -1,4 +1,4 @@
-//! The one error answer of every route: a status, the contract's error code and a sentence
+//! The one error answer of every route: a status, the documented error code (docs/http-api.md) and a sentence
 //! for a human, as `{"error": code, "message": sentence}`. Handlers return
 //! `Result<HttpResponse, Rejection>`; actix turns the `Err` into this answer.
 
@@ -13,13 +13,13 @@ use serde::Serialize;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(example = json!({"error": "unknown_source", "message": "no source named \"x\" is configured"}))]
 pub struct ErrorBody<'a> {
-    /// The contract's error code, e.g. `unknown_source`, `bad_signature`, `unauthorized`.
+    /// The error code documented in docs/http-api.md, e.g. `unknown_source`, `bad_signature`, `unauthorized`.
     pub error: &'a str,
     /// A sentence for a human.
     pub message: &'a str,
 }
 
-/// An answer that is not a `2xx`: the contract's error code and a sentence for a human.
+/// An answer that is not a `2xx`: the documented error code (docs/http-api.md) and a sentence for a human.
 #[derive(Debug)]
 pub struct Rejection {
     status: StatusCode,

@@ -1,4 +1,4 @@
-//! The health routes (contract §3, 9.2): `/healthz` (the process runs), `/readyz` (the
+//! The health routes (docs/http-api.md): `/healthz` (the process runs), `/readyz` (the
 //! store can write and every background task runs), and the JSON 404 for any other path.
 
 use actix_web::http::StatusCode;

@@ -1,4 +1,4 @@
-//! The OpenAPI 3.1 document served at `GET /openapi.json` (contract §9.7). The paths come
+//! The OpenAPI 3.1 document served at `GET /openapi.json` (docs/http-api.md). The paths come
 //! from the handlers' `#[utoipa::path]` attributes, collected by utoipa-actix-web as
 //! `startup::routes` registers them: registering a route and describing it are one call,
 //! so a route cannot be served undescribed (`tests/api/openapi.rs` checks both ways).
@@ -34,9 +34,9 @@ pub const ADMIN_SCHEME: &str = "admin_token";
     components(schemas(ErrorBody, Ack, BatchAck, WebhookAnswer)),
     modifiers(&AdminScheme),
     tags(
-        (name = "inbound", description = "Webhooks from the platforms (contract §3, §9.2)"),
+        (name = "inbound", description = "Webhooks from the platforms (docs/http-api.md)"),
         (name = "health", description = "Liveness, readiness, metrics"),
-        (name = "admin", description = "The operator API (contract §8, §9.7): `Authorization: Bearer <admin_token>`; \
+        (name = "admin", description = "The operator API (docs/http-api.md): `Authorization: Bearer <admin_token>`; \
                                         every route answers 404 when `admin_token` is empty"),
         (name = "console", description = "The web console"),
         (name = "meta", description = "This document"),
@@ -113,7 +113,7 @@ fn protect(operation: &mut Operation) {
     }
 }
 
-/// The answer to an accepted webhook (contract §3). Described here; the handler builds it.
+/// The answer to an accepted webhook (docs/http-api.md). Described here; the handler builds it.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // a description of the JSON `inbound::receive_webhook` writes
 pub struct Ack {
@@ -125,7 +125,7 @@ pub struct Ack {
     duplicate: bool,
 }
 
-/// The answer to an accepted WhatsApp POST (contract 9.3): one id per message or status
+/// The answer to an accepted WhatsApp POST (docs/providers.md): one id per message or status
 /// item. Described here; the handler builds it.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // a description of the JSON `inbound::receive_webhook` writes

@@ -1,4 +1,4 @@
-//! HTTPS for `serve` (`[server] tls_cert` and `tls_key`, contract 9.2): the PEM files are
+//! HTTPS for `serve` (`[server] tls_cert` and `tls_key`, docs/http-api.md): the PEM files are
 //! read at start and again on SIGHUP. The certificate in use sits behind a resolver that a
 //! reload swaps whole, so connections being set up see either the old pair or the new one;
 //! a reload that fails (a missing file, a key that does not match) is logged and leaves the

@@ -1,5 +1,5 @@
-//! Inbound HTTP (contract §3, 9.2, 9.3): `POST /webhooks/{source}`. The checks run in the
-//! contract's order: unknown source (404), size (413; memory is taken as bytes arrive, and a
+//! Inbound HTTP (docs/http-api.md, docs/providers.md): `POST /webhooks/{source}`. The checks run in the
+//! documented order (docs/http-api.md): unknown source (404), size (413; memory is taken as bytes arrive, and a
 //! body late by `body_timeout_ms` gets 408), signature (401), JSON (400), store (503); the
 //! `202` goes out only after the event's transaction committed. A WhatsApp POST may carry
 //! many items: all its events are stored in one transaction before the answer lists them.
@@ -85,8 +85,8 @@ pub async fn receive_webhook(
     }
 }
 
-/// The 2xx body: `{event_id, duplicate}` (contract §3), or for a WhatsApp POST
-/// `{event_ids, duplicates}` (contract 9.3): every item's id in payload order (a
+/// The 2xx body: `{event_id, duplicate}` (docs/http-api.md), or for a WhatsApp POST
+/// `{event_ids, duplicates}` (docs/providers.md): every item's id in payload order (a
 /// duplicate's is the first one's), and the subset that were duplicates.
 fn answer(kind: SourceKind, inserted: &[Inserted]) -> serde_json::Value {
     if kind == SourceKind::Whatsapp {
@@ -243,7 +243,7 @@ async fn accept(
 }
 
 /// `GET /webhooks/{source}`: Meta's subscription handshake for a whatsapp source
-/// (contract 9.3). `hub.mode=subscribe` with the source's `verify_token` (compared in
+/// (docs/providers.md). `hub.mode=subscribe` with the source's `verify_token` (compared in
 /// constant time) answers `hub.challenge` as `text/plain`; anything else is `403`. An
 /// unknown source is `404 unknown_source`; a source of another kind has no GET route and
 /// answers as before (the JSON `404 no route for ...`).

@@ -1,4 +1,4 @@
-//! Verification (contract §3): the trust boundary. Raw body bytes and headers go in; a
+//! Verification (docs/http-api.md): the trust boundary. Raw body bytes and headers go in; a
 //! `Verified` body comes out only when the source's scheme accepts them. Nothing past this
 //! module takes an unverified body. Also the signing side, which `switchboard post` uses.
 
@@ -29,7 +29,7 @@ impl Verified {
         &self.body
     }
 
-    /// For `replay` and `test`, which run fixtures without signatures (contract §6.3).
+    /// For `replay` and `test`, which run fixtures without signatures (docs/commands.md).
     pub(crate) fn trusted_fixture(body: Bytes) -> Verified {
         Verified { body }
     }

@@ -1,5 +1,4 @@
-//! What the last day looked like, kept in this process for the operator API (contract
-//! 9.7): per-minute counts and attempt latencies (`GET /admin/stats`), overall and per
+//! What the last day looked like, kept in this process for the operator API (docs/http-api.md): per-minute counts and attempt latencies (`GET /admin/stats`), overall and per
 //! provider, and the last 1,000 refused webhooks (`GET /admin/rejections`). Both are
 //! bounded (24 hours of minutes, 1,000 rejections) and cost a short lock per record, so a
 //! flood of bad requests neither slows ingest nor grows memory. They start empty when the

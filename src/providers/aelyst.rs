@@ -11,7 +11,7 @@ use crate::config::ProviderSettings;
 use crate::domain::actions::{Action, ActionKind};
 use crate::domain::event::Event;
 
-/// RFC 3986 path-segment encoding, with `:`, `+` and `@` sent literally (contract §6.2).
+/// RFC 3986 path-segment encoding, with `:`, `+` and `@` sent literally (docs/providers.md).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')

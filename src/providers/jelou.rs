@@ -111,7 +111,7 @@ pub(super) fn request(
             spec("POST", messages, Value::Object(body))
         }
         ActionKind::SendMessage => {
-            // The rule's map in Jelou's shape, with `userId` added (contract 9.5).
+            // The rule's map in Jelou's shape, with `userId` added (docs/providers.md).
             let mut body = Map::new();
             if let Some(Value::Object(message)) = p.get("message") {
                 for (k, v) in message {

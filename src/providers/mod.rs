@@ -1,4 +1,4 @@
-//! Providers (contract §6.2): for each platform, which actions it can carry out, the HTTP
+//! Providers (docs/providers.md): for each platform, which actions it can carry out, the HTTP
 //! request for an action (pure, no network), who the user is there, and how to read its
 //! answer. One file per platform; this file dispatches on the provider's kind.
 //! `provider_request` (a request the rule wrote itself) is the same for every platform.
@@ -18,7 +18,7 @@ use crate::domain::actions::{Action, ActionKind};
 use crate::domain::event::Event;
 pub use crate::domain::target::{RequestSpec, Target, UserRef};
 
-/// How a provider's answer counts (contract §7).
+/// How a provider's answer counts (docs/guarantees.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AnswerClass {
     Success,
@@ -54,9 +54,9 @@ pub enum ActionError {
     Request(#[from] provider_request::RequestError),
 }
 
-/// Whether a provider of this kind can carry out this action (the table of contract §6.2).
+/// Whether a provider of this kind can carry out this action (the table of docs/providers.md).
 pub fn supports(kind: ProviderKind, action: ActionKind) -> bool {
-    // Every platform takes a request the rule wrote itself (contract 9.5).
+    // Every platform takes a request the rule wrote itself (docs/providers.md).
     action == ActionKind::ProviderRequest
         || match kind {
             ProviderKind::Jelou => jelou::supports(action),
@@ -123,7 +123,7 @@ fn check_message(
     }
 }
 
-/// Whether the event came from this provider's own account (contract §6.2 "native").
+/// Whether the event came from this provider's own account (docs/providers.md "native").
 pub fn is_native(provider: &ProviderSettings, source: &SourceSettings) -> bool {
     source.kind.provider_kind() == Some(provider.kind)
         && source.provider.as_deref() == Some(provider.name.as_str())
@@ -230,7 +230,7 @@ pub fn lookup_placeholder(provider: &ProviderSettings, digits: &str) -> String {
 }
 
 /// How to read an answer from this provider: its `retry_on` list, when configured, says
-/// which error statuses are retried instead of section 7's defaults (contract 9.5). A
+/// which error statuses are retried instead of the default retry policy's (docs/guarantees.md). A
 /// WhatsApp Graph error code in the body (130429, 131047) counts before the status.
 pub fn classify_for(provider: &ProviderSettings, status: u16, body: &[u8]) -> AnswerClass {
     if provider.kind == ProviderKind::Whatsapp {

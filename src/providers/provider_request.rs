@@ -1,4 +1,4 @@
-//! `provider(name).request(method, path, body)` (contract 9.5): a request the rule writes
+//! `provider(name).request(method, path, body)` (docs/providers.md): a request the rule writes
 //! itself, sent with the provider's base URL and credentials. The method must be a plain
 //! HTTP verb and the path a plain path below `base_url`: no scheme, no host, no `.`/`..`
 //! segment (also percent-encoded, once or several times), no backslash or encoded

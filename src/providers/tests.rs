@@ -1,4 +1,4 @@
-//! Provider tables (contract §6.2, §7): per platform, each action with representative params
+//! Provider tables (docs/providers.md, docs/guarantees.md): per platform, each action with representative params
 //! and the exact request that carries it out; who the user is (native or not) and how
 //! identifiers are encoded; the UChat lookup; platform limits; how answers are classified.
 
@@ -171,9 +171,9 @@ fn check_unsupported(provider_name: &str, kinds: &[ActionKind]) {
 // ---- which actions each platform carries out ---------------------------------------------
 
 #[test]
-fn supports_matches_the_contract_table_and_request_agrees_with_supports() {
+fn supports_matches_the_documented_table_and_request_agrees_with_supports() {
     use ActionKind::*;
-    // Contract §6.2 and 9.5: the cells that are not "—". Every platform takes a
+    // docs/providers.md: the cells that are not "—". Every platform takes a
     // provider_request.
     let table: [(ProviderKind, &[ActionKind]); 4] = [
         (
@@ -263,7 +263,7 @@ fn supports_matches_the_contract_table_and_request_agrees_with_supports() {
 // ---- requests ---------------------------------------------------------------------------
 
 #[test]
-fn jelou_requests_match_the_contract() {
+fn jelou_requests_match_the_documented_requests() {
     let target = Target {
         user: known("573001112233"),
         bot_id: Some("bot-1".into()),
@@ -376,7 +376,7 @@ fn jelou_refuses_actions_outside_its_column() {
 }
 
 #[test]
-fn uchat_requests_match_the_contract() {
+fn uchat_requests_match_the_documented_requests() {
     let target = Target {
         user: known("ns-1"),
         bot_id: None,
@@ -509,7 +509,7 @@ fn uchat_refuses_actions_outside_its_column() {
 }
 
 #[test]
-fn aelyst_requests_match_the_contract() {
+fn aelyst_requests_match_the_documented_requests() {
     let base = "https://api.aelyst.ai/v1";
     let target = Target {
         user: known("phone:+573001112233"),
@@ -674,7 +674,7 @@ type JelouTargetRow = (
 );
 
 #[test]
-fn jelou_target_user_and_bot_follow_the_contract() {
+fn jelou_target_user_and_bot_follow_the_docs() {
     let full = user(Some("u-1"), Some("+57 300 111 2233"), None, None);
     let phone_only = user(None, Some("+57 (300) 111-2233"), None, None);
     let id_only = user(Some("u-1"), None, None, None);
@@ -1315,7 +1315,7 @@ fn whatsapp_names_the_user_by_phone_digits_or_no_one() {
 // ---- answers ------------------------------------------------------------------------------
 
 #[test]
-fn classify_follows_contract_section_7() {
+fn classify_follows_the_documented_retry_policy() {
     use AnswerClass::*;
     use ProviderKind::*;
     let all = [Jelou, Uchat, Aelyst, Whatsapp];
@@ -1357,7 +1357,7 @@ fn classify_follows_contract_section_7() {
         (Aelyst, 449, "", Retry),
         (Jelou, 449, "", Final),
         (Uchat, 449, "", Final),
-        // WhatsApp (contract 9.5): Graph error 130429 is retried whatever the status
+        // WhatsApp (docs/providers.md): Graph error 130429 is retried whatever the status
         // (Meta answers it with 400), 131047 is final as window_closed; other codes
         // follow the status.
         (Whatsapp, 400, r#"{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429}}"#, Retry),

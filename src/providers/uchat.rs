@@ -129,7 +129,7 @@ pub(super) fn read_lookup(body: &[u8]) -> LookupResult {
         .get("data")
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice);
-    // Used only when exactly one subscriber matches (contract 6.2), whatever the others
+    // Used only when exactly one subscriber matches (docs/providers.md), whatever the others
     // carry.
     match matches {
         [] => LookupResult::NotFound,

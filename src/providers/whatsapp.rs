@@ -1,4 +1,4 @@
-//! WhatsApp Cloud API (Meta's Graph API, contract 9.5): text, contacts, a call button (an
+//! WhatsApp Cloud API (Meta's Graph API, docs/providers.md): text, contacts, a call button (an
 //! interactive `cta_url` message with a `tel:` URL) and messages in Graph's own shape, all
 //! as `POST /{phone_number_id}/messages` with `messaging_product: "whatsapp"` and `to` = the
 //! user's phone digits. Auth is a Bearer token. Graph errors come as
@@ -122,7 +122,7 @@ fn graph_error_code(body: &[u8]) -> Option<i64> {
         .as_i64()
 }
 
-/// How a Graph answer counts, before the HTTP status rules of section 7: `None` when the
+/// How a Graph answer counts, before the HTTP status rules of docs/guarantees.md: `None` when the
 /// body says nothing special.
 pub(super) fn classify(status: u16, body: &[u8]) -> Option<AnswerClass> {
     if (200..300).contains(&status) {

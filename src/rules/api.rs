@@ -1,4 +1,4 @@
-//! The functions rules call (contract §5.2). Action functions append to the running rule's
+//! The functions rules call (docs/rule-api.md). Action functions append to the running rule's
 //! buffer; the buffer becomes the rule's actions only if the rule completes. The running
 //! rule's context lives in a thread-local: a rule runs start to finish on one thread, and
 //! Rhai's native functions have no other per-run slot that reaches them.
@@ -128,7 +128,7 @@ fn record(explicit: Option<&str>, action: Action) -> RhaiResult {
     .unwrap_or_else(|| Err(error("actions can only be recorded while a rule runs")))
 }
 
-/// Contract §6.2: the named provider; else the source's provider if it can; else
+/// docs/providers.md: the named provider; else the source's provider if it can; else
 /// `[routing]`; else a rule error. Then the platform's limits and who the user is there.
 fn choose(
     ctx: &RunContext,
@@ -206,7 +206,7 @@ fn to_json(value: &Dynamic, what: &str) -> Result<Value, Box<EvalAltResult>> {
         .map_err(|e| error(format!("{what}: cannot be turned into JSON: {e}")))
 }
 
-/// `send_contact_card(contact)`: a friendly map becomes one Jelou contact (contract §6.1).
+/// `send_contact_card(contact)`: a friendly map becomes one Jelou contact (docs/rule-api.md).
 fn contact_card(contact: RhaiMap) -> Result<Action, Box<EvalAltResult>> {
     let mut card = Map::new();
     for (key, value) in contact {
@@ -276,7 +276,7 @@ fn contact_card(contact: RhaiMap) -> Result<Action, Box<EvalAltResult>> {
 
 fn contacts(list: Array) -> Result<Action, Box<EvalAltResult>> {
     let mut value = to_json(&Dynamic::from_array(list), "send_contacts")?;
-    // Every `phones[].phone` in E.164 (contract 9.5); a phone that cannot be is an error.
+    // Every `phones[].phone` in E.164 (docs/providers.md); a phone that cannot be is an error.
     for contact in value.as_array_mut().into_iter().flatten() {
         let phones = contact.get_mut("phones").and_then(Value::as_array_mut);
         for phone in phones.into_iter().flatten() {

@@ -3,7 +3,7 @@
 //! in (atomically: events being handled keep the set they started with). Otherwise the last
 //! good set stays active and the failing files carry their error.
 //!
-//! Shadow rules (`<dir>/shadow/*.rhai`, contract 9.4) are a second set, compiled and swapped
+//! Shadow rules (`<dir>/shadow/*.rhai`, docs/rule-api.md) are a second set, compiled and swapped
 //! on their own: a broken shadow file keeps the previous shadow set (and is reported like a
 //! broken live file) but never stops the live rules from reloading. In file states they are
 //! named `shadow/<file>`.

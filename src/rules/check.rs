@@ -1,4 +1,4 @@
-//! `switchboard check`'s rule analysis (contract §5.4), without running anything: syntax
+//! `switchboard check`'s rule analysis (docs/rule-api.md), without running anything: syntax
 //! errors; calls to unknown functions; argument counts no signature accepts; a literal
 //! `provider("x")` that is not configured; an action the provider it would go to cannot
 //! carry out (a literal `provider(...)`, or `[routing]`, or — when no configured source's
@@ -174,7 +174,7 @@ pub fn check_rules(engine: &Engine, settings: &Settings) -> Vec<Problem> {
             }]
         }
     };
-    // Shadow rules (contract 9.4) are rules too: `serve` refuses to start on a broken one.
+    // Shadow rules (docs/rule-api.md) are rules too: `serve` refuses to start on a broken one.
     let shadow = dir.join("shadow");
     let shadow_files = if shadow.is_dir() {
         list_rule_files(&shadow).unwrap_or_default()
@@ -313,7 +313,7 @@ fn check_ast(
     problems
 }
 
-/// The fields of `event` (contract §4), and of its parts; `raw` holds anything.
+/// The fields of `event` (docs/rule-api.md), and of its parts; `raw` holds anything.
 const EVENT_FIELDS: &[&str] = &[
     "id",
     "event_id",
@@ -332,7 +332,7 @@ const EVENT_FIELDS: &[&str] = &[
 const USER_FIELDS: &[&str] = &["id", "phone", "email", "name", "ns"];
 const MESSAGE_FIELDS: &[&str] = &["id", "type", "text", "status"];
 
-/// A read of a field section 4 does not define (`event.txt`, `event.user.nmae`): the
+/// A read of a field docs/rule-api.md does not define (`event.txt`, `event.user.nmae`): the
 /// message, with the nearest defined name, and where. Reads under `event.raw` are free.
 fn event_field_problem(lhs: &Expr, rhs: &Expr) -> Option<(String, Position)> {
     let Expr::Variable(variable, _, _) = lhs else {

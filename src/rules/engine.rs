@@ -7,7 +7,7 @@ use rhai::Engine;
 
 use super::api;
 
-/// The limits of contract §5.1, per rule per event.
+/// The limits of docs/rule-api.md, per rule per event.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub operations: u64,

@@ -1,4 +1,4 @@
-//! Opening hours for `within_hours(schedule, timezone)` (contract §5.2): `;`-separated
+//! Opening hours for `within_hours(schedule, timezone)` (docs/rule-api.md): `;`-separated
 //! clauses `DAYS HH:MM-HH:MM[,HH:MM-HH:MM]`, days `mon`…`sun` as ranges (`mon-fri`) and
 //! lists (`sat,sun`); start inclusive, end exclusive, `24:00` allowed, and an end before the
 //! start crosses midnight into the next day. Time-zone rules come from `chrono-tz`.

@@ -1,4 +1,4 @@
-//! Rules (contract §5): operations staff's Rhai scripts. `engine` builds the one sandboxed
+//! Rules (docs/rule-api.md): operations staff's Rhai scripts. `engine` builds the one sandboxed
 //! `Engine`; `api` is the functions scripts call; `ruleset` compiles a folder of rules and
 //! runs them on an event, each rule isolated from the others' failures; `wording` says
 //! their errors in plain words.

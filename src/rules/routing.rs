@@ -1,4 +1,4 @@
-//! Where an action goes (contract §6.2), written once for the rules at run time (`api`) and
+//! Where an action goes (docs/providers.md), written once for the rules at run time (`api`) and
 //! for `check`: the named provider if it can carry the action out; else the source's own
 //! provider if it can; else the `[routing]` entry for the action's family, which must be
 //! able to; else no route.

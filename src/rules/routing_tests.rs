@@ -1,4 +1,4 @@
-//! Where an action goes (contract §6.2): the provider a rule names, else the source's own
+//! Where an action goes (docs/providers.md): the provider a rule names, else the source's own
 //! provider if it can, else the `[routing]` entry for the action's family, else no route;
 //! with the `RouteError` for each way that fails.
 
@@ -151,7 +151,7 @@ fn route_tries_explicit_then_own_then_routing() {
             ok("j"),
         ),
         ("no own provider: routed", "bare", None, SendText, ok("j")),
-        // Contract 9.5: set_field and send_flow as add_tag, send_message as send_text.
+        // docs/providers.md: set_field and send_flow as add_tag, send_message as send_text.
         ("set_field routed as a tag", "jel", None, SetField, ok("u")),
         ("send_flow own uchat", "uch", None, SendFlow, ok("u")),
         ("send_message own jelou", "jel", None, SendMessage, ok("j")),
@@ -302,7 +302,7 @@ fn capable_own_and_routed_answer_separately() {
 }
 
 #[test]
-fn route_errors_read_as_the_contract_words_them() {
+fn route_errors_read_as_the_docs_word_them() {
     let settings = settings(ROUTING);
     let routes = Routes::of(&settings);
     let message = |source: &str, explicit: Option<&str>, kind| {

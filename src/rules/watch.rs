@@ -1,4 +1,4 @@
-//! Hot reload (contract §5.3): watch the rules folder and reload on SIGHUP. Changes are
+//! Hot reload (docs/rule-api.md): watch the rules folder and reload on SIGHUP. Changes are
 //! debounced (300 ms of quiet, so an editor's truncate-then-write or write-then-rename lands
 //! as one reload) and apply to events handled after them. A reload that fails keeps the
 //! previous set and logs each problem as `path:line:col: message`.
@@ -46,7 +46,7 @@ impl RuleWatcher {
             }
         })
         .and_then(|mut watcher| {
-            // Recursive: `shadow/` is watched too (contract 9.4).
+            // Recursive: `shadow/` is watched too (docs/rule-api.md).
             watcher.watch(book.dir(), RecursiveMode::Recursive)?;
             Ok(watcher)
         });

@@ -1,4 +1,4 @@
-//! Rule errors in plain words (contract 9.4): Rhai's compile and runtime errors rewritten
+//! Rule errors in plain words (docs/rule-api.md): Rhai's compile and runtime errors rewritten
 //! for operations staff who do not read Rhai's internals (`Function not found: starts_with
 //! ((), &str ...)` becomes "starts_with() was called on a value that is empty (()): check
 //! that event.user.name is set before using it"). The place (`path:line:col`) is added by

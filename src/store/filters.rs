@@ -1,4 +1,4 @@
-//! The admin lists' conditions (contract 9.7), written once for both back ends: each filter
+//! The admin lists' conditions (docs/http-api.md), written once for both back ends: each filter
 //! becomes a SQL condition with numbered `$N` parameters, numbered in order of appearance
 //! and each used once, so SQLite binds them by position and PostgreSQL by number. Integer
 //! comparisons with 32-bit columns cast the 64-bit parameter (`CAST($N AS BIGINT)`).

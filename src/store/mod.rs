@@ -57,7 +57,7 @@ pub struct PendingEvent {
     pub event: Event,
 }
 
-/// The admin API's event filter (contract §8).
+/// The admin API's event filter (docs/http-api.md).
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
     /// Matches `user.id`, the phone (with or without `+`), email or ns.
@@ -126,7 +126,7 @@ pub struct EventPage {
     pub total: i64,
 }
 
-/// Which dead letters (contract 9.7): every field set must match.
+/// Which dead letters (docs/http-api.md): every field set must match.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeadLetterFilter {
@@ -239,7 +239,7 @@ pub struct EventSummary {
     pub seq: i64,
 }
 
-/// A delivery that failed for good (contract §7, §8).
+/// A delivery that failed for good (docs/guarantees.md, docs/http-api.md).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeadLetter {
     pub id: i64,
@@ -355,7 +355,7 @@ pub struct AttemptOutcome {
     pub next: Next,
 }
 
-/// A stored event with everything that happened to it (the trace of contract §8).
+/// A stored event with everything that happened to it (the trace of docs/http-api.md).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventTrace {
     /// `None` when the stored event cannot be read back (`reason` is then `unreadable`).

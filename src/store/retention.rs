@@ -1,4 +1,4 @@
-//! Retention (contract §2 `retention_days`): a background task that purges finished events
+//! Retention (docs/configuration.md `retention_days`): a background task that purges finished events
 //! and their rule runs, deliveries and attempts once they are older than the retention
 //! period. Dead letters and unfinished work are kept. It deletes in small batches, each its
 //! own short job on the writer, so ingest never waits behind a long purge.

@@ -1,4 +1,4 @@
-//! Contract §8: the admin API behind its token — events (list, filters, paging, trace,
+//! docs/http-api.md: the admin API behind its token — events (list, filters, paging, trace,
 //! replay), dead letters (list, redrive), rules state, and the try-it dry run.
 
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
-//! Contract 9.1 `switchboard backtest` and 9.7 `POST /admin/backtest`: a rules folder run
+//! docs/commands.md `switchboard backtest` and docs/http-api.md `POST /admin/backtest`: a rules folder run
 //! over the stored events of a window, compared with what was decided at the time, beside
 //! the running server (on either store), with the memory each event saw.
 

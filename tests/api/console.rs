@@ -1,4 +1,4 @@
-//! `GET /console` and its assets (contract §8, §9.7): the page may not be framed by another
+//! `GET /console` and its assets (docs/http-api.md): the page may not be framed by another
 //! site, and its policy allows no inline script or style.
 
 use crate::helpers::{spawn_app, spawn_app_with, Options};

@@ -1,4 +1,4 @@
-//! Contract §6.2: every action × provider request (path, body, auth), who the user is at
+//! docs/providers.md: every action × provider request (path, body, auth), who the user is at
 //! each provider, the order of one event's actions, and each delivery's stored outcome.
 
 use serde_json::{json, Value};

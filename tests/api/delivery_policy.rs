@@ -1,4 +1,4 @@
-//! Contract §7: retries (which answers, `Retry-After`), rate limits (Aelyst per path,
+//! docs/guarantees.md: retries (which answers, `Retry-After`), rate limits (Aelyst per path,
 //! `rate_per_second`, `X-RateLimit-Remaining: 0`), `max_in_flight`, providers isolated from
 //! each other, and per-user order with a retry blocking only its own user.
 

@@ -1,4 +1,4 @@
-//! Contract §3: every row of the inbound answer table, in its order, and the four schemes.
+//! docs/http-api.md: every row of the inbound answer table, in its order, and the four schemes.
 
 use serde_json::{json, Value};
 use switchboard::inbound::verify::{sign_aelyst, sign_jelou, sign_standard};

@@ -1,4 +1,4 @@
-//! `GET /openapi.json` (contract §9.7) kept true: the routes the app registers and the
+//! `GET /openapi.json` (docs/http-api.md) kept true: the routes the app registers and the
 //! operations the document describes are the same set, both read from the running code.
 //!
 //! How: (1) the registered path patterns are read from actix's own resource map of
@@ -204,7 +204,7 @@ async fn every_route_the_app_serves_is_described_and_every_described_operation_i
         unregistered.is_empty(),
         "described under a path that is not the registered pattern: {unregistered:?}"
     );
-    // The routes of contract §3, §8 and §9.7 that exist today, so the sets above are not
+    // The routes of docs/http-api.md that exist today, so the sets above are not
     // both empty by mistake.
     for (method, path) in [
         ("POST", "/webhooks/{source}"),
@@ -299,7 +299,7 @@ async fn the_document_is_openapi_3_1_with_answers_errors_and_admin_security() {
         );
     }
 
-    // The webhook's answers, as contract §3 and §9.2 list them.
+    // The webhook's answers, as docs/http-api.md list them.
     let webhook = &doc["paths"]["/webhooks/{source}"]["post"];
     let statuses: BTreeSet<&str> = webhook["responses"]
         .as_object()
@@ -329,7 +329,7 @@ async fn the_document_is_openapi_3_1_with_answers_errors_and_admin_security() {
     ] {
         assert!(headers.contains(header), "{header} is not described");
     }
-    // A 2xx is one event's `Ack` or a whatsapp POST's `BatchAck` (contract 9.3).
+    // A 2xx is one event's `Ack` or a whatsapp POST's `BatchAck` (docs/providers.md).
     let answer = &webhook["responses"]["202"]["content"]["application/json"]["schema"];
     assert_eq!(
         answer,

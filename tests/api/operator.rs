@@ -1,4 +1,4 @@
-//! Contract 9.7: what operators use on a bad day — dead letters filtered, counted and paged
+//! docs/http-api.md: what operators use on a bad day — dead letters filtered, counted and paged
 //! to the last one, bulk redrive and discard, event search and the added filters, the
 //! rejections log, per-minute stats, and `since`/`until` as RFC 3339 or unix milliseconds.
 

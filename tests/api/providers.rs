@@ -1,4 +1,4 @@
-//! Contract 9.6: pausing a provider (operator) and its circuit breaker. While paused or
+//! docs/guarantees.md: pausing a provider (operator) and its circuit breaker. While paused or
 //! open nothing of that provider is attempted and nothing is dead-lettered; resuming sends
 //! the waiting deliveries in per-user order.
 

@@ -1,4 +1,4 @@
-//! Contract 9.5, carried out for real: the new actions (`set_field`, `send_flow`,
+//! docs/providers.md, carried out for real: the new actions (`set_field`, `send_flow`,
 //! `send_message`, `provider(...).request`) and the WhatsApp Cloud API provider, each against
 //! a wiremock mock that accepts only the documented request shape (method, path, auth header,
 //! body); Graph's error codes (130429 retried, 131047 dead-lettered `window_closed`); and

@@ -1,4 +1,4 @@
-//! Contract §5.3: saving a rule applies to later events within 2 s, whatever way the editor
+//! docs/rule-api.md: saving a rule applies to later events within 2 s, whatever way the editor
 //! saves; a broken save changes nothing, shows in /admin/rules and keeps /readyz at 200.
 
 use std::time::Duration;
@@ -42,7 +42,7 @@ async fn ok_everywhere(app: &TestApp) {
 async fn a_saved_rule_applies_to_later_events_within_two_seconds() {
     let app = spawn_app(&[("10-r.rhai", "send_text(\"v1\");")]).await;
     ok_everywhere(&app).await;
-    // The contract's "within 2 s" is not timed here (a busy machine would fail it at random);
+    // The documented "within 2 s" (docs/rule-api.md) is not timed here (a busy machine would fail it at random);
     // the test shows the save applies to later events at all.
     wait_for_text(&app, "v1").await;
     std::fs::write(app.rules_dir().join("10-r.rhai"), "send_text(\"v2\");").unwrap();

@@ -1,4 +1,4 @@
-//! Contract §5.1: rules run in file-name order, each isolated: a rule that throws or runs
+//! docs/rule-api.md: rules run in file-name order, each isolated: a rule that throws or runs
 //! past a limit contributes no actions and an error with file, line and column, and the
 //! other rules still run; `stop()` keeps the current rule's actions and skips the rest.
 

@@ -1,4 +1,4 @@
-//! Contract 9.4 shadow rules: `rules/shadow/*.rhai` run on every event after the live rules
+//! docs/rule-api.md shadow rules: `rules/shadow/*.rhai` run on every event after the live rules
 //! (also after a live `stop()`); their actions are recorded in the trace, never sent; their
 //! memory writes are discarded; `GET /admin/shadow` sums them up; the metric counts them.
 

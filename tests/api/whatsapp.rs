@@ -1,4 +1,4 @@
-//! WhatsApp Cloud API as a source (contract 9.3), over real HTTP against the real app and
+//! WhatsApp Cloud API as a source (docs/providers.md), over real HTTP against the real app and
 //! store: Meta's `hub.challenge` handshake, `X-Hub-Signature-256`, one event per message or
 //! status item of a POST with the answer `{event_ids, duplicates}`, dedupe per message id
 //! (statuses per `<id>:<status>`). The payloads are the shipped fixtures, built from Meta's

@@ -1,4 +1,4 @@
-//! Contract §7 with a PostgreSQL store: any number of `serve` processes share the work. An
+//! docs/guarantees.md with a PostgreSQL store: any number of `serve` processes share the work. An
 //! event id seen by any instance is a duplicate for all, no event is processed twice,
 //! per-user order holds across instances, and a crashed instance's leases are taken over.
 

@@ -1,5 +1,5 @@
 //! Jelou's webhook families: the external-support `message_event`, delivery and read
-//! receipts (`value` with a `status`, contract 9.3), the `conversation.start` /
+//! receipts (`value` with a `status`, docs/providers.md), the `conversation.start` /
 //! `conversation.close` events, and the manual-mode bubble message.
 
 use serde_json::{Map, Value};
@@ -12,7 +12,7 @@ pub(super) fn decode(o: &Map<String, Value>) -> Decoded {
     if o.get("object").and_then(Value::as_str) == Some("message_event") {
         message_event(o)
     } else if let Some(value) = value {
-        // Contract 9.3: `value` is a message only when it says so; a receipt is a status.
+        // docs/providers.md: `value` is a message only when it says so; a receipt is a status.
         if is_receipt(o, value) {
             receipt(o, value)
         } else if describes_message(value) {
@@ -84,7 +84,7 @@ fn receipt(o: &Map<String, Value>, value: &Map<String, Value>) -> Decoded {
 
 fn message_event(o: &Map<String, Value>) -> Decoded {
     let user_id = text_at(o, "contact/id");
-    // The text, else an image's or document's caption (contract 9.3).
+    // The text, else an image's or document's caption (docs/providers.md).
     let text = first_text(
         o,
         &[
@@ -167,7 +167,7 @@ fn manual_mode_message(o: &Map<String, Value>) -> Decoded {
 }
 
 /// Jelou names WhatsApp users by their phone's digits, with or without a leading `+`
-/// (contract 9.3): 8–15 digits and nothing else.
+/// (docs/providers.md): 8–15 digits and nothing else.
 fn phone_from_id(id: &str) -> Option<String> {
     let digits = id.strip_prefix('+').unwrap_or(id);
     (!digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()))

@@ -1,4 +1,4 @@
-//! Decoding (contract §4): a verified body becomes the canonical `Event`. One file per
+//! Decoding (docs/rule-api.md): a verified body becomes the canonical `Event`. One file per
 //! platform format; a valid JSON object of a shape we do not know still becomes an event of
 //! kind `other`, because a signed delivery is never dropped.
 
@@ -29,7 +29,7 @@ pub enum DecodeError {
     TooDeep,
 }
 
-/// The deepest nesting of arrays and objects accepted (contract: `400 too_deep` beyond).
+/// The deepest nesting of arrays and objects accepted (`400 too_deep` beyond, docs/http-api.md).
 /// Well below serde_json's own limit of 128, so every accepted body can be stored inside
 /// the canonical event and read back.
 pub const MAX_DEPTH: usize = 64;
@@ -117,7 +117,7 @@ pub fn decode_all<'h>(
     mut event_id: impl FnMut() -> String,
     received_at: i64,
 ) -> Result<Vec<Event>, DecodeError> {
-    // A UTF-8 byte-order mark before the JSON is ignored (contract 9.2).
+    // A UTF-8 byte-order mark before the JSON is ignored (docs/http-api.md).
     let json = body
         .body()
         .strip_prefix(b"\xEF\xBB\xBF")

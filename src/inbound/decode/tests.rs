@@ -141,7 +141,7 @@ fn uchat_live_chat_message_uses_user_ns_and_direction() {
     );
 }
 
-/// One row of the contract 9.3 UChat table: the payload's `message` (with `meta.user_ns`
+/// One row of the docs/providers.md UChat table: the payload's `message` (with `meta.user_ns`
 /// "f1u2"), then the user id, phone and text expected.
 type UchatCase = (
     Value,
@@ -151,7 +151,7 @@ type UchatCase = (
 );
 
 #[test]
-fn uchat_decoding_follows_contract_9_3() {
+fn uchat_decoding_follows_the_documented_mapping() {
     let cases: Vec<(&str, UchatCase)> = vec![
         (
             "an agent's reply is about the subscriber, not the agent",

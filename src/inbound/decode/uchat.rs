@@ -1,5 +1,5 @@
 //! UChat's live-chat webhook: `meta` (the subscriber's `user_ns`) and `message`
-//! (contract §4.3 as amended by 9.3: the subscriber is the user in both directions).
+//! (docs/providers.md: the subscriber is the user in both directions).
 
 use serde_json::{Map, Value};
 

@@ -1,4 +1,4 @@
-//! WhatsApp Cloud API (Meta) webhooks (contract 9.3). One POST may carry many items:
+//! WhatsApp Cloud API (Meta) webhooks (docs/providers.md). One POST may carry many items:
 //! `split` cuts it into one body per `messages[]` or `statuses[]` item, each in the same
 //! `entry` / `changes` / `value` envelope (metadata, contacts) with only that item, and
 //! `decode` reads one such body. So an event's `raw` is its own item in its envelope, and
@@ -102,7 +102,7 @@ fn status_event(value: &Map<String, Value>, s: &Map<String, Value>) -> Decoded {
     let message_id = text_at(s, "id");
     let status = text_at(s, "status");
     Decoded {
-        // Each receipt is its own event, never a duplicate of the message (contract 9.3).
+        // Each receipt is its own event, never a duplicate of the message (docs/providers.md).
         id: message_id
             .as_ref()
             .map(|id| format!("{id}:{}", status.as_deref().unwrap_or("unknown"))),

@@ -565,7 +565,7 @@ fn redrive(conn: &Connection, id: i64, now: i64) -> anyhow::Result<Redrive> {
     conn.prepare_cached("UPDATE dead_letters SET redriven_at = ?1 WHERE id = ?2")?
         .execute(params![now, id])?;
     // A key of its own: a redriven delivery neither waits for nor holds up its user's
-    // other deliveries (contract §7: it is sent out of order).
+    // other deliveries (docs/guarantees.md: it is sent out of order).
     conn.prepare_cached(transitions::REDRIVE_DELIVERY)?
         .execute(named_params! {"$1": now, "$2": delivery_id})?;
     conn.prepare_cached(
