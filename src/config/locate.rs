@@ -1,4 +1,4 @@
-//! Where in the config file a problem is: `path:line:col` for every config error (docs/http-api.md). TOML syntax and type errors carry their own place; a problem found after parsing
+//! Where in the config file a problem is: `path:line:col` for every config error (docs/configuration.md). TOML syntax and type errors carry their own place; a problem found after parsing
 //! names its key (`sources.jelou.secret: ...`), which is looked up in the text with
 //! `toml_edit`'s spans. A key that is not written (a default) has no place: line 1.
 

@@ -55,7 +55,7 @@ pub struct ServerSettings {
     /// A body not complete this long after its headers gets `408 body_timeout`.
     pub body_timeout_ms: u64,
     pub admin_token: SecretString,
-    /// PEM certificate chain: with `tls_key`, `serve` answers HTTPS only (docs/http-api.md).
+    /// PEM certificate chain: with `tls_key`, `serve` answers HTTPS only (docs/configuration.md).
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`; both files are read again on SIGHUP.
     pub tls_key: Option<PathBuf>,
@@ -543,7 +543,7 @@ fn whatsapp_keys(name: &str, s: &RawSource) -> Result<Option<SecretString>, Stri
     }
 }
 
-/// The largest `max_body_bytes` accepted (docs/http-api.md).
+/// The largest `max_body_bytes` accepted (docs/configuration.md).
 pub const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 fn check_server(server: &ServerSettings) -> Result<(), String> {
@@ -1164,5 +1164,72 @@ mod tests {
         let text = "[providers.j]\nkind = \"jelou\"\nclient_id = \"i\"\nclient_secret = \"s\"\n[sources.a]\nkind = \"jelou\"\nsecret = \"s\"\n";
         let settings = Settings::parse(text, Path::new("x.toml"), &env).unwrap();
         assert_eq!(settings.sources["a"].provider.as_deref(), Some("j"));
+    }
+
+    /// Every key the parser accepts, per table, read from the parser itself: an unknown key
+    /// makes serde list the known ones ("expected one of `a`, `b`").
+    fn keys_accepted_in(table_header: &str, required: &str) -> Vec<String> {
+        let text = format!("{table_header}\n{required}zz_not_a_key = 1\n");
+        let error = match toml::from_str::<RawConfig>(&text) {
+            Ok(_) => panic!("{table_header}: an unknown key was accepted"),
+            Err(e) => e.message().to_string(),
+        };
+        let listed = error
+            .split_once("expected")
+            .unwrap_or_else(|| panic!("{table_header}: no key list in {error:?}"))
+            .1;
+        listed
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// `docs/configuration.md` documents every key each table takes, in that table's
+    /// section (`## \`[table]\``), as `` `key` ``; a key added to the parser and not to the
+    /// reference fails here.
+    #[test]
+    fn the_configuration_reference_documents_every_key_the_parser_accepts() {
+        let doc = include_str!("../../docs/configuration.md");
+        let section = |title: &str| -> &str {
+            let start = doc
+                .find(&format!("\n## `{title}`"))
+                .unwrap_or_else(|| panic!("docs/configuration.md has no section ## `{title}`"));
+            let rest = &doc[start + 1..];
+            let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
+            &rest[..end]
+        };
+        let tables = [
+            ("", "", "top level"),
+            ("[server]", "", "[server]"),
+            ("[storage]", "", "[storage]"),
+            ("[rules]", "", "[rules]"),
+            ("[delivery]", "", "[delivery]"),
+            ("[providers.p]", "kind = \"uchat\"\n", "[providers.NAME]"),
+            ("[sources.s]", "kind = \"generic\"\n", "[sources.NAME]"),
+            ("[routing]", "", "[routing]"),
+            ("[logging]", "", "[logging]"),
+        ];
+        let mut missing = Vec::new();
+        for (header, required, title) in tables {
+            let keys = keys_accepted_in(header, required);
+            assert!(!keys.is_empty(), "{title}: no keys read");
+            for key in keys {
+                let documented = if title == "top level" {
+                    doc.contains(&format!("## `[{key}]`"))
+                        || doc.contains(&format!("## `[{key}.NAME]`"))
+                } else {
+                    section(title).contains(&format!("`{key}`"))
+                };
+                if !documented {
+                    missing.push(format!("{title} {key}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "keys the parser accepts but docs/configuration.md does not document: {missing:?}"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Signing secrets: what a Standard Webhooks `whsec_` secret means as key bytes, and which
-//! secrets are refused because they would let anyone sign (docs/http-api.md).
+//! secrets are refused because they would let anyone sign (docs/configuration.md).
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
