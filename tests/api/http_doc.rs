@@ -58,10 +58,7 @@ async fn described_operations() -> BTreeMap<(String, String), BTreeSet<String>> 
 
 /// The operation a line names when it is a heading ``### `METHOD /path` ``.
 fn operation_heading(line: &str) -> Option<(String, String)> {
-    let inner = line
-        .trim_end()
-        .strip_prefix("### `")?
-        .strip_suffix('`')?;
+    let inner = line.trim_end().strip_prefix("### `")?.strip_suffix('`')?;
     let (method, path) = inner.split_once(' ')?;
     let is_method = !method.is_empty() && method.bytes().all(|b| b.is_ascii_uppercase());
     (is_method && path.starts_with('/') && !path.contains(' '))
@@ -189,20 +186,35 @@ fn rejection_codes(source: &str) -> (BTreeSet<String>, Vec<String>) {
 #[test]
 fn http_api_doc_names_every_error_code_the_code_answers_with() {
     let mut files = Vec::new();
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
     let mut codes = BTreeSet::new();
     let mut unread = Vec::new();
     for file in &files {
         let (found, not_read) = rejection_codes(&std::fs::read_to_string(file).unwrap());
         codes.extend(found);
-        unread.extend(not_read.into_iter().map(|c| format!("{}: {c}", file.display())));
+        unread.extend(
+            not_read
+                .into_iter()
+                .map(|c| format!("{}: {c}", file.display())),
+        );
     }
     assert!(
         unread.is_empty(),
         "Rejection::new calls whose code this test cannot read: {unread:?}"
     );
-    for known in ["unknown_source", "bad_signature", "unauthorized", "invalid_query"] {
-        assert!(codes.contains(known), "{known} was not found in src/: {codes:?}");
+    for known in [
+        "unknown_source",
+        "bad_signature",
+        "unauthorized",
+        "invalid_query",
+    ] {
+        assert!(
+            codes.contains(known),
+            "{known} was not found in src/: {codes:?}"
+        );
     }
     let doc = doc_text();
     let unnamed: Vec<&String> = codes
