@@ -13,6 +13,7 @@ mod console;
 mod delivery;
 mod delivery_policy;
 mod helpers;
+mod http_doc;
 mod ingest;
 mod openapi;
 mod operator;
