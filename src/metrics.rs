@@ -63,7 +63,7 @@ impl Metrics {
         );
         let rule_runs = counter(
             "switchboard_rule_runs_total",
-            "Rule runs by rule file and outcome (ok, error, stopped).",
+            "Rule runs by rule file and outcome (ok, error).",
             &["rule", "outcome"],
         );
         let shadow_actions = counter(

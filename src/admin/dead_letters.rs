@@ -75,7 +75,8 @@ fn reason(value: Option<String>) -> Result<Option<String>, Rejection> {
         reason.parse::<crate::store::DeadReason>().map_err(|_| {
             query::invalid(format!(
                 "reason={reason} is not a dead-letter reason (final_status, attempts_exhausted, \
-                 user_unknown, user_ambiguous, unreadable, dns, refused, tls, timeout, unsupported)"
+                 user_unknown, user_ambiguous, unreadable, dns, refused, tls, timeout, unsupported, \
+                 window_closed)"
             ))
         })?;
     }

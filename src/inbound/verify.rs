@@ -39,7 +39,9 @@ impl Verified {
 pub enum VerifyError {
     #[error("the request carries no {0}")]
     Missing(&'static str),
-    #[error("the {0} does not match this source's secret")]
+    /// A signature (named by its header) that no configured secret produces, a token that is
+    /// not the configured one, or a header that cannot be what it should be.
+    #[error("{0}")]
     Bad(&'static str),
     #[error("webhook-timestamp is more than 300 seconds away from this server's clock")]
     Stale,
@@ -62,13 +64,16 @@ pub fn verify<'h>(
             SourceKind::Jelou => verify_sha256_hex(
                 secrets,
                 header("x-jelou-signature"),
-                ("X-Jelou-Signature", "X-Jelou-Signature header"),
+                (
+                    "the X-Jelou-Signature does not match this source's secret",
+                    "X-Jelou-Signature header",
+                ),
                 &body,
             )?,
             SourceKind::Aelyst | SourceKind::Uchat => {
                 let value = present(header("x-webhook-signature"))
                     .ok_or(VerifyError::Missing("X-Webhook-Signature header"))?;
-                let bad = VerifyError::Bad("X-Webhook-Signature");
+                let bad = VerifyError::Bad("the X-Webhook-Signature does not match this source's secret");
                 let expected = BASE64.decode(value.trim()).map_err(|_| bad)?;
                 if !secrets
                     .iter()
@@ -82,7 +87,10 @@ pub fn verify<'h>(
             SourceKind::Whatsapp => verify_sha256_hex(
                 secrets,
                 header("x-hub-signature-256"),
-                ("X-Hub-Signature-256", "X-Hub-Signature-256 header"),
+                (
+                    "the X-Hub-Signature-256 does not match this source's secret",
+                    "X-Hub-Signature-256 header",
+                ),
                 &body,
             )?,
         },
@@ -107,7 +115,7 @@ fn verify_token<'h>(
     if bool::from(offered.as_bytes().ct_eq(token.expose_secret().as_bytes())) {
         Ok(())
     } else {
-        Err(VerifyError::Bad("webhook token"))
+        Err(VerifyError::Bad("the webhook token does not match this source's token"))
     }
 }
 
@@ -125,7 +133,7 @@ fn verify_standard<'h>(
     let ts: i64 = timestamp
         .trim()
         .parse()
-        .map_err(|_| VerifyError::Bad("webhook-timestamp"))?;
+        .map_err(|_| VerifyError::Bad("webhook-timestamp is not a whole number of seconds"))?;
     // abs_diff: no overflow for a timestamp at either end of i64 (found by fuzzing).
     if now_secs.abs_diff(ts) > TIMESTAMP_TOLERANCE_SECS.unsigned_abs() {
         return Err(VerifyError::Stale);
@@ -147,12 +155,12 @@ fn verify_standard<'h>(
             return Ok(());
         }
     }
-    Err(VerifyError::Bad("webhook-signature"))
+    Err(VerifyError::Bad("the webhook-signature does not match this source's secret"))
 }
 
 /// Constant-time comparison of HMAC-SHA256(key, parts…) with `expected`.
 /// A `sha256=<hex HMAC-SHA256 of the body>` header (Jelou, WhatsApp) made with any of
-/// `secrets`; `names` = (the header as errors name it, the same for a missing header).
+/// `secrets`; `names` = (the sentence for a bad signature, the header as a missing one is named).
 fn verify_sha256_hex(
     secrets: &[SecretString],
     value: Option<&str>,
@@ -296,13 +304,13 @@ mod tests {
         ] {
             assert_eq!(
                 run(&src, &headers, body, 0),
-                Err(VerifyError::Bad("X-Hub-Signature-256")),
+                Err(VerifyError::Bad("the X-Hub-Signature-256 does not match this source's secret")),
                 "{headers:?}"
             );
         }
         assert_eq!(
             run(&src, &[("X-Hub-Signature-256", &sig)], b"{}", 0),
-            Err(VerifyError::Bad("X-Hub-Signature-256"))
+            Err(VerifyError::Bad("the X-Hub-Signature-256 does not match this source's secret"))
         );
         assert_eq!(
             run(&src, &[("X-Jelou-Signature", &sig)], body, 0),
