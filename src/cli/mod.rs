@@ -11,6 +11,9 @@ pub mod replay;
 pub mod serve;
 pub mod test;
 
+#[cfg(test)]
+mod commands_doc_tests;
+
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};

@@ -14,6 +14,9 @@ mod ruleset;
 pub mod watch;
 pub mod wording;
 
+#[cfg(test)]
+mod api_doc_tests;
+
 pub use book::{FileState, ReloadState, RuleBook};
 pub use engine::{build_engine, Limits, LIMITS};
 pub use ruleset::{
