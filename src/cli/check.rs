@@ -30,7 +30,7 @@ pub fn run(config: &Path) -> Exit {
     let mut problems: Vec<String> = Vec::new();
     if let (Some(cert), Some(key)) = (&settings.server.tls_cert, &settings.server.tls_key) {
         if let Err(e) = crate::http::tls::Certificates::load(cert, key) {
-            problems.push(settings.locate_problem(&e.to_string()));
+            problems.push(settings.locate_problem(e.key(), &e.to_string()));
         }
     }
     problems.extend(

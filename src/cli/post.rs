@@ -3,13 +3,16 @@
 
 use std::path::PathBuf;
 
-use reqwest::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::header::{
+    HeaderName, HeaderValue, InvalidHeaderName, InvalidHeaderValue, CONTENT_TYPE,
+};
 use secrecy::ExposeSecret;
 
 use super::output::outln;
 use super::{runtime, Exit};
+use crate::config::secrets::SecretError;
 use crate::config::{Settings, SourceCredential, SourceKind};
-use crate::fixture::{self, Fixture};
+use crate::fixture::{self, Fixture, FixtureError};
 use crate::inbound::verify::{sign_aelyst, sign_jelou, sign_standard, sign_whatsapp};
 
 pub fn run(settings: Settings, url: Option<&str>, paths: &[PathBuf]) -> Exit {
@@ -28,13 +31,18 @@ pub fn run(settings: Settings, url: Option<&str>, paths: &[PathBuf]) -> Exit {
     let mut exit = Exit::Success;
     for file in files {
         let result = Fixture::load(&file)
-            .map_err(|e| e.to_string())
+            .map_err(PostError::from)
             .and_then(|fixture| {
                 let request = signed_request(&settings, &client, &base, &fixture)?;
                 rt.block_on(async {
-                    let response = request.send().await.map_err(|e| {
-                        format!("could not reach {base}: {e} (is `switchboard serve` running?)")
-                    })?;
+                    let response =
+                        request
+                            .send()
+                            .await
+                            .map_err(|source| PostError::Unreachable {
+                                base: base.clone(),
+                                source,
+                            })?;
                     let status = response.status();
                     let body = response.text().await.unwrap_or_default();
                     Ok((status, body))
@@ -56,23 +64,55 @@ pub fn run(settings: Settings, url: Option<&str>, paths: &[PathBuf]) -> Exit {
     exit
 }
 
+/// Why one fixture was not posted, or got no answer; printed after the fixture's path.
+#[derive(Debug, thiserror::Error)]
+enum PostError {
+    #[error(transparent)]
+    Fixture(#[from] FixtureError),
+    #[error("source \"{0}\" is not configured")]
+    UnknownSource(String),
+    #[error("header {name}: {source}")]
+    HeaderName {
+        name: String,
+        source: InvalidHeaderName,
+    },
+    #[error("header {name}: {source}")]
+    HeaderValue {
+        name: HeaderName,
+        source: InvalidHeaderValue,
+    },
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("could not reach {base}: {source} (is `switchboard serve` running?)")]
+    Unreachable {
+        base: String,
+        source: reqwest::Error,
+    },
+}
+
 fn signed_request(
     settings: &Settings,
     client: &reqwest::Client,
     base: &str,
     fixture: &Fixture,
-) -> Result<reqwest::RequestBuilder, String> {
+) -> Result<reqwest::RequestBuilder, PostError> {
     let source = settings
         .source(&fixture.source)
-        .ok_or_else(|| format!("source \"{}\" is not configured", fixture.source))?;
+        .ok_or_else(|| PostError::UnknownSource(fixture.source.clone()))?;
     let body = fixture.body_bytes();
     let mut request = client
         .post(format!("{base}/webhooks/{}", fixture.source))
         .header(CONTENT_TYPE, "application/json");
     for (name, value) in &fixture.headers {
         let name =
-            HeaderName::from_bytes(name.as_bytes()).map_err(|e| format!("header {name}: {e}"))?;
-        let value = HeaderValue::from_str(value).map_err(|e| format!("header {name}: {e}"))?;
+            HeaderName::from_bytes(name.as_bytes()).map_err(|source| PostError::HeaderName {
+                name: name.clone(),
+                source,
+            })?;
+        let value = HeaderValue::from_str(value).map_err(|source| PostError::HeaderValue {
+            name: name.clone(),
+            source,
+        })?;
         request = request.header(name, value);
     }
     request = match &source.credential {
@@ -95,8 +135,7 @@ fn signed_request(
                         .map(|(_, v)| v.clone())
                         .unwrap_or_else(|| format!("msg_{}", ulid::Ulid::new()));
                     let timestamp = crate::domain::event::now_millis() / 1000;
-                    let signature =
-                        sign_standard(secret, &id, timestamp, &body).map_err(|e| e.to_string())?;
+                    let signature = sign_standard(secret, &id, timestamp, &body)?;
                     request
                         .header("webhook-id", id)
                         .header("webhook-timestamp", timestamp.to_string())

@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::domain::actions::DecidedAction;
 use crate::dryrun::action_line;
 use crate::executor::attempt::{self, AttemptResult, Identities};
-use crate::fixture::{self, Fixture};
+use crate::fixture::{self, Fixture, FixtureError};
 use crate::rules::{build_engine, compile_dir, RuleEnv, RuleSet};
 
 pub fn run(settings: Settings, paths: &[PathBuf], send: bool) -> Exit {
@@ -101,6 +101,26 @@ pub(super) struct RuleError {
     pub message: String,
 }
 
+/// Why a fixture's events could not be run through the rules.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum DecideError {
+    /// The fixture does not make an event (an unknown source, a body that does not decode).
+    #[error(transparent)]
+    Events(#[from] FixtureError),
+    #[error("the fixture seeds \"memory\", but its event names no user (event.user.id)")]
+    MemoryWithoutUser,
+}
+
+/// Why one fixture file could not be run: it does not load, or its events cannot be run
+/// (then the message starts with the file's path).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum FileError {
+    #[error(transparent)]
+    Load(#[from] FixtureError),
+    #[error("{}: {source}", file.display())]
+    Decide { file: PathBuf, source: DecideError },
+}
+
 /// One user's memory in a `replay` or `test` run: value and expiry (unix ms).
 type UserMemory = std::collections::BTreeMap<String, (Value, Option<i64>)>;
 
@@ -138,29 +158,27 @@ impl<'s> Context<'s> {
 
     /// Load one fixture and run the rules on each of its events (one, or one per item of a
     /// WhatsApp body): the event, the kept actions, rule errors.
-    pub(super) fn decide_file(&self, file: &std::path::Path) -> Result<Vec<Decided>, String> {
-        let fixture = Fixture::load(file).map_err(|e| e.to_string())?;
-        self.decide(&fixture)
-            .map_err(|e| format!("{}: {e}", file.display()))
+    pub(super) fn decide_file(&self, file: &std::path::Path) -> Result<Vec<Decided>, FileError> {
+        let fixture = Fixture::load(file)?;
+        self.decide(&fixture).map_err(|source| FileError::Decide {
+            file: file.to_path_buf(),
+            source,
+        })
     }
 
     /// Run the rules on each of the fixture's events in order; memory written by one is
     /// seen by the next. The fixture's `memory` seeds each user once, before their first
     /// event.
-    pub(super) fn decide(&self, fixture: &Fixture) -> Result<Vec<Decided>, String> {
-        let events = fixture
-            .to_events(self.settings)
-            .map_err(|e| e.to_string())?;
+    pub(super) fn decide(&self, fixture: &Fixture) -> Result<Vec<Decided>, DecideError> {
+        let events = fixture.to_events(self.settings)?;
         if !fixture.memory.is_empty() && events.iter().all(|e| e.user.id.is_none()) {
-            return Err(
-                "the fixture seeds \"memory\", but its event names no user (event.user.id)".into(),
-            );
+            return Err(DecideError::MemoryWithoutUser);
         }
         let mut seeded = std::collections::HashSet::new();
-        events
+        Ok(events
             .into_iter()
             .map(|event| self.decide_event(fixture, event, &mut seeded))
-            .collect()
+            .collect())
     }
 
     fn decide_event(
@@ -168,7 +186,7 @@ impl<'s> Context<'s> {
         fixture: &Fixture,
         event: crate::domain::event::Event,
         seeded: &mut std::collections::HashSet<(String, String)>,
-    ) -> Result<Decided, String> {
+    ) -> Decided {
         let event = Arc::new(event);
         let owner = event.user.id.clone().map(|id| (event.source.clone(), id));
         let mut memory = self.memory.borrow_mut();
@@ -208,6 +226,6 @@ impl<'s> Context<'s> {
             })
             .collect();
         let actions = verdict.actions().cloned().collect();
-        Ok((Arc::unwrap_or_clone(event), actions, errors))
+        (Arc::unwrap_or_clone(event), actions, errors)
     }
 }

@@ -1,6 +1,8 @@
-//! Where in the config file a problem is: `path:line:col` for every config error (docs/configuration.md). TOML syntax and type errors carry their own place; a problem found after parsing
-//! names its key (`sources.jelou.secret: ...`), which is looked up in the text with
-//! `toml_edit`'s spans. A key that is not written (a default) has no place: line 1.
+//! Where in the config file a problem is: `path:line:col` for every config error
+//! (docs/configuration.md). TOML syntax and type errors carry their own place; a problem found
+//! after parsing carries the dotted key it is about (`sources.jelou.secret`), which is looked
+//! up in the text with `toml_edit`'s spans. A key that is not written (a default) is placed at
+//! the deepest part of it that is, and a key with no part written at line 1.
 
 use toml_edit::{ImDocument, TableLike};
 
@@ -39,18 +41,6 @@ pub fn key_offset(text: &str, dotted: &str) -> Option<usize> {
     found
 }
 
-/// The key a problem message starts with: `sources.jelou.secret: is empty` →
-/// `sources.jelou.secret`.
-pub fn leading_key(message: &str) -> Option<&str> {
-    let end = message.find([':', ' '])?;
-    let key = message[..end].trim_matches(['[', ']']);
-    (!key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-')))
-    .then_some(key)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,26 +61,6 @@ mod tests {
         for (key, expected) in cases {
             let got = key_offset(TEXT, key).map(|o| line_col(TEXT, o));
             assert_eq!(got, expected, "{key}");
-        }
-    }
-
-    #[test]
-    fn the_key_a_message_names_is_read_from_its_start() {
-        let cases = [
-            (
-                "sources.jelou.secret: is empty",
-                Some("sources.jelou.secret"),
-            ),
-            (
-                "delivery.max_attempts must be at least 1",
-                Some("delivery.max_attempts"),
-            ),
-            ("[routing] tag = \"x\"", Some("routing")),
-            ("unknown field `x`", Some("unknown")),
-            ("", None),
-        ];
-        for (message, expected) in cases {
-            assert_eq!(leading_key(message), expected, "{message}");
         }
     }
 }

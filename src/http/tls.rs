@@ -34,6 +34,18 @@ pub enum TlsError {
     Setup(String),
 }
 
+impl TlsError {
+    /// The config key the problem is about, which its message starts with (`check` places the
+    /// problem there); none for a set-up failure.
+    pub fn key(&self) -> Option<&'static str> {
+        match self {
+            TlsError::Cert { .. } | TlsError::NoCert { .. } => Some("server.tls_cert"),
+            TlsError::Key { .. } | TlsError::Mismatch { .. } => Some("server.tls_key"),
+            TlsError::Setup(_) => None,
+        }
+    }
+}
+
 /// The certificate and key files, and the pair loaded from them.
 #[derive(Debug)]
 pub struct Certificates {
@@ -142,4 +154,34 @@ pub fn reload_on_sighup(certificates: Arc<Certificates>) -> tokio::task::JoinHan
         #[cfg(not(unix))]
         drop(certificates);
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_certificate_problem_names_the_key_it_is_placed_at() {
+        let (path, cert, reason) = ("k.pem".to_string(), "c.pem".to_string(), "r".to_string());
+        let errors = [
+            TlsError::Cert {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            TlsError::NoCert { path: path.clone() },
+            TlsError::Key {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            TlsError::Mismatch { path, cert, reason },
+        ];
+        for error in &errors {
+            let key = error.key().expect("a file problem has a key");
+            assert!(
+                error.to_string().starts_with(&format!("{key}: ")),
+                "{error}"
+            );
+        }
+        assert_eq!(TlsError::Setup("x".into()).key(), None);
+    }
 }

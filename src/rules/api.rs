@@ -10,7 +10,7 @@ use std::time::Instant;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map as RhaiMap, Position};
 use serde_json::{json, Map, Value};
 
-use super::routing::Routes;
+use super::routing::{RouteError, Routes};
 use super::ruleset::RuleEnv;
 use crate::domain::actions::{Action, ActionKind, DecidedAction};
 use crate::domain::decision::MemoryWrite;
@@ -114,7 +114,8 @@ pub(super) const STOP_MARKER: &str = "__switchboard_stop__";
 /// Record one action aimed at `explicit` (a `provider(...)` handle) or the default route.
 fn record(explicit: Option<&str>, action: Action) -> RhaiResult {
     with_running(|ctx| {
-        let (provider, target) = choose(ctx, explicit, &action).map_err(error)?;
+        let (provider, target) =
+            choose(ctx, explicit, &action).map_err(|e| error(e.to_string()))?;
         ctx.actions.push(DecidedAction {
             rule: ctx.rule.clone(),
             seq: 0,
@@ -128,29 +129,39 @@ fn record(explicit: Option<&str>, action: Action) -> RhaiResult {
     .unwrap_or_else(|| Err(error("actions can only be recorded while a rule runs")))
 }
 
+/// Why an action a rule took cannot be recorded: the rule error's words.
+#[derive(Debug, thiserror::Error)]
+enum Unrecordable {
+    #[error("source \"{0}\" is not configured")]
+    UnknownSource(String),
+    /// No provider to go to (docs/providers.md).
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// The provider chosen cannot take the action as given, or cannot tell who the user is.
+    #[error(transparent)]
+    Action(#[from] providers::ActionError),
+}
+
 /// docs/providers.md: the named provider; else the source's provider if it can; else
 /// `[routing]`; else a rule error. Then the platform's limits and who the user is there.
 fn choose(
     ctx: &RunContext,
     explicit: Option<&str>,
     action: &Action,
-) -> Result<(String, providers::Target), String> {
+) -> Result<(String, providers::Target), Unrecordable> {
     let env = &ctx.env;
     let source = env
         .sources
         .get(&ctx.event.source)
-        .ok_or_else(|| format!("source \"{}\" is not configured", ctx.event.source))?;
+        .ok_or_else(|| Unrecordable::UnknownSource(ctx.event.source.clone()))?;
     let routes = Routes {
         providers: &env.providers,
         routing: &env.routing,
     };
-    let name = routes
-        .route(source, explicit, action.action)
-        .map_err(|e| e.to_string())?;
+    let name = routes.route(source, explicit, action.action)?;
     let provider = &env.providers[&name];
-    providers::validate(provider, action).map_err(|e| e.to_string())?;
-    let target = providers::target(provider, source, &ctx.event, action.action)
-        .map_err(|e| e.to_string())?;
+    providers::validate(provider, action)?;
+    let target = providers::target(provider, source, &ctx.event, action.action)?;
     Ok((name, target))
 }
 
