@@ -13,7 +13,8 @@ use super::{
 /// What a secret prints as.
 pub const REDACTED: &str = "<redacted>";
 
-/// The settings as a TOML document, sections in the order of the configuration reference.
+/// The settings as a TOML document, sections in the order of the configuration reference
+/// (`toml`'s `preserve_order` keeps the order they are inserted in).
 pub fn effective_toml(settings: &Settings) -> String {
     let mut doc = Table::new();
     doc.insert("server".into(), Value::Table(server(settings)));
