@@ -302,17 +302,29 @@ fn compare(
         }
         memory.insert(owner, after);
     }
-    let now: Vec<Value> = verdict
-        .actions()
-        .map(|a| line(settings, &event, a))
-        .collect();
-    let then: Vec<Value> = decided
-        .runs
-        .iter()
-        .flat_map(|r| r.actions.iter())
-        .map(|a| line(settings, &event, a))
-        .collect();
-    let (added, removed) = difference(now, then);
+    // First without building any request: the same action, provider, params and user at the
+    // same provider make the same request for the same event (the request is built from
+    // those and the settings alone), so most actions pair off here and cost no request.
+    let (now, then) = difference(
+        verdict.actions().collect(),
+        decided.runs.iter().flat_map(|r| r.actions.iter()).collect(),
+        |a: &&DecidedAction, b: &&DecidedAction| {
+            a.action == b.action
+                && a.provider == b.provider
+                && a.params == b.params
+                && a.target == b.target
+        },
+    );
+    // What is left is compared by what it would send, request included.
+    let (added, removed) = if now.is_empty() && then.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        difference(
+            now.into_iter().map(|a| line(settings, &event, a)).collect(),
+            then.into_iter().map(|a| line(settings, &event, a)).collect(),
+            |a: &Value, b: &Value| effect(a) == effect(b),
+        )
+    };
     let errors: Vec<String> = verdict.runs.into_iter().filter_map(|r| r.error).collect();
     (!added.is_empty() || !removed.is_empty() || !errors.is_empty()).then(|| Changed {
         event_id: event.event_id.clone(),
@@ -354,14 +366,15 @@ fn effect(line: &Value) -> (&Value, &Value, &Value, &Value) {
     )
 }
 
-/// Actions in `now` and not in `then` (added), and the reverse (removed), as multisets.
-fn difference(now: Vec<Value>, then: Vec<Value>) -> (Vec<Value>, Vec<Value>) {
-    let mut unmatched_then: Vec<Option<Value>> = then.into_iter().map(Some).collect();
+/// Actions in `now` and not in `then` (added), and the reverse (removed), as multisets of
+/// what `same` tells apart.
+fn difference<T>(now: Vec<T>, then: Vec<T>, same: impl Fn(&T, &T) -> bool) -> (Vec<T>, Vec<T>) {
+    let mut unmatched_then: Vec<Option<T>> = then.into_iter().map(Some).collect();
     let mut added = Vec::new();
     for line in now {
         let found = unmatched_then
             .iter()
-            .position(|t| t.as_ref().is_some_and(|t| effect(t) == effect(&line)));
+            .position(|t| t.as_ref().is_some_and(|t| same(t, &line)));
         match found {
             Some(i) => unmatched_then[i] = None,
             None => added.push(line),
@@ -408,13 +421,15 @@ mod tests {
             json!({"rule": rule, "seq": seq, "action": "add_tag", "provider": "uchat",
                    "params": {"name": name}, "request": null})
         };
+        let same = |a: &Value, b: &Value| effect(a) == effect(b);
         let (added, removed) = difference(
             vec![tag("20-b.rhai", 0, "vip"), tag("20-b.rhai", 1, "vip")],
             vec![tag("10-a.rhai", 3, "vip"), tag("10-a.rhai", 4, "old")],
+            same,
         );
         assert_eq!(added, vec![tag("20-b.rhai", 1, "vip")]);
         assert_eq!(removed, vec![tag("10-a.rhai", 4, "old")]);
-        let (added, removed) = difference(vec![tag("a", 0, "x")], vec![tag("b", 0, "x")]);
+        let (added, removed) = difference(vec![tag("a", 0, "x")], vec![tag("b", 0, "x")], same);
         assert!(added.is_empty() && removed.is_empty());
     }
 }
