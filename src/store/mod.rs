@@ -42,6 +42,22 @@ pub enum StoreError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// Why one decision of a batch (`Storage::decide_many`) was not stored: the event stays
+/// waiting and is decided again.
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    /// An earlier decision of the same order key failed: this one waits with it, so that
+    /// the key's events are still decided in order.
+    #[error("an earlier event of the same user could not be stored")]
+    EarlierOfKeyFailed,
+    /// Its writes failed and were undone (SQLite: its savepoint), with every cause.
+    #[error("{0:#}")]
+    Writes(anyhow::Error),
+    /// Its own transaction failed (PostgreSQL, once the batch's failed together).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The answer to an insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inserted {
@@ -456,7 +472,7 @@ pub(crate) trait Backend: Send + Sync + Sized {
     async fn decide_many(
         self: &Arc<Self>,
         decisions: Vec<Decision>,
-    ) -> Result<Vec<Result<(), String>>, StoreError>;
+    ) -> Result<Vec<Result<(), DecisionError>>, StoreError>;
     /// Claim up to `limit` due deliveries of one provider, each its key's head.
     async fn claim_deliveries(
         self: &Arc<Self>,
@@ -696,7 +712,7 @@ impl Storage {
     pub async fn decide_many(
         &self,
         decisions: Vec<Decision>,
-    ) -> Result<Vec<Result<(), String>>, StoreError> {
+    ) -> Result<Vec<Result<(), DecisionError>>, StoreError> {
         let has_actions = decisions
             .iter()
             .any(|d| d.runs.iter().any(|r| !r.actions.is_empty()));

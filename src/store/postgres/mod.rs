@@ -19,9 +19,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::transitions::{self, outcome_columns, EventAfterDecision};
 use super::{
     filters, Attempt, AttemptOutcome, Backend, BulkRedrive, ClaimedDelivery, DeadLetter,
-    DeadLetterPage, DeadLetterQuery, DecidedEvent, DecidedWindow, Decision, DeliveryTrace,
-    EventFilter, EventPage, EventSummary, EventTrace, Inserted, OpenCounts, PendingEvent,
-    ProviderCounts, Redrive, RuleRun, Selection, ShadowSummary, StoreError,
+    DeadLetterPage, DeadLetterQuery, DecidedEvent, DecidedWindow, Decision, DecisionError,
+    DeliveryTrace, EventFilter, EventPage, EventSummary, EventTrace, Inserted, OpenCounts,
+    PendingEvent, ProviderCounts, Redrive, RuleRun, Selection, ShadowSummary, StoreError,
 };
 use crate::domain::actions::DecidedAction;
 use crate::domain::event::{now_millis, Event};
@@ -285,7 +285,7 @@ impl Backend for PostgresStore {
     async fn decide_many(
         self: &Arc<Self>,
         decisions: Vec<Decision>,
-    ) -> Result<Vec<Result<(), String>>, StoreError> {
+    ) -> Result<Vec<Result<(), DecisionError>>, StoreError> {
         let together = async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg_error)?;
@@ -295,7 +295,7 @@ impl Backend for PostgresStore {
             tx.commit().await.map_err(pg_error)
         };
         match together.await {
-            Ok(()) => return Ok(vec![Ok(()); decisions.len()]),
+            Ok(()) => return Ok(decisions.iter().map(|_| Ok(())).collect()),
             Err(e) => tracing::warn!(
                 "a batch of decisions could not be stored together; storing them one by one: {e}"
             ),
@@ -304,9 +304,7 @@ impl Backend for PostgresStore {
         let mut results = Vec::with_capacity(decisions.len());
         for decision in decisions {
             if failed_keys.contains(&decision.order_key) {
-                results.push(Err(
-                    "an earlier event of the same user could not be stored".into()
-                ));
+                results.push(Err(DecisionError::EarlierOfKeyFailed));
                 continue;
             }
             let key = decision.order_key.clone();
@@ -314,7 +312,7 @@ impl Backend for PostgresStore {
                 Ok(()) => results.push(Ok(())),
                 Err(e) => {
                     failed_keys.insert(key);
-                    results.push(Err(e.to_string()));
+                    results.push(Err(DecisionError::Store(e)));
                 }
             }
         }

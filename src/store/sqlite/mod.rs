@@ -25,8 +25,8 @@ use tokio::sync::oneshot;
 
 use super::{
     AttemptOutcome, Backend, BulkRedrive, ClaimedDelivery, DeadLetterPage, DeadLetterQuery,
-    DecidedEvent, DecidedWindow, Decision, EventFilter, EventPage, EventTrace, Inserted,
-    PendingEvent, ProviderCounts, Redrive, Selection, ShadowSummary, StoreError,
+    DecidedEvent, DecidedWindow, Decision, DecisionError, EventFilter, EventPage, EventTrace,
+    Inserted, PendingEvent, ProviderCounts, Redrive, Selection, ShadowSummary, StoreError,
 };
 use crate::config::Synchronous;
 use crate::domain::event::Event;
@@ -99,7 +99,7 @@ enum Job {
     /// failed has its later decisions skipped (they stay waiting, still in order).
     DecideMany {
         decisions: Vec<Decision>,
-        reply: Reply<Vec<Result<(), String>>>,
+        reply: Reply<Vec<Result<(), DecisionError>>>,
     },
     Claim {
         provider: String,
@@ -419,7 +419,7 @@ impl Backend for SqliteStore {
     async fn decide_many(
         self: &Arc<Self>,
         decisions: Vec<Decision>,
-    ) -> Result<Vec<Result<(), String>>, StoreError> {
+    ) -> Result<Vec<Result<(), DecisionError>>, StoreError> {
         self.submit(|reply| Job::DecideMany { decisions, reply })
             .await
     }

@@ -2,7 +2,7 @@
 //! plain insert in a savepoint of its own, so one failure undoes only its own writes), and
 //! answers each caller after the commit.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use rusqlite::{named_params, params, Connection, OptionalExtension};
 
@@ -14,8 +14,8 @@ use crate::domain::status::{DeliveryStatus, EventStatus};
 use crate::store::filters;
 use crate::store::transitions::{self, outcome_columns, EventAfterDecision};
 use crate::store::{
-    AttemptOutcome, BulkRedrive, ClaimedDelivery, Decision, Inserted, Redrive, Selection,
-    StoreError,
+    AttemptOutcome, BulkRedrive, ClaimedDelivery, Decision, DecisionError, Inserted, Redrive,
+    Selection, StoreError,
 };
 
 thread_local! {
@@ -33,8 +33,14 @@ const MAX_BATCH: usize = 1024;
 /// The most events one purge job deletes, so a purge never holds the writer for long.
 const PURGE_BATCH: i64 = 500;
 
-/// Runs after the batch's commit (`Ok`) or its failure (`Err` with the reason).
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// Why a batch's `COMMIT` failed: each of its jobs is answered `Unavailable` with it, and
+/// the store names it (`WriterHealth::problem`) until a later commit works.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("could not commit: {0}")]
+pub(super) struct CommitFailed(Arc<rusqlite::Error>);
+
+/// Runs after the batch's commit (`Ok`) or its failure.
+type Completion = Box<dyn FnOnce(Result<(), CommitFailed>) + Send>;
 
 pub(super) fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>, health: &WriterHealth) {
     /// Marks the writer stopped however the loop ends (a panic included), so `/readyz`
@@ -103,7 +109,7 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>, health: &WriterHealth) {
     let completions: Vec<Completion> = batch.into_iter().map(|job| apply(conn, job, now)).collect();
     let committed = conn.execute_batch("COMMIT").map_err(|e| {
         let _ = conn.execute_batch("ROLLBACK");
-        format!("could not commit: {e}")
+        CommitFailed(Arc::new(e))
     });
     health.committed(&committed, conn.total_changes() != changes_before);
     for complete in completions {
@@ -137,7 +143,7 @@ fn answer<T: Send + 'static>(reply: Reply<T>, result: anyhow::Result<T>) -> Comp
         let answer = match (result, committed) {
             (Ok(value), Ok(())) => Ok(value),
             (Err(e), _) => Err(StoreError::Unexpected(e)),
-            (Ok(_), Err(reason)) => Err(StoreError::Unavailable(reason)),
+            (Ok(_), Err(failed)) => Err(StoreError::Unavailable(failed.to_string())),
         };
         let _ = reply.send(answer);
     })
@@ -198,11 +204,11 @@ fn apply(conn: &mut Connection, job: Job, now: i64) -> Completion {
                 .iter()
                 .map(|decision| {
                     if failed_keys.contains(&decision.order_key) {
-                        return Err("an earlier event of the same user could not be stored".into());
+                        return Err(DecisionError::EarlierOfKeyFailed);
                     }
                     in_savepoint(conn, |tx| decide(tx, decision, now)).map_err(|e| {
                         failed_keys.insert(decision.order_key.clone());
-                        format!("{e:#}")
+                        DecisionError::Writes(e)
                     })
                 })
                 .collect();
