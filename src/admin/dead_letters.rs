@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::query;
+use crate::domain::ids::DeadLetterId;
 use crate::http::error::ErrorBody;
 use crate::http::{AppState, Rejection};
 use crate::store::{DeadLetter, DeadLetterFilter, DeadLetterQuery, Redrive, Selection};
@@ -59,7 +60,8 @@ pub struct DeadLetters {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Redriven {
     /// The dead letter's id.
-    id: i64,
+    #[schema(value_type = i64)]
+    id: DeadLetterId,
     /// Always `pending`: the delivery waits for its next attempt.
     #[schema(example = "pending")]
     status: &'static str,
@@ -147,7 +149,8 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct BulkBody {
     /// Dead letter ids (at most 10,000).
-    ids: Option<Vec<i64>>,
+    #[schema(value_type = Option<Vec<i64>>)]
+    ids: Option<Vec<DeadLetterId>>,
     /// Every letter matching (as `GET /admin/dead-letters`' filters; `since`/`until` are
     /// RFC 3339 or unix milliseconds).
     filter: Option<BulkFilter>,
@@ -317,10 +320,10 @@ pub async fn redrive(
             format!("no dead letter {id}"),
         )
     };
-    let number: i64 = id.parse().map_err(|_| not_found())?;
+    let number: DeadLetterId = id.parse().map_err(|_| not_found())?;
     match state.store.redrive(number).await.map_err(Rejection::store)? {
             Redrive::Done => {
-                tracing::info!(dead_letter = number, "dead letter redriven");
+                tracing::info!(dead_letter = number.get(), "dead letter redriven");
                 Ok(HttpResponse::Accepted().json(Redriven {
                     id: number,
                     status: "pending",

@@ -8,6 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::query;
+use crate::domain::ids::{EventId, RunId};
 use crate::domain::status::EventStatus;
 use crate::http::error::ErrorBody;
 use crate::http::{AppState, Rejection};
@@ -160,6 +161,11 @@ pub async fn list(
     }))
 }
 
+/// The event an admin path names: `None` when the text is not an event id (no event has it).
+fn event_id(text: &str) -> Option<EventId> {
+    text.parse().ok()
+}
+
 fn event_not_found(event_id: &str) -> Rejection {
     Rejection::new(
         StatusCode::NOT_FOUND,
@@ -184,9 +190,10 @@ pub async fn trace(
     event_id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Rejection> {
+    let id = self::event_id(&event_id).ok_or_else(|| event_not_found(&event_id))?;
     let trace = state
         .store
-        .event_trace(&event_id)
+        .event_trace(&id)
         .await
         .map_err(Rejection::store)?
         .ok_or_else(|| event_not_found(&event_id))?;
@@ -237,7 +244,8 @@ type Object = serde_json::Map<String, Value>;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReplayRun {
     /// `run_` + a ULID: the deliveries of this replay carry it in the trace.
-    run_id: String,
+    #[schema(value_type = String)]
+    run_id: RunId,
 }
 
 /// `POST /admin/events/{event_id}/replay`.
@@ -262,9 +270,10 @@ pub async fn replay(
     let dry_run = query
         .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()))?
         .dry_run;
+    let id = self::event_id(&event_id).ok_or_else(|| event_not_found(&event_id))?;
     let stored = state
         .store
-        .stored_event(&event_id)
+        .stored_event(&id)
         .await
         .map_err(Rejection::store)?
         .ok_or_else(|| event_not_found(&event_id))?;
@@ -280,7 +289,7 @@ pub async fn replay(
             actions,
         }));
     }
-    let run_id = format!("run_{}", ulid::Ulid::new());
+    let run_id = RunId::new();
     tracing::info!(event_id = %stored.event.event_id, run_id = %run_id, actions = verdict.actions().count(), "operator replay");
     let decision = crate::worker::decision(stored.seq, &stored.event, run_id.clone(), verdict);
     state

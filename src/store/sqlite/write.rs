@@ -14,8 +14,8 @@ use crate::domain::status::{DeliveryStatus, EventStatus};
 use crate::store::filters;
 use crate::store::transitions::{self, outcome_columns, EventAfterDecision};
 use crate::store::{
-    AttemptOutcome, BulkRedrive, ClaimedDelivery, Decision, DecisionError, Inserted, Redrive,
-    Selection, StoreError,
+    AttemptOutcome, BulkRedrive, ClaimedDelivery, DeadLetterId, Decision, DecisionError,
+    DeliveryId, EventId, Inserted, Redrive, Selection, StoreError,
 };
 
 thread_local! {
@@ -295,7 +295,7 @@ fn insert(
             duplicate: false,
         });
     }
-    let first: String = conn
+    let first: EventId = conn
         .prepare_cached("SELECT event_id FROM events WHERE source = ?1 AND dedupe_id = ?2")?
         .query_row(params![event.source, event.id], |row| row.get(0))?;
     Ok(Inserted {
@@ -314,7 +314,7 @@ fn decide(conn: &Connection, decision: &Decision, now: i64) -> anyhow::Result<()
     else {
         anyhow::bail!("event #{} is not in the store", decision.event_seq);
     };
-    let first_run = decision.run_id.is_empty();
+    let first_run = decision.run_id.is_first();
     if first_run && status != EventStatus::Received {
         // Already decided (a second worker, or a restart after the commit): deciding
         // twice would send twice.
@@ -431,8 +431,8 @@ fn claim(
     let rows = stmt
         .query_map(params![provider, now, limit as i64], |row| {
             Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
+                row.get::<_, DeliveryId>(0)?,
+                row.get::<_, EventId>(1)?,
                 row.get::<_, i64>(2)?,
                 row.get::<_, String>(3)?,
                 row.get::<_, String>(4)?,
@@ -467,7 +467,7 @@ fn claim(
             }
             // A row that cannot be read is dead, not a stop for everything behind it.
             Err(e) => {
-                tracing::error!(%event_id, delivery = id, "a stored delivery cannot be read back; dead-lettered: {e:#}");
+                tracing::error!(%event_id, delivery = id.get(), "a stored delivery cannot be read back; dead-lettered: {e:#}");
                 finish_attempt(conn, &crate::store::unreadable_outcome(id), now)?;
             }
         }
@@ -555,11 +555,11 @@ fn identity(
     Ok(())
 }
 
-fn redrive(conn: &Connection, id: i64, now: i64) -> anyhow::Result<Redrive> {
+fn redrive(conn: &Connection, id: DeadLetterId, now: i64) -> anyhow::Result<Redrive> {
     let Some((delivery_id, redriven_at)) = conn
         .prepare_cached("SELECT delivery_id, redriven_at FROM dead_letters WHERE id = ?1")?
         .query_row([id], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, Option<i64>>(1)?))
+            Ok((row.get::<_, DeliveryId>(0)?, row.get::<_, Option<i64>>(1)?))
         })
         .optional()?
     else {
@@ -638,7 +638,7 @@ fn pause(conn: &Connection, provider: &str, paused: bool, now: i64) -> anyhow::R
 fn open_letters(
     conn: &Connection,
     selection: &Selection,
-) -> anyhow::Result<Vec<(i64, i64, String)>> {
+) -> anyhow::Result<Vec<transitions::OpenLetter>> {
     let mut sql = super::read::selection_sql(
         &format!(
             "SELECT l.id, l.delivery_id, l.reason{}",
@@ -690,7 +690,7 @@ fn redrive_many(conn: &Connection, selection: &Selection, now: i64) -> anyhow::R
 
 /// Mark the selected open letters discarded (kept for the record, never redriven).
 fn discard_many(conn: &Connection, selection: &Selection, now: i64) -> anyhow::Result<usize> {
-    let ids: Vec<i64> = open_letters(conn, selection)?
+    let ids: Vec<DeadLetterId> = open_letters(conn, selection)?
         .into_iter()
         .map(|l| l.0)
         .collect();
