@@ -119,7 +119,8 @@ pub fn parse_when(name: &str, text: &str, now: i64) -> Result<i64, String> {
 /// One event whose actions changed, or on which a rule erred.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Changed {
-    pub event_id: String,
+    #[schema(value_type = String)]
+    pub event_id: crate::domain::ids::EventId,
     /// Actions the rules take now that were not taken then (6.3 lines without `event_id`).
     #[schema(value_type = Vec<Object>)]
     pub added: Vec<Value>,

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::Settings;
-use crate::domain::event::{new_event_id, now_millis, Event};
+use crate::domain::event::{now_millis, Event};
+use crate::domain::ids::EventId;
 use crate::inbound::{decode, verify::Verified};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -163,7 +164,7 @@ impl Fixture {
             source,
             header,
             &body,
-            new_event_id,
+            EventId::new,
             self.received_at.unwrap_or_else(now_millis),
         )
         .map_err(FixtureError::from)

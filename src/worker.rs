@@ -14,7 +14,7 @@ use crate::domain::actions::DecidedAction;
 use crate::domain::event::{now_millis, Event};
 use crate::metrics::Metrics;
 use crate::rules::{RuleBook, RuleEnv, RuleSet, Verdict};
-use crate::store::{Decision, PendingEvent, ShadowRun, Store, FIRST_RUN};
+use crate::store::{Decision, PendingEvent, RunId, ShadowRun, Store};
 
 /// Events taken per round.
 const BATCH: usize = 512;
@@ -100,7 +100,7 @@ impl RuleRunner {
 }
 
 /// A verdict as a decision to store for the event at position `seq`.
-pub fn decision(seq: i64, event: &Event, run_id: String, verdict: Verdict) -> Decision {
+pub fn decision(seq: i64, event: &Event, run_id: RunId, verdict: Verdict) -> Decision {
     Decision {
         event_seq: seq,
         run_id,
@@ -270,7 +270,7 @@ async fn decide_batch(
         runner.observe_shadow(&d.shadow);
         let actions = d.verdict.actions().count();
         let errors = d.verdict.runs.iter().filter(|r| r.error.is_some()).count();
-        let mut decided = decision(d.seq, &d.event, FIRST_RUN.to_string(), d.verdict);
+        let mut decided = decision(d.seq, &d.event, RunId::FIRST, d.verdict);
         decided.shadow = d.shadow;
         decisions.push(decided);
         summaries.push((d.event, actions, errors));

@@ -24,7 +24,7 @@ fn pending(seq: i64, who: Who) -> PendingEvent {
         seq,
         event: Event {
             id: format!("m{seq}"),
-            event_id: format!("evt_{seq}"),
+            event_id: crate::domain::ids::EventId::unchecked(format!("evt_{seq}")),
             source: source.into(),
             provider: SourceKind::Generic,
             kind: EventKind::MessageReceived,

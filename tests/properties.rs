@@ -434,7 +434,7 @@ fn memory_set_with_a_huge_ttl_is_a_rule_error_or_kept_not_a_panic() {
     let env = std::sync::Arc::new(switchboard::rules::RuleEnv::from_settings(settings));
     let event = std::sync::Arc::new(switchboard::domain::event::Event {
         id: "e1".into(),
-        event_id: "evt_1".into(),
+        event_id: "evt_1".parse().unwrap(),
         source: "jelou".into(),
         provider: switchboard::config::SourceKind::Jelou,
         kind: switchboard::domain::event::EventKind::MessageReceived,

@@ -314,7 +314,7 @@ pub fn check_decode(selector: u8, body: &[u8], id: &str) -> Result<(), DecodeErr
         source,
         lookup(&headers),
         &verified,
-        || "evt_fuzz".into(),
+        || "evt_fuzz".parse().unwrap(),
         NOW * 1000,
     )?;
     assert!(!events.is_empty(), "a body gives at least one event");
@@ -977,7 +977,7 @@ impl RuleHarness {
         };
         let event = Arc::new(Event {
             id: "fuzz-1".into(),
-            event_id: "evt_fuzz".into(),
+            event_id: "evt_fuzz".parse().unwrap(),
             source: source.name.clone(),
             provider: source.kind,
             kind: EventKind::MessageReceived,

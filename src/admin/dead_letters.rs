@@ -6,7 +6,9 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::query;
+use super::query::{self, Params};
+use crate::domain::ids::DeadLetterId;
+use crate::domain::status::DeadReason;
 use crate::http::error::ErrorBody;
 use crate::http::{AppState, Rejection};
 use crate::store::{DeadLetter, DeadLetterFilter, DeadLetterQuery, Redrive, Selection};
@@ -59,28 +61,23 @@ pub struct DeadLetters {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Redriven {
     /// The dead letter's id.
-    id: i64,
+    #[schema(value_type = i64)]
+    id: DeadLetterId,
     /// Always `pending`: the delivery waits for its next attempt.
     #[schema(example = "pending")]
     status: &'static str,
 }
 
-fn text(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.is_empty())
-}
-
+/// A dead-letter reason (empty counts as absent), as its name.
 fn reason(value: Option<String>) -> Result<Option<String>, Rejection> {
-    let value = text(value);
-    if let Some(reason) = &value {
-        reason.parse::<crate::store::DeadReason>().map_err(|_| {
-            query::invalid(format!(
-                "reason={reason} is not a dead-letter reason (final_status, attempts_exhausted, \
-                 user_unknown, user_ambiguous, unreadable, dns, refused, tls, timeout, unsupported, \
-                 window_closed)"
-            ))
-        })?;
-    }
-    Ok(value)
+    let reason = query::parsed::<DeadReason>(value.as_deref(), |reason, _| {
+        format!(
+            "reason={reason} is not a dead-letter reason (final_status, attempts_exhausted, \
+             user_unknown, user_ambiguous, unreadable, dns, refused, tls, timeout, unsupported, \
+              window_closed)"
+        )
+    })?;
+    Ok(reason.map(|r| r.as_str().to_string()))
 }
 
 /// `GET /admin/dead-letters`.
@@ -96,50 +93,43 @@ fn reason(value: Option<String>) -> Result<Option<String>, Rejection> {
 )]
 #[get("/dead-letters")]
 pub async fn list(
-    params: Result<web::Query<ListQuery>, actix_web::Error>,
+    params: Params<ListQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Rejection> {
-    let params = params
-        .map_err(|e| query::invalid(e.to_string()))?
-        .into_inner();
-    let include_discarded = match params.include.as_deref() {
-        None | Some("") => false,
-        Some("discarded") => true,
-        Some(other) => {
-            return Err(query::invalid(format!(
-                "include={other} is not known: the only value is include=discarded"
-            )))
-        }
-    };
+    let params = params.0;
+    let include_discarded =
+        query::one_of(params.include.as_deref(), &[("discarded", ())], |other| {
+            format!("include={other} is not known: the only value is include=discarded")
+        })?
+        .is_some();
     let limit = query::limit(params.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
+    let reason = reason(params.reason)?;
+    let last_status = query::status("last_status", params.last_status.as_deref())?;
+    let (since, until) = query::window(params.since.as_deref(), params.until.as_deref())?;
+    let page = query::Page::new(limit, params.cursor.as_deref())?;
     let filter = DeadLetterFilter {
-        provider: text(params.provider),
-        action: text(params.action),
-        reason: reason(params.reason)?,
-        last_status: query::status("last_status", params.last_status.as_deref())?,
-        since: query::time("since", params.since.as_deref())?,
-        until: query::time("until", params.until.as_deref())?,
+        provider: query::text(params.provider),
+        action: query::text(params.action),
+        reason,
+        last_status,
+        since,
+        until,
     };
-    let page = state
+    let found = state
         .store
         .dead_letters(DeadLetterQuery {
             filter,
             include_discarded,
-            // One more than asked, to know whether there is a next page.
-            limit: limit + 1,
-            cursor: query::cursor(params.cursor.as_deref())?,
+            limit: page.rows_to_read(),
+            cursor: page.cursor,
         })
         .await
         .map_err(Rejection::store)?;
-    let mut letters = page.letters;
-    let next_cursor = (letters.len() > limit).then(|| {
-        letters.truncate(limit);
-        letters.last().map(|l| l.id.to_string())
-    });
+    let (dead_letters, next_cursor) = page.cut(found.letters, |l| l.id.get());
     Ok(HttpResponse::Ok().json(DeadLetters {
-        dead_letters: letters,
-        total: page.total,
-        next_cursor: next_cursor.flatten(),
+        dead_letters,
+        total: found.total,
+        next_cursor,
     }))
 }
 
@@ -148,7 +138,8 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct BulkBody {
     /// Dead letter ids (at most 10,000).
-    ids: Option<Vec<i64>>,
+    #[schema(value_type = Option<Vec<i64>>)]
+    ids: Option<Vec<DeadLetterId>>,
     /// Every letter matching (as `GET /admin/dead-letters`' filters; `since`/`until` are
     /// RFC 3339 or unix milliseconds).
     filter: Option<BulkFilter>,
@@ -204,8 +195,8 @@ fn selection(body: Result<web::Json<BulkBody>, actix_web::Error>) -> Result<Sele
         ))),
         (Some(ids), None) => Ok(Selection::Ids(ids)),
         (None, Some(f)) => Ok(Selection::Filter(DeadLetterFilter {
-            provider: text(f.provider),
-            action: text(f.action),
+            provider: query::text(f.provider),
+            action: query::text(f.action),
             reason: reason(f.reason).map_err(|e| invalid_body(format!("filter.{}", e.message())))?,
             last_status: f.last_status,
             since: bulk_time("since", f.since)?,
@@ -318,10 +309,10 @@ pub async fn redrive(
             format!("no dead letter {id}"),
         )
     };
-    let number: i64 = id.parse().map_err(|_| not_found())?;
+    let number: DeadLetterId = id.parse().map_err(|_| not_found())?;
     match state.store.redrive(number).await.map_err(Rejection::store)? {
             Redrive::Done => {
-                tracing::info!(dead_letter = number, "dead letter redriven");
+                tracing::info!(dead_letter = number.get(), "dead letter redriven");
                 Ok(HttpResponse::Accepted().json(Redriven {
                     id: number,
                     status: "pending",

@@ -7,7 +7,8 @@ use serde_json::Value;
 // `IntoParams` is not imported: utoipa's expansion names it in full.
 use utoipa::ToSchema;
 
-use super::query;
+use super::query::{self, Params};
+use crate::domain::ids::{EventId, RunId};
 use crate::domain::status::EventStatus;
 use crate::http::error::ErrorBody;
 use crate::http::{AppState, Rejection};
@@ -81,22 +82,13 @@ pub struct EventList {
 )]
 #[get("/events")]
 pub async fn list(
-    params: Result<web::Query<ListQuery>, actix_web::Error>,
+    params: Params<ListQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Rejection> {
-    let params = params
-        .map_err(|e| query::invalid(e.to_string()))?
-        .into_inner();
+    let params = params.0;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    let status = params
-        .status
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<EventStatus>()
-                .map_err(|e| query::invalid(format!("status={e}")))
-        })
-        .transpose()?;
+    let status =
+        query::parsed::<EventStatus>(params.status.as_deref(), |_, e| format!("status={e}"))?;
     let words = match params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         None => Vec::new(),
         Some(q) if q.chars().count() > MAX_Q_CHARS => {
@@ -115,49 +107,46 @@ pub async fn list(
             words
         }
     };
-    let rule_error = match params.rule_error.as_deref() {
-        None | Some("") => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(other) => {
-            return Err(query::invalid(format!(
-                "rule_error={other} must be true or false"
-            )))
-        }
-    };
-    let text = |v: Option<String>| v.filter(|v| !v.is_empty());
+    let rule_error = query::one_of(
+        params.rule_error.as_deref(),
+        &[("true", true), ("false", false)],
+        |other| format!("rule_error={other} must be true or false"),
+    )?;
+    let (since, until) = query::window(params.since.as_deref(), params.until.as_deref())?;
+    let http_status = query::status("http_status", params.http_status.as_deref())?;
+    let page = query::Page::new(limit, params.cursor.as_deref())?;
     let filter = EventFilter {
-        user: text(params.user),
-        kind: text(params.kind),
+        user: query::text(params.user),
+        kind: query::text(params.kind),
         status,
-        source: text(params.source),
-        since: query::time("since", params.since.as_deref())?,
-        until: query::time("until", params.until.as_deref())?,
+        source: query::text(params.source),
+        since,
+        until,
         words,
-        provider: text(params.provider),
-        action: text(params.action),
-        rule: text(params.rule),
+        provider: query::text(params.provider),
+        action: query::text(params.action),
+        rule: query::text(params.rule),
         rule_error,
-        http_status: query::status("http_status", params.http_status.as_deref())?,
-        // One more than asked, to know whether there is a next page.
-        limit: limit + 1,
-        cursor: query::cursor(params.cursor.as_deref())?,
+        http_status,
+        limit: page.rows_to_read(),
+        cursor: page.cursor,
     };
-    let page = state
+    let found = state
         .store
         .list_events(filter)
         .await
         .map_err(Rejection::store)?;
-    let mut events = page.events;
-    let next_cursor = (events.len() > limit).then(|| {
-        events.truncate(limit);
-        events.last().map(|e| e.seq.to_string())
-    });
+    let (events, next_cursor) = page.cut(found.events, |e| e.seq);
     Ok(HttpResponse::Ok().json(EventList {
         events,
-        total: page.total,
-        next_cursor: next_cursor.flatten(),
+        total: found.total,
+        next_cursor,
     }))
+}
+
+/// The event an admin path names: `None` when the text is not an event id (no event has it).
+fn event_id(text: &str) -> Option<EventId> {
+    text.parse().ok()
 }
 
 fn event_not_found(event_id: &str) -> Rejection {
@@ -184,9 +173,10 @@ pub async fn trace(
     event_id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Rejection> {
+    let id = self::event_id(&event_id).ok_or_else(|| event_not_found(&event_id))?;
     let trace = state
         .store
-        .event_trace(&event_id)
+        .event_trace(&id)
         .await
         .map_err(Rejection::store)?
         .ok_or_else(|| event_not_found(&event_id))?;
@@ -237,7 +227,8 @@ type Object = serde_json::Map<String, Value>;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReplayRun {
     /// `run_` + a ULID: the deliveries of this replay carry it in the trace.
-    run_id: String,
+    #[schema(value_type = String)]
+    run_id: RunId,
 }
 
 /// `POST /admin/events/{event_id}/replay`.
@@ -256,15 +247,14 @@ pub struct ReplayRun {
 #[post("/events/{event_id}/replay")]
 pub async fn replay(
     event_id: web::Path<String>,
-    query: Result<web::Query<ReplayQuery>, actix_web::Error>,
+    params: Params<ReplayQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Rejection> {
-    let dry_run = query
-        .map_err(|e| Rejection::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string()))?
-        .dry_run;
+    let dry_run = params.0.dry_run;
+    let id = self::event_id(&event_id).ok_or_else(|| event_not_found(&event_id))?;
     let stored = state
         .store
-        .stored_event(&event_id)
+        .stored_event(&id)
         .await
         .map_err(Rejection::store)?
         .ok_or_else(|| event_not_found(&event_id))?;
@@ -280,7 +270,7 @@ pub async fn replay(
             actions,
         }));
     }
-    let run_id = format!("run_{}", ulid::Ulid::new());
+    let run_id = RunId::new();
     tracing::info!(event_id = %stored.event.event_id, run_id = %run_id, actions = verdict.actions().count(), "operator replay");
     let decision = crate::worker::decision(stored.seq, &stored.event, run_id.clone(), verdict);
     state

@@ -5,7 +5,7 @@ use actix_web::{get, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::query;
+use super::query::{self, Params};
 use crate::http::error::ErrorBody;
 use crate::http::{AppState, Rejection};
 use crate::metrics::activity::{Rejected, MAX_REJECTIONS};
@@ -40,12 +40,10 @@ pub struct Rejections {
 )]
 #[get("/rejections")]
 pub async fn list(
-    params: Result<web::Query<RejectionsQuery>, actix_web::Error>,
+    params: Params<RejectionsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Rejection> {
-    let params = params
-        .map_err(|e| query::invalid(e.to_string()))?
-        .into_inner();
+    let params = params.0;
     let limit = query::limit(params.limit.as_deref(), MAX_REJECTIONS, MAX_REJECTIONS)?;
     Ok(HttpResponse::Ok().json(Rejections {
         rejections: state.metrics.activity.rejections(limit),

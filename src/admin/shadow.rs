@@ -3,11 +3,11 @@
 //! its actions are not a subset of the live ones. Loaded shadow rules that have not run in
 //! the window are listed with zeros.
 
-use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::query::Params;
 use crate::http::error::ErrorBody;
 use crate::http::{AppState, Rejection};
 use crate::store::ShadowSummary;
@@ -41,15 +41,15 @@ pub struct ShadowList {
 )]
 #[get("/shadow")]
 pub async fn list(
-    query: Result<web::Query<ShadowQuery>, actix_web::Error>,
+    params: Params<ShadowQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Rejection> {
-    let invalid =
-        |message: String| Rejection::new(StatusCode::BAD_REQUEST, "invalid_query", message);
-    let query = query.map_err(|e| invalid(e.to_string()))?.into_inner();
+    let query = params.0;
     let now = crate::domain::event::now_millis();
     let since = match query.since.as_deref().filter(|s| !s.is_empty()) {
-        Some(text) => crate::backtest::parse_when("since", text, now).map_err(invalid)?,
+        Some(text) => {
+            crate::backtest::parse_when("since", text, now).map_err(super::query::invalid)?
+        }
         None => now - 24 * 3600 * 1000,
     };
     let mut rules = state

@@ -69,12 +69,10 @@ pub fn window_minutes(value: &str) -> Result<usize, Rejection> {
 )]
 #[get("/stats")]
 pub async fn show(
-    params: Result<web::Query<StatsQuery>, actix_web::Error>,
+    params: query::Params<StatsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Rejection> {
-    let params = params
-        .map_err(|e| query::invalid(e.to_string()))?
-        .into_inner();
+    let params = params.0;
     let minutes = window_minutes(params.window.as_deref().unwrap_or("1h"))?;
     let (buckets, providers) =
         state

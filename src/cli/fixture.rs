@@ -9,6 +9,7 @@ use std::path::Path;
 use super::output::{out, outln};
 use super::Exit;
 use crate::config::{Settings, SourceKind, StorageUrl};
+use crate::domain::ids::EventId;
 use crate::fixture::{Expected, Fixture};
 
 pub fn run(settings: Settings, event_id: &str, out: Option<&Path>) -> Exit {
@@ -18,7 +19,11 @@ pub fn run(settings: Settings, event_id: &str, out: Option<&Path>) -> Exit {
     };
     let found = super::runtime().block_on(async {
         let store = crate::store::open_for_reading(&settings.storage).await?;
-        store.event_trace(event_id).await
+        match event_id.parse::<EventId>() {
+            Ok(event_id) => store.event_trace(&event_id).await,
+            // Not an event id: no event has it.
+            Err(_) => Ok(None),
+        }
     });
     let trace = match found {
         Ok(Some(trace)) => trace,

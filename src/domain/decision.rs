@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::actions::DecidedAction;
+use super::ids::RunId;
 
 /// One rule's part in an event, as stored.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -20,8 +21,8 @@ pub struct RuleRun {
 #[derive(Debug, Clone)]
 pub struct Decision {
     pub event_seq: i64,
-    /// `""` for the event's first run, `run_<ULID>` for an operator's replay.
-    pub run_id: String,
+    /// `RunId::FIRST` for the event's first run, `run_<ULID>` for an operator's replay.
+    pub run_id: RunId,
     /// Deliveries of one key go out one at a time, in order (docs/guarantees.md).
     pub order_key: String,
     pub runs: Vec<RuleRun>,

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::ids::EventId;
 use super::platform::SourceKind;
 
 /// One accepted inbound webhook, in the platform-neutral shape rules see as `event`.
@@ -11,7 +12,8 @@ pub struct Event {
     /// Dedupe key: the platform's event or message id, else hex SHA-256 of the body.
     pub id: String,
     /// Switchboard's own id, `evt_` + a ULID.
-    pub event_id: String,
+    #[schema(value_type = String)]
+    pub event_id: EventId,
     pub source: String,
     /// The source's kind: `jelou`, `aelyst`, `uchat`, `generic` or `whatsapp`.
     pub provider: SourceKind,
@@ -151,11 +153,6 @@ pub fn e164(phone: &str) -> Option<String> {
     let digits = kept.strip_prefix('+').unwrap_or(&kept);
     (digits.chars().all(|c| c.is_ascii_digit()) && (8..=15).contains(&digits.len()))
         .then(|| format!("+{digits}"))
-}
-
-/// A fresh Switchboard event id: `evt_` + a ULID.
-pub fn new_event_id() -> String {
-    format!("evt_{}", ulid::Ulid::new())
 }
 
 pub fn now_millis() -> i64 {

@@ -18,7 +18,7 @@ use crate::domain::event::now_millis;
 use crate::domain::status::DeadReason;
 use crate::metrics::activity::Outcome;
 use crate::metrics::Metrics;
-use crate::store::{AttemptOutcome, Next, Store};
+use crate::store::{AttemptOutcome, EventId, Next, Store};
 use attempt::{AttemptResult, Identities, ProviderClient};
 use gate::{Admit, Attempted, Gate, Gates, State};
 
@@ -206,7 +206,7 @@ pub async fn run(
 /// One attempt at one delivery, in a span naming the event and the delivery, so every log
 /// line below (the provider's answer included) carries the event id. The outcome lines also
 /// name it as a field of their own, for log queries.
-#[tracing::instrument(name = "delivery", skip_all, fields(event_id = %claimed.event_id, delivery = claimed.id))]
+#[tracing::instrument(name = "delivery", skip_all, fields(event_id = %claimed.event_id, delivery = claimed.id.get()))]
 async fn carry_out(
     store: &Store,
     client: &ProviderClient,
@@ -344,7 +344,7 @@ async fn carry_out(
 async fn record_outcome(
     store: &Store,
     metrics: &Metrics,
-    event_id: &str,
+    event_id: &EventId,
     provider: &str,
     outcome: AttemptOutcome,
 ) {
@@ -360,12 +360,12 @@ async fn record_outcome(
         match written {
             Ok(()) => return,
             Err(e) if tries < OUTCOME_TRIES => {
-                tracing::warn!(%event_id, delivery = outcome.delivery_id, "could not record a delivery's outcome (try {tries} of {OUTCOME_TRIES}); trying again: {e}");
+                tracing::warn!(%event_id, delivery = outcome.delivery_id.get(), "could not record a delivery's outcome (try {tries} of {OUTCOME_TRIES}); trying again: {e}");
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
             Err(e) => tracing::error!(
-                %event_id, delivery = outcome.delivery_id,
+                %event_id, delivery = outcome.delivery_id.get(),
                 "could not record a delivery's outcome; it will be sent again when its lease ends: {e}"
             ),
         }

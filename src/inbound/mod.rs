@@ -18,7 +18,8 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::config::SourceKind;
-use crate::domain::event::{new_event_id, now_millis};
+use crate::domain::event::now_millis;
+use crate::domain::ids::EventId;
 use crate::http::{AppState, Rejection};
 use crate::store::{Inserted, StoreError};
 use crate::telemetry::Escaped;
@@ -195,7 +196,7 @@ async fn accept(
         |name| header_value(headers, name),
         &verified,
         || {
-            let event_id = new_event_id();
+            let event_id = EventId::new();
             if std::mem::take(&mut first_id) {
                 // The request's span (tracing-actix-web) gains the (first) event id.
                 tracing::Span::current().record("event_id", tracing::field::display(&event_id));

@@ -93,7 +93,7 @@ fn action(kind: ActionKind, params: Value) -> Action {
 fn event(user: User, bot_id: Option<&str>) -> Event {
     Event {
         id: "m1".into(),
-        event_id: "evt_1".into(),
+        event_id: crate::domain::ids::EventId::unchecked("evt_1".into()),
         source: "src".into(),
         provider: SourceKind::Generic,
         kind: EventKind::MessageReceived,

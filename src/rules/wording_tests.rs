@@ -13,7 +13,7 @@ use crate::rules::{build_engine, compile_sources, RuleEnv};
 fn event() -> Event {
     Event {
         id: "m1".into(),
-        event_id: "evt_1".into(),
+        event_id: crate::domain::ids::EventId::unchecked("evt_1".into()),
         source: "jelou".into(),
         provider: SourceKind::Jelou,
         kind: EventKind::MessageReceived,

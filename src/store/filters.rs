@@ -4,16 +4,16 @@
 //! comparisons with 32-bit columns cast the 64-bit parameter (`CAST($N AS BIGINT)`).
 
 use crate::domain::event::digits;
-use crate::store::{DeadLetterFilter, EventFilter};
+use crate::store::{DeadLetterFilter, DeadLetterId, EventFilter};
 
 /// A parameter of a built condition.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Arg {
     Text(String),
     Int(i64),
-    /// A set of ids: PostgreSQL binds it as an array (`= ANY($N)`); SQLite as a JSON array
-    /// text (`IN (SELECT value FROM json_each($N))`).
-    Ints(Vec<i64>),
+    /// A set of dead letter ids: PostgreSQL binds it as an array (`= ANY($N)`); SQLite as
+    /// a JSON array text (`IN (SELECT value FROM json_each($N))`).
+    LetterIds(Vec<DeadLetterId>),
 }
 
 /// SQL text and its parameters, in order.

@@ -2,8 +2,9 @@
 //! looked-up identities. Every piece of work is a row with a state and a due time, so a
 //! restart resumes where a crash left off. `Backend` is the one interface both back ends
 //! (`sqlite`, embedded; `postgres`, for several instances) implement, `transitions` the
-//! state changes they share, `migrations/` their versioned schemas; `Storage` and the types
-//! here are what the rest of the program sees.
+//! state changes they share, `migrations/` their versioned schemas, `sql_types` how the
+//! domain's states and ids (`EventId`, `RunId`, `DeliveryId`, `DeadLetterId`) become SQL
+//! values for both; `Storage` and the types here are what the rest of the program sees.
 
 mod filters;
 mod postgres;
@@ -22,14 +23,12 @@ use crate::config::{StorageSettings, StorageUrl};
 use crate::domain::actions::{ActionKind, DecidedAction};
 pub use crate::domain::decision::{Decision, MemoryWrite, RuleRun, ShadowRun};
 use crate::domain::event::Event;
+pub use crate::domain::ids::{DeadLetterId, DeliveryId, EventId, RunId};
 pub use crate::domain::status::DeadReason;
 use crate::domain::target::RequestSpec;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-
-/// The first run of an event's rules (replays get `run_<ULID>`).
-pub const FIRST_RUN: &str = "";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,11 +41,27 @@ pub enum StoreError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// Why one decision of a batch (`Storage::decide_many`) was not stored: the event stays
+/// waiting and is decided again.
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    /// An earlier decision of the same order key failed: this one waits with it, so that
+    /// the key's events are still decided in order.
+    #[error("an earlier event of the same user could not be stored")]
+    EarlierOfKeyFailed,
+    /// Its writes failed and were undone (SQLite: its savepoint), with every cause.
+    #[error("{0:#}")]
+    Writes(anyhow::Error),
+    /// Its own transaction failed (PostgreSQL, once the batch's failed together).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The answer to an insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inserted {
     /// The stored event's id: the new one, or the first one's for a duplicate.
-    pub event_id: String,
+    pub event_id: EventId,
     pub duplicate: bool,
 }
 
@@ -164,7 +179,7 @@ pub struct DeadLetterPage {
 /// The letters a bulk redrive or discard acts on.
 #[derive(Debug, Clone)]
 pub enum Selection {
-    Ids(Vec<i64>),
+    Ids(Vec<DeadLetterId>),
     Filter(DeadLetterFilter),
 }
 
@@ -227,7 +242,8 @@ pub fn search_terms(text: &str) -> Vec<String> {
 /// One line of the events list.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventSummary {
-    pub event_id: String,
+    #[schema(value_type = String)]
+    pub event_id: EventId,
     pub source: String,
     pub kind: String,
     pub user: crate::domain::event::User,
@@ -242,8 +258,10 @@ pub struct EventSummary {
 /// A delivery that failed for good (docs/guarantees.md, docs/http-api.md).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeadLetter {
-    pub id: i64,
-    pub event_id: String,
+    #[schema(value_type = i64)]
+    pub id: DeadLetterId,
+    #[schema(value_type = String)]
+    pub event_id: EventId,
     pub action: String,
     pub provider: String,
     pub params: Value,
@@ -258,7 +276,8 @@ pub struct DeadLetter {
     /// When an operator discarded it; null if not.
     pub discarded_at: Option<i64>,
     /// The delivery it records (a redriven delivery keeps its id).
-    pub delivery_id: i64,
+    #[schema(value_type = i64)]
+    pub delivery_id: DeliveryId,
 }
 
 /// A claimed delivery's stored columns read back (action name, params JSON, target JSON).
@@ -289,7 +308,7 @@ pub(crate) fn shown_json(text: &str) -> Value {
 }
 
 /// The outcome that closes a delivery whose row cannot be read: dead, nothing sent.
-pub(crate) fn unreadable_outcome(delivery_id: i64) -> AttemptOutcome {
+pub(crate) fn unreadable_outcome(delivery_id: DeliveryId) -> AttemptOutcome {
     AttemptOutcome {
         delivery_id,
         request: None,
@@ -322,8 +341,8 @@ pub enum Redrive {
 /// A delivery claimed for sending.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
-    pub id: i64,
-    pub event_id: String,
+    pub id: DeliveryId,
+    pub event_id: EventId,
     pub action: DecidedAction,
     /// Attempts made before this one.
     pub attempts: u32,
@@ -348,7 +367,7 @@ pub enum Next {
 /// The record of one attempt and what follows.
 #[derive(Debug, Clone)]
 pub struct AttemptOutcome {
-    pub delivery_id: i64,
+    pub delivery_id: DeliveryId,
     pub request: Option<RequestSpec>,
     /// `None` when no request was sent (the user could not be named).
     pub attempt: Option<Attempt>,
@@ -409,8 +428,10 @@ pub struct ShadowSummary {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryTrace {
-    pub id: i64,
-    pub run_id: String,
+    #[schema(value_type = i64)]
+    pub id: DeliveryId,
+    #[schema(value_type = String)]
+    pub run_id: RunId,
     pub seq: i64,
     pub rule: String,
     pub action: String,
@@ -421,7 +442,8 @@ pub struct DeliveryTrace {
     pub reason: Option<String>,
     /// The dead letter this delivery was last redriven from (its earlier attempts are
     /// listed with it); null if it never was.
-    pub redrive_of: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub redrive_of: Option<DeadLetterId>,
     pub attempts: Vec<Attempt>,
 }
 
@@ -456,7 +478,7 @@ pub(crate) trait Backend: Send + Sync + Sized {
     async fn decide_many(
         self: &Arc<Self>,
         decisions: Vec<Decision>,
-    ) -> Result<Vec<Result<(), String>>, StoreError>;
+    ) -> Result<Vec<Result<(), DecisionError>>, StoreError>;
     /// Claim up to `limit` due deliveries of one provider, each its key's head.
     async fn claim_deliveries(
         self: &Arc<Self>,
@@ -486,18 +508,18 @@ pub(crate) trait Backend: Send + Sync + Sized {
     /// Open deliveries per provider.
     async fn provider_counts(self: &Arc<Self>) -> Result<ProviderCounts, StoreError>;
     /// Send a dead letter's delivery again, from its first attempt, out of order.
-    async fn redrive(self: &Arc<Self>, id: i64) -> Result<Redrive, StoreError>;
+    async fn redrive(self: &Arc<Self>, id: DeadLetterId) -> Result<Redrive, StoreError>;
     /// Delete finished events that finished before `before` (unix ms), one batch.
     async fn purge_finished(self: &Arc<Self>, before: i64) -> Result<usize, StoreError>;
     /// Everything that happened to one event.
     async fn event_trace(
         self: &Arc<Self>,
-        event_id: &str,
+        event_id: &EventId,
     ) -> Result<Option<EventTrace>, StoreError>;
     /// The stored event and its position, for a replay.
     async fn stored_event(
         self: &Arc<Self>,
-        event_id: &str,
+        event_id: &EventId,
     ) -> Result<Option<PendingEvent>, StoreError>;
     /// Events, newest accepted first, filtered and paged, and how many match.
     async fn list_events(self: &Arc<Self>, filter: EventFilter) -> Result<EventPage, StoreError>;
@@ -696,7 +718,7 @@ impl Storage {
     pub async fn decide_many(
         &self,
         decisions: Vec<Decision>,
-    ) -> Result<Vec<Result<(), String>>, StoreError> {
+    ) -> Result<Vec<Result<(), DecisionError>>, StoreError> {
         let has_actions = decisions
             .iter()
             .any(|d| d.runs.iter().any(|r| !r.actions.is_empty()));
@@ -763,7 +785,7 @@ impl Storage {
     }
 
     /// Send a dead letter's delivery again, from its first attempt, out of order.
-    pub async fn redrive(&self, id: i64) -> Result<Redrive, StoreError> {
+    pub async fn redrive(&self, id: DeadLetterId) -> Result<Redrive, StoreError> {
         let result = delegate!(self, s => s.redrive(id).await)?;
         if result == Redrive::Done {
             self.deliveries_ready.notify_one();
@@ -777,12 +799,15 @@ impl Storage {
     }
 
     /// Everything that happened to one event.
-    pub async fn event_trace(&self, event_id: &str) -> Result<Option<EventTrace>, StoreError> {
+    pub async fn event_trace(&self, event_id: &EventId) -> Result<Option<EventTrace>, StoreError> {
         delegate!(self, s => s.event_trace(event_id).await)
     }
 
     /// The stored event and its position, for a replay.
-    pub async fn stored_event(&self, event_id: &str) -> Result<Option<PendingEvent>, StoreError> {
+    pub async fn stored_event(
+        &self,
+        event_id: &EventId,
+    ) -> Result<Option<PendingEvent>, StoreError> {
         delegate!(self, s => s.stored_event(event_id).await)
     }
 

@@ -9,7 +9,7 @@
 //! closes a delivery (done, dead) clears its `head` and promotes the key's next open
 //! delivery; a decision makes its first delivery the head when its key has nothing open.
 
-use super::Next;
+use super::{DeadLetterId, DeliveryId, Next};
 use crate::domain::status::{DeadReason, DeliveryStatus, EventStatus};
 
 /// Gives an event its final status once none of its deliveries is open (`docs/design.md`):
@@ -139,14 +139,18 @@ pub(crate) fn redrive_deliveries_sql(id_set: &str) -> String {
     )
 }
 
+/// An open dead letter (neither redriven nor discarded) as a bulk call reads it: its id, its
+/// delivery, its reason.
+pub(crate) type OpenLetter = (DeadLetterId, DeliveryId, String);
+
 /// Of a bulk redrive's open letters `(id, delivery, reason)`, those to redrive, and how many
 /// `user_unknown` ones are left: a filter that does not name that reason skips them (they
 /// fail again unless the user became known); letters named by id are redriven whatever
 /// their reason (docs/design.md).
 pub(crate) fn redrivable(
-    letters: Vec<(i64, i64, String)>,
+    letters: Vec<OpenLetter>,
     selection: &super::Selection,
-) -> (Vec<(i64, i64, String)>, usize) {
+) -> (Vec<OpenLetter>, usize) {
     let keep_unknown = match selection {
         super::Selection::Ids(_) => true,
         super::Selection::Filter(filter) => {

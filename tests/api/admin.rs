@@ -280,7 +280,7 @@ async fn replaying_an_event_runs_the_current_rules_and_a_dry_run_only_shows_them
         2,
         "the first run and the real replay; a dry run stores no delivery"
     );
-    assert_eq!(trace.deliveries[1].run_id, run_id);
+    assert_eq!(trace.deliveries[1].run_id.as_str(), run_id);
     assert_eq!(
         app.jelou.received_requests().await.unwrap().len(),
         2,
@@ -347,7 +347,7 @@ async fn a_dead_letter_is_listed_with_its_attempts_and_can_be_redriven_once() {
         .unwrap();
     assert_eq!(list["total"], 1, "a redriven letter stays listed");
     assert!(list["dead_letters"][0]["redriven_at"].is_i64(), "{list}");
-    assert_eq!(trace.deliveries[0].redrive_of, Some(id));
+    assert_eq!(trace.deliveries[0].redrive_of.map(|l| l.get()), Some(id));
     assert_eq!(
         app.admin_post(&format!("/admin/dead-letters/{id}/redrive"), None)
             .await
@@ -529,7 +529,11 @@ async fn retention_purges_finished_events_but_keeps_dead_letters_and_unfinished_
     app.wait_finished(&ids[1]).await;
     // The third waits a minute for its retry after its first attempt: still unfinished.
     app.wait_until("the third event's first attempt failed", || async {
-        let trace = app.store.event_trace(&ids[2]).await.unwrap();
+        let trace = app
+            .store
+            .event_trace(&ids[2].parse().unwrap())
+            .await
+            .unwrap();
         trace.is_some_and(|t| t.deliveries.iter().any(|d| !d.attempts.is_empty()))
     })
     .await;
@@ -538,15 +542,27 @@ async fn retention_purges_finished_events_but_keeps_dead_letters_and_unfinished_
         .unwrap();
     assert_eq!(purged, 1);
     assert!(
-        app.store.event_trace(&ids[0]).await.unwrap().is_none(),
+        app.store
+            .event_trace(&ids[0].parse().unwrap())
+            .await
+            .unwrap()
+            .is_none(),
         "the finished event is gone"
     );
     assert!(
-        app.store.event_trace(&ids[1]).await.unwrap().is_some(),
+        app.store
+            .event_trace(&ids[1].parse().unwrap())
+            .await
+            .unwrap()
+            .is_some(),
         "its dead letter keeps it"
     );
     assert!(
-        app.store.event_trace(&ids[2]).await.unwrap().is_some(),
+        app.store
+            .event_trace(&ids[2].parse().unwrap())
+            .await
+            .unwrap()
+            .is_some(),
         "unfinished work is kept"
     );
     assert_eq!(
@@ -579,6 +595,70 @@ async fn metrics_count_rule_runs_and_deliveries_and_time_them() {
         "switchboard_queue_depth 0",
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_id_in_an_admin_path_that_is_not_an_id_is_answered_as_an_unknown_one() {
+    let app = spawn_app(&[]).await;
+    let answer = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap())
+    };
+    // A well-formed id nobody has, and texts no event id looks like: the same 404 sentence.
+    for (path, id) in [
+        (
+            "evt_01NOTTHERE000000000000000",
+            "evt_01NOTTHERE000000000000000",
+        ),
+        ("nope", "nope"),
+        ("evt_", "evt_"),
+        ("EVT_1", "EVT_1"),
+        ("evt_a%20b", "evt_a b"),
+        (
+            "run_01JD3X5N8Q2V7W4K6M9P0R1S2T",
+            "run_01JD3X5N8Q2V7W4K6M9P0R1S2T",
+        ),
+    ] {
+        let unknown = json!({
+            "error": "unknown_event",
+            "message": format!("no event {id} is stored (it may have been purged by retention)"),
+        });
+        let got = answer(app.admin_get(&format!("/admin/events/{path}")).await).await;
+        assert_eq!(got, (404, unknown.clone()), "{path}");
+        let got = answer(
+            app.admin_post(&format!("/admin/events/{path}/replay"), None)
+                .await,
+        )
+        .await;
+        assert_eq!(got, (404, unknown.clone()), "{path}");
+        // The query is read first: a bad one is a 400 whatever the id.
+        let (status, body) = answer(
+            app.admin_post(&format!("/admin/events/{path}/replay?dry_run=maybe"), None)
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, &body["error"]),
+            (400, &json!("invalid_query")),
+            "{path}"
+        );
+    }
+    for (path, id) in [
+        ("99999", "99999"),
+        ("-5", "-5"),
+        ("abc", "abc"),
+        ("1.5", "1.5"),
+    ] {
+        let got = answer(
+            app.admin_post(&format!("/admin/dead-letters/{path}/redrive"), None)
+                .await,
+        )
+        .await;
+        let unknown =
+            json!({"error": "unknown_dead_letter", "message": format!("no dead letter {id}")});
+        assert_eq!(got, (404, unknown), "{path}");
     }
     app.stop().await;
 }

@@ -411,7 +411,13 @@ async fn a_slow_provider_does_not_delay_another_providers_deliveries() {
     // Ordering, not a stopwatch: the slow provider takes 3 s per request, one at a time, so
     // had the fast delivery waited for it, some slow event would have finished first.
     for id in &slow {
-        let status = app.store.event_trace(id).await.unwrap().unwrap().status;
+        let status = app
+            .store
+            .event_trace(&id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .status;
         assert_ne!(status, "done", "the fast provider waited for the slow one");
     }
     app.stop().await;

@@ -270,7 +270,11 @@ impl TestApp {
         let last = std::sync::Mutex::new(None);
         common::wait::wait_until_async(
             || async {
-                let trace = self.store.event_trace(event_id).await.unwrap();
+                let trace = self
+                    .store
+                    .event_trace(&event_id.parse().unwrap())
+                    .await
+                    .unwrap();
                 let finished = trace
                     .as_ref()
                     .is_some_and(|t| ["done", "failed", "partial"].contains(&t.status.as_str()));

@@ -28,7 +28,7 @@ async fn a_signed_webhook_is_accepted_with_202_and_an_event_id_after_it_is_store
     // The answer came after the commit: the event is readable at once.
     let trace = app
         .store
-        .event_trace(&event_id)
+        .event_trace(&event_id.parse().unwrap())
         .await
         .unwrap()
         .expect("stored");
@@ -251,7 +251,12 @@ async fn a_generic_source_accepts_a_signature_made_with_any_of_its_rotated_secre
         )
         .await;
     let event_id = accepted_event_id(response).await;
-    let trace = app.store.event_trace(&event_id).await.unwrap().unwrap();
+    let trace = app
+        .store
+        .event_trace(&event_id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(trace.event.as_ref().unwrap().id, "msg_rotated");
     app.stop().await;
 }
@@ -308,7 +313,12 @@ async fn valid_json_that_is_not_an_object_gets_400_not_an_object() {
 async fn an_unknown_payload_shape_is_still_accepted_as_kind_other() {
     let app = spawn_app(&[]).await;
     let event_id = accepted_event_id(app.post_jelou(&json!({"surprise": [1, 2]})).await).await;
-    let trace = app.store.event_trace(&event_id).await.unwrap().unwrap();
+    let trace = app
+        .store
+        .event_trace(&event_id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(trace.event.as_ref().unwrap().kind.as_str(), "other");
     assert_eq!(
         trace.event.as_ref().unwrap().raw,

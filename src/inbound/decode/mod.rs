@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::verify::Verified;
 use crate::config::{SourceKind, SourceSettings};
 use crate::domain::event::{Event, EventKind, Message, User};
+use crate::domain::ids::EventId;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -85,7 +86,7 @@ pub fn decode<'h>(
     source: &SourceSettings,
     header: impl Fn(&str) -> Option<&'h str>,
     body: &Verified,
-    event_id: String,
+    event_id: EventId,
     received_at: i64,
 ) -> Result<Event, DecodeError> {
     let mut event_id = Some(event_id);
@@ -93,11 +94,7 @@ pub fn decode<'h>(
         source,
         header,
         body,
-        || {
-            event_id
-                .take()
-                .unwrap_or_else(crate::domain::event::new_event_id)
-        },
+        || event_id.take().unwrap_or_else(EventId::new),
         received_at,
     )?;
     Ok(events.swap_remove(0))
@@ -114,7 +111,7 @@ pub fn decode_all<'h>(
     source: &SourceSettings,
     header: impl Fn(&str) -> Option<&'h str>,
     body: &Verified,
-    mut event_id: impl FnMut() -> String,
+    mut event_id: impl FnMut() -> EventId,
     received_at: i64,
 ) -> Result<Vec<Event>, DecodeError> {
     // A UTF-8 byte-order mark before the JSON is ignored (docs/http-api.md).
@@ -138,7 +135,7 @@ pub fn decode_all<'h>(
     let Value::Object(object) = &raw else {
         return Err(DecodeError::NotAnObject);
     };
-    let one = |decoded: Decoded, raw: Value, hashed: &[u8], event_id: String| {
+    let one = |decoded: Decoded, raw: Value, hashed: &[u8], event_id: EventId| {
         let text = decoded
             .text
             .or_else(|| decoded.message.as_ref().and_then(|m| m.text.clone()))

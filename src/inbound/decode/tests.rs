@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::{decode, DecodeError};
 use crate::config::{SourceCredential, SourceKind, SourceSettings};
 use crate::domain::event::{Event, EventKind};
+use crate::domain::ids::EventId;
 use crate::inbound::verify::Verified;
 
 fn source(kind: SourceKind) -> SourceSettings {
@@ -28,7 +29,14 @@ fn run(kind: SourceKind, body: &Value, headers: &[(&str, &str)]) -> Event {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| *v)
     };
-    decode(&source(kind), header, &bytes, "evt_1".into(), 1000).unwrap()
+    decode(
+        &source(kind),
+        header,
+        &bytes,
+        EventId::unchecked("evt_1".into()),
+        1000,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -346,7 +354,7 @@ fn run_all(kind: SourceKind, body: &Value) -> Vec<Event> {
         &bytes,
         || {
             n += 1;
-            format!("evt_{n}")
+            EventId::unchecked(format!("evt_{n}"))
         },
         1000,
     )
@@ -571,13 +579,13 @@ fn an_unknown_shape_is_kept_as_other_with_a_body_hash_id() {
 fn invalid_json_reports_line_and_column_and_non_objects_are_refused() {
     let src = source(SourceKind::Jelou);
     let bad = Verified::trusted_fixture(Bytes::from_static(b"{\n  \"a\": }"));
-    match decode(&src, |_| None, &bad, "e".into(), 0) {
+    match decode(&src, |_| None, &bad, EventId::unchecked("e".into()), 0) {
         Err(DecodeError::InvalidJson { line, column, .. }) => assert_eq!((line, column), (2, 8)),
         other => panic!("expected invalid JSON, got {other:?}"),
     }
     let array = Verified::trusted_fixture(Bytes::from_static(b"[1,2]"));
     assert_eq!(
-        decode(&src, |_| None, &array, "e".into(), 0).unwrap_err(),
+        decode(&src, |_| None, &array, EventId::unchecked("e".into()), 0).unwrap_err(),
         DecodeError::NotAnObject
     );
 }
@@ -615,7 +623,7 @@ fn a_byte_order_mark_before_the_json_is_ignored() {
     let body = Verified::trusted_fixture(Bytes::from_static(
         b"\xEF\xBB\xBF{\"id\":\"m1\",\"type\":\"message\"}",
     ));
-    let event = decode(&src, |_| None, &body, "e".into(), 0).unwrap();
+    let event = decode(&src, |_| None, &body, EventId::unchecked("e".into()), 0).unwrap();
     assert_eq!(event.raw["id"], "m1");
 }
 
@@ -625,7 +633,7 @@ fn integers_past_u64_are_kept_exactly() {
     let body = Verified::trusted_fixture(Bytes::from_static(
         b"{\"event_id\":123456789012345678901234567890,\"event_type\":\"contact.updated\",\"contact\":{\"id\":18446744073709551616}}",
     ));
-    let event = decode(&src, |_| None, &body, "e".into(), 0).unwrap();
+    let event = decode(&src, |_| None, &body, EventId::unchecked("e".into()), 0).unwrap();
     assert_eq!(event.id, "123456789012345678901234567890");
     assert_eq!(event.user.id.as_deref(), Some("18446744073709551616"));
     let stored = serde_json::to_string(&event.raw).unwrap();

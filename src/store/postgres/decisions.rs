@@ -88,7 +88,7 @@ pub(super) async fn decisions_in(
                 decision.event_seq
             )));
         };
-        let first_run = decision.run_id.is_empty();
+        let first_run = decision.run_id.is_first();
         if first_run && *status != EventStatus::Received {
             // Another instance (or an earlier try of ours) decided it already.
             continue;

@@ -51,7 +51,7 @@ async fn insert_batch(pool: &Pool, batch: &[InsertJob]) -> anyhow::Result<Vec<In
     let column = |f: &dyn Fn(&Event, &str, &str) -> Option<String>| {
         rows.iter().map(|(e, j, w)| f(e, j, w)).collect::<Vec<_>>()
     };
-    let event_ids = column(&|e, _, _| Some(e.event_id.clone()));
+    let event_ids: Vec<&EventId> = rows.iter().map(|(e, _, _)| &e.event_id).collect();
     let sources = column(&|e, _, _| Some(e.source.clone()));
     let dedupe = column(&|e, _, _| Some(e.id.clone()));
     let user_keys = column(&|e, _, _| e.user_key());
@@ -78,7 +78,7 @@ async fn insert_batch(pool: &Pool, batch: &[InsertJob]) -> anyhow::Result<Vec<In
         )
         .await
         .context("Failed to insert events")?;
-    let fresh: std::collections::HashSet<String> = inserted.iter().map(|r| r.get(0)).collect();
+    let fresh: std::collections::HashSet<EventId> = inserted.iter().map(|r| r.get(0)).collect();
     let mut answers = Vec::with_capacity(rows.len());
     for (event, _, _) in rows {
         if fresh.contains(&event.event_id) {

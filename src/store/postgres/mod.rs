@@ -19,9 +19,10 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::transitions::{self, outcome_columns, EventAfterDecision};
 use super::{
     filters, Attempt, AttemptOutcome, Backend, BulkRedrive, ClaimedDelivery, DeadLetter,
-    DeadLetterPage, DeadLetterQuery, DecidedEvent, DecidedWindow, Decision, DeliveryTrace,
-    EventFilter, EventPage, EventSummary, EventTrace, Inserted, OpenCounts, PendingEvent,
-    ProviderCounts, Redrive, RuleRun, Selection, ShadowSummary, StoreError,
+    DeadLetterId, DeadLetterPage, DeadLetterQuery, DecidedEvent, DecidedWindow, Decision,
+    DecisionError, DeliveryId, DeliveryTrace, EventFilter, EventId, EventPage, EventSummary,
+    EventTrace, Inserted, OpenCounts, PendingEvent, ProviderCounts, Redrive, RuleRun, Selection,
+    ShadowSummary, StoreError,
 };
 use crate::domain::actions::DecidedAction;
 use crate::domain::event::{now_millis, Event};
@@ -285,7 +286,7 @@ impl Backend for PostgresStore {
     async fn decide_many(
         self: &Arc<Self>,
         decisions: Vec<Decision>,
-    ) -> Result<Vec<Result<(), String>>, StoreError> {
+    ) -> Result<Vec<Result<(), DecisionError>>, StoreError> {
         let together = async {
             let mut client = self.client().await?;
             let tx = client.transaction().await.map_err(pg_error)?;
@@ -295,7 +296,7 @@ impl Backend for PostgresStore {
             tx.commit().await.map_err(pg_error)
         };
         match together.await {
-            Ok(()) => return Ok(vec![Ok(()); decisions.len()]),
+            Ok(()) => return Ok(decisions.iter().map(|_| Ok(())).collect()),
             Err(e) => tracing::warn!(
                 "a batch of decisions could not be stored together; storing them one by one: {e}"
             ),
@@ -304,9 +305,7 @@ impl Backend for PostgresStore {
         let mut results = Vec::with_capacity(decisions.len());
         for decision in decisions {
             if failed_keys.contains(&decision.order_key) {
-                results.push(Err(
-                    "an earlier event of the same user could not be stored".into()
-                ));
+                results.push(Err(DecisionError::EarlierOfKeyFailed));
                 continue;
             }
             let key = decision.order_key.clone();
@@ -314,7 +313,7 @@ impl Backend for PostgresStore {
                 Ok(()) => results.push(Ok(())),
                 Err(e) => {
                     failed_keys.insert(key);
-                    results.push(Err(e.to_string()));
+                    results.push(Err(DecisionError::Store(e)));
                 }
             }
         }
@@ -364,8 +363,8 @@ impl Backend for PostgresStore {
             .map_err(pg_error)?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
-            let id: i64 = row.get(0);
-            let event_id: String = row.get(1);
+            let id: DeliveryId = row.get(0);
+            let event_id: EventId = row.get(1);
             match super::read_delivery(row.get(4), row.get(6), row.get(7)) {
                 Ok((action, params, target)) => claimed.push(ClaimedDelivery {
                     id,
@@ -382,7 +381,7 @@ impl Backend for PostgresStore {
                 }),
                 // A row that cannot be read is dead, not a stop for the rows claimed with it.
                 Err(e) => {
-                    tracing::error!(%event_id, delivery = id, "a stored delivery cannot be read back; dead-lettered: {e:#}");
+                    tracing::error!(%event_id, delivery = id.get(), "a stored delivery cannot be read back; dead-lettered: {e:#}");
                     self.finish_attempt(super::unreadable_outcome(id)).await?;
                 }
             }
@@ -500,7 +499,7 @@ impl Backend for PostgresStore {
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn redrive(self: &Arc<Self>, id: i64) -> Result<Redrive, StoreError> {
+    async fn redrive(self: &Arc<Self>, id: DeadLetterId) -> Result<Redrive, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
         let now = now_millis();
@@ -514,7 +513,7 @@ impl Backend for PostgresStore {
         else {
             return Ok(Redrive::NotFound);
         };
-        let (delivery_id, redriven_at): (i64, Option<i64>) = (row.get(0), row.get(1));
+        let (delivery_id, redriven_at): (DeliveryId, Option<i64>) = (row.get(0), row.get(1));
         if redriven_at.is_some() {
             return Ok(Redrive::AlreadyRedriven);
         }
@@ -581,7 +580,7 @@ impl Backend for PostgresStore {
 
     async fn event_trace(
         self: &Arc<Self>,
-        event_id: &str,
+        event_id: &EventId,
     ) -> Result<Option<EventTrace>, StoreError> {
         let client = self.client().await?;
         let Some(row) = client
@@ -615,11 +614,11 @@ impl Backend for PostgresStore {
             .await
             .map_err(pg_error)?;
         // Every delivery's attempts in one query, not one per delivery.
-        let ids: Vec<i64> = rows.iter().map(|d| d.get(0)).collect();
+        let ids: Vec<DeliveryId> = rows.iter().map(|d| d.get(0)).collect();
         let mut attempts_of = attempts_for(&client, &ids).await?;
         let mut deliveries = Vec::with_capacity(rows.len());
         for d in &rows {
-            let id: i64 = d.get(0);
+            let id: DeliveryId = d.get(0);
             deliveries.push(DeliveryTrace {
                 redrive_of: d.get(10),
                 id,
@@ -734,7 +733,7 @@ impl Backend for PostgresStore {
 
     async fn stored_event(
         self: &Arc<Self>,
-        event_id: &str,
+        event_id: &EventId,
     ) -> Result<Option<PendingEvent>, StoreError> {
         let client = self.client().await?;
         let row = client
@@ -870,7 +869,7 @@ impl Backend for PostgresStore {
             .map(|a| a.as_ref() as &(dyn ToSql + Sync))
             .collect();
         let rows = client.query(&page.text, &params).await.map_err(pg_error)?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.get(10)).collect();
+        let ids: Vec<DeliveryId> = rows.iter().map(|r| r.get(10)).collect();
         // Every letter's attempts in one query, not one per letter.
         let mut attempts_of = attempts_for(&client, &ids).await?;
         let letters = rows
@@ -889,7 +888,9 @@ impl Backend for PostgresStore {
                 delivery_id: r.get(10),
                 redriven_at: r.get(11),
                 discarded_at: r.get(12),
-                attempts: attempts_of.remove(&r.get::<_, i64>(10)).unwrap_or_default(),
+                attempts: attempts_of
+                    .remove(&r.get::<_, DeliveryId>(10))
+                    .unwrap_or_default(),
             })
             .collect();
         Ok(DeadLetterPage { letters, total })
@@ -907,8 +908,8 @@ impl Backend for PostgresStore {
         let (letters, skipped) =
             transitions::redrivable(open_letters(&tx, &selection).await?, &selection);
         if !letters.is_empty() {
-            let letter_ids: Vec<i64> = letters.iter().map(|l| l.0).collect();
-            let delivery_ids: Vec<i64> = letters.iter().map(|l| l.1).collect();
+            let letter_ids: Vec<DeadLetterId> = letters.iter().map(|l| l.0).collect();
+            let delivery_ids: Vec<DeliveryId> = letters.iter().map(|l| l.1).collect();
             tx.execute(
                 "UPDATE dead_letters SET redriven_at = $1 WHERE id = ANY($2)",
                 &[&now, &letter_ids],
@@ -939,7 +940,7 @@ impl Backend for PostgresStore {
     async fn discard_many(self: &Arc<Self>, selection: Selection) -> Result<usize, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        let ids: Vec<i64> = open_letters(&tx, &selection)
+        let ids: Vec<DeadLetterId> = open_letters(&tx, &selection)
             .await?
             .into_iter()
             .map(|l| l.0)

@@ -46,7 +46,7 @@ async fn record_outcomes(
     outcomes: &[&AttemptOutcome],
     now: i64,
 ) -> Result<(), StoreError> {
-    let closing: Vec<i64> = outcomes
+    let closing: Vec<DeliveryId> = outcomes
         .iter()
         .filter(|o| !matches!(o.next, crate::store::Next::Retry { .. }))
         .map(|o| o.delivery_id)

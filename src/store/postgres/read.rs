@@ -11,7 +11,7 @@ pub(super) fn pg_args(args: &[filters::Arg]) -> Vec<Box<dyn ToSql + Sync + Send>
             match a {
                 filters::Arg::Text(t) => Box::new(t.clone()),
                 filters::Arg::Int(i) => Box::new(*i),
-                filters::Arg::Ints(ids) => Box::new(ids.clone()),
+                filters::Arg::LetterIds(ids) => Box::new(ids.clone()),
             }
         })
         .collect()
@@ -22,13 +22,15 @@ pub(super) fn pg_args(args: &[filters::Arg]) -> Vec<Box<dyn ToSql + Sync + Send>
 pub(super) async fn open_letters(
     tx: &deadpool_postgres::Transaction<'_>,
     selection: &Selection,
-) -> Result<Vec<(i64, i64, String)>, StoreError> {
+) -> Result<Vec<transitions::OpenLetter>, StoreError> {
     let mut sql = filters::Sql::new(&format!(
         "SELECT l.id, l.delivery_id, l.reason{}",
         filters::DEAD_LETTERS_FROM
     ));
     match selection {
-        Selection::Ids(ids) => sql.push(" AND l.id = ANY(?)", [filters::Arg::Ints(ids.clone())]),
+        Selection::Ids(ids) => {
+            sql.push(" AND l.id = ANY(?)", [filters::Arg::LetterIds(ids.clone())]);
+        }
         Selection::Filter(filter) => filters::dead_letter_conditions(&mut sql, filter),
     }
     sql.raw(filters::OPEN_LETTER);
@@ -48,8 +50,8 @@ pub(super) async fn open_letters(
 /// The attempts of many deliveries in one query, by delivery id.
 pub(super) async fn attempts_for(
     client: &deadpool_postgres::Object,
-    ids: &[i64],
-) -> Result<std::collections::HashMap<i64, Vec<Attempt>>, StoreError> {
+    ids: &[DeliveryId],
+) -> Result<std::collections::HashMap<DeliveryId, Vec<Attempt>>, StoreError> {
     let rows = client
         .query(
             "SELECT delivery_id, at, status, response_excerpt FROM attempts \
@@ -58,7 +60,8 @@ pub(super) async fn attempts_for(
         )
         .await
         .map_err(pg_error)?;
-    let mut out: std::collections::HashMap<i64, Vec<Attempt>> = std::collections::HashMap::new();
+    let mut out: std::collections::HashMap<DeliveryId, Vec<Attempt>> =
+        std::collections::HashMap::new();
     for r in &rows {
         out.entry(r.get(0)).or_default().push(Attempt {
             at: r.get(1),

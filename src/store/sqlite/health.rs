@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::write::CommitFailed;
 use crate::domain::event::now_millis;
 
 /// How often the checkpoint thread looks at the WAL.
@@ -73,7 +74,7 @@ pub(super) struct WriterHealth {
     identity: Option<FileIdentity>,
     writer_running: AtomicBool,
     /// Why the last commit failed; cleared by the next one that works.
-    last_commit_error: Mutex<Option<String>>,
+    last_commit_error: Mutex<Option<CommitFailed>>,
     /// Unix ms of the writer's last batch that changed something (empty claims write
     /// nothing to the WAL and do not count).
     last_active: AtomicI64,
@@ -139,7 +140,7 @@ impl WriterHealth {
             .map(|e| format!("the last write failed: {e}"))
     }
 
-    pub(super) fn committed(&self, result: &Result<(), String>, changed: bool) {
+    pub(super) fn committed(&self, result: &Result<(), CommitFailed>, changed: bool) {
         *self.last_commit_error.lock().expect("commit error") = result.as_ref().err().cloned();
         if changed {
             self.last_active.store(now_millis(), Ordering::SeqCst);

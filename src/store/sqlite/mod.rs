@@ -24,9 +24,10 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::{
-    AttemptOutcome, Backend, BulkRedrive, ClaimedDelivery, DeadLetterPage, DeadLetterQuery,
-    DecidedEvent, DecidedWindow, Decision, EventFilter, EventPage, EventTrace, Inserted,
-    PendingEvent, ProviderCounts, Redrive, Selection, ShadowSummary, StoreError,
+    AttemptOutcome, Backend, BulkRedrive, ClaimedDelivery, DeadLetterId, DeadLetterPage,
+    DeadLetterQuery, DecidedEvent, DecidedWindow, Decision, DecisionError, EventFilter, EventId,
+    EventPage, EventTrace, Inserted, PendingEvent, ProviderCounts, Redrive, Selection,
+    ShadowSummary, StoreError,
 };
 use crate::config::Synchronous;
 use crate::domain::event::Event;
@@ -99,7 +100,7 @@ enum Job {
     /// failed has its later decisions skipped (they stay waiting, still in order).
     DecideMany {
         decisions: Vec<Decision>,
-        reply: Reply<Vec<Result<(), String>>>,
+        reply: Reply<Vec<Result<(), DecisionError>>>,
     },
     Claim {
         provider: String,
@@ -118,7 +119,7 @@ enum Job {
         reply: Reply<()>,
     },
     Redrive {
-        id: i64,
+        id: DeadLetterId,
         reply: Reply<Redrive>,
     },
     Purge {
@@ -419,7 +420,7 @@ impl Backend for SqliteStore {
     async fn decide_many(
         self: &Arc<Self>,
         decisions: Vec<Decision>,
-    ) -> Result<Vec<Result<(), String>>, StoreError> {
+    ) -> Result<Vec<Result<(), DecisionError>>, StoreError> {
         self.submit(|reply| Job::DecideMany { decisions, reply })
             .await
     }
@@ -464,7 +465,7 @@ impl Backend for SqliteStore {
     }
 
     /// Send a dead letter's delivery again, from its first attempt, out of order.
-    async fn redrive(self: &Arc<Self>, id: i64) -> Result<Redrive, StoreError> {
+    async fn redrive(self: &Arc<Self>, id: DeadLetterId) -> Result<Redrive, StoreError> {
         self.submit(|reply| Job::Redrive { id, reply }).await
     }
 
@@ -506,18 +507,18 @@ impl Backend for SqliteStore {
     /// Everything that happened to one event.
     async fn event_trace(
         self: &Arc<Self>,
-        event_id: &str,
+        event_id: &EventId,
     ) -> Result<Option<EventTrace>, StoreError> {
-        let event_id = event_id.to_string();
+        let event_id = event_id.clone();
         self.read(move |conn| read::trace(conn, &event_id)).await
     }
 
     /// The stored event and its position, for a replay.
     async fn stored_event(
         self: &Arc<Self>,
-        event_id: &str,
+        event_id: &EventId,
     ) -> Result<Option<PendingEvent>, StoreError> {
-        let event_id = event_id.to_string();
+        let event_id = event_id.clone();
         self.read(move |conn| read::stored_event(conn, &event_id))
             .await
     }

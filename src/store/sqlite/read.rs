@@ -8,13 +8,13 @@ use crate::domain::event::Event;
 use crate::store::filters::{self, Arg, Sql, WordSearch};
 use crate::store::transitions;
 use crate::store::{
-    Attempt, DeadLetter, DeadLetterPage, DeadLetterQuery, DecidedEvent, DecidedWindow,
-    DeliveryTrace, EventFilter, EventPage, EventSummary, EventTrace, OpenCounts, PendingEvent,
-    ProviderCounts, RuleRun, Selection, ShadowSummary,
+    Attempt, DeadLetter, DeadLetterId, DeadLetterPage, DeadLetterQuery, DecidedEvent,
+    DecidedWindow, DeliveryId, DeliveryTrace, EventFilter, EventId, EventPage, EventSummary,
+    EventTrace, OpenCounts, PendingEvent, ProviderCounts, RuleRun, RunId, Selection, ShadowSummary,
 };
 
 /// An event that could not be read back: its `seq`, `event_id` and why.
-pub(super) type Unreadable = (i64, String, String);
+pub(super) type Unreadable = (i64, EventId, String);
 
 /// The oldest events waiting for their rules, and those among them that cannot be read
 /// (each row on its own: one bad row never fails the others).
@@ -28,7 +28,7 @@ pub(super) fn pending_events(
     let rows = stmt.query_map([limit as i64], |row| {
         Ok((
             row.get::<_, i64>(0)?,
-            row.get::<_, String>(1)?,
+            row.get::<_, EventId>(1)?,
             row.get::<_, String>(2),
         ))
     })?;
@@ -48,7 +48,7 @@ pub(super) fn pending_events(
 
 pub(super) fn stored_event(
     conn: &Connection,
-    event_id: &str,
+    event_id: &EventId,
 ) -> anyhow::Result<Option<PendingEvent>> {
     let row: Option<(i64, String)> = conn
         .prepare_cached("SELECT seq, event FROM events WHERE event_id = ?1")?
@@ -146,7 +146,7 @@ pub(super) fn sql_args(args: Vec<Arg>) -> impl Iterator<Item = SqlValue> {
     args.into_iter().map(|a| match a {
         Arg::Text(t) => SqlValue::Text(t),
         Arg::Int(i) => SqlValue::Integer(i),
-        Arg::Ints(ids) => SqlValue::Text(serde_json::to_string(&ids).unwrap_or_default()),
+        Arg::LetterIds(ids) => SqlValue::Text(serde_json::to_string(&ids).unwrap_or_default()),
     })
 }
 
@@ -191,7 +191,7 @@ pub(super) fn list_events(conn: &Connection, filter: &EventFilter) -> anyhow::Re
     let rows = stmt.query_map(params_from_iter(sql_args(page.args)), |row| {
         Ok((
             row.get::<_, i64>(0)?,
-            row.get::<_, String>(1)?,
+            row.get::<_, EventId>(1)?,
             row.get::<_, String>(2)?,
             row.get::<_, String>(3)?,
             row.get::<_, i64>(4)?,
@@ -226,10 +226,11 @@ pub(super) fn list_events(conn: &Connection, filter: &EventFilter) -> anyhow::Re
 /// The attempts of many deliveries in one query, by delivery id.
 fn attempts_for(
     conn: &Connection,
-    ids: impl Iterator<Item = i64>,
-) -> anyhow::Result<std::collections::HashMap<i64, Vec<Attempt>>> {
-    let ids: Vec<i64> = ids.collect();
-    let mut out: std::collections::HashMap<i64, Vec<Attempt>> = std::collections::HashMap::new();
+    ids: impl Iterator<Item = DeliveryId>,
+) -> anyhow::Result<std::collections::HashMap<DeliveryId, Vec<Attempt>>> {
+    let ids: Vec<DeliveryId> = ids.collect();
+    let mut out: std::collections::HashMap<DeliveryId, Vec<Attempt>> =
+        std::collections::HashMap::new();
     if ids.is_empty() {
         return Ok(out);
     }
@@ -240,7 +241,7 @@ fn attempts_for(
     ))?;
     let rows = stmt.query_map(params_from_iter(ids), |row| {
         Ok((
-            row.get::<_, i64>(0)?,
+            row.get::<_, DeliveryId>(0)?,
             Attempt {
                 at: row.get(1)?,
                 status: row.get(2)?,
@@ -261,7 +262,7 @@ pub(super) fn selection_sql(base: &str, selection: &Selection) -> Sql {
     match selection {
         Selection::Ids(ids) => sql.push(
             " AND l.id IN (SELECT value FROM json_each(?))",
-            [Arg::Ints(ids.clone())],
+            [Arg::LetterIds(ids.clone())],
         ),
         Selection::Filter(filter) => filters::dead_letter_conditions(&mut sql, filter),
     }
@@ -325,7 +326,7 @@ pub(super) fn dead_letters(
     Ok(DeadLetterPage { letters, total })
 }
 
-pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<EventTrace>> {
+pub(super) fn trace(conn: &Connection, event_id: &EventId) -> anyhow::Result<Option<EventTrace>> {
     let Some((seq, status, json, reason, memory_seen)) = conn
         .prepare_cached(
             "SELECT seq, status, event, reason, memory_seen FROM events WHERE event_id = ?1",
@@ -361,8 +362,8 @@ pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<
     let rows = stmt
         .query_map([seq], |row| {
             Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
+                row.get::<_, DeliveryId>(0)?,
+                row.get::<_, RunId>(1)?,
                 row.get::<_, i64>(2)?,
                 row.get::<_, String>(3)?,
                 row.get::<_, String>(4)?,
@@ -371,7 +372,7 @@ pub(super) fn trace(conn: &Connection, event_id: &str) -> anyhow::Result<Option<
                 row.get::<_, Option<String>>(7)?,
                 row.get::<_, String>(8)?,
                 row.get::<_, Option<String>>(9)?,
-                row.get::<_, Option<i64>>(10)?,
+                row.get::<_, Option<DeadLetterId>>(10)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;

@@ -2,7 +2,7 @@
 //! plain insert in a savepoint of its own, so one failure undoes only its own writes), and
 //! answers each caller after the commit.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 
 use rusqlite::{named_params, params, Connection, OptionalExtension};
 
@@ -14,8 +14,8 @@ use crate::domain::status::{DeliveryStatus, EventStatus};
 use crate::store::filters;
 use crate::store::transitions::{self, outcome_columns, EventAfterDecision};
 use crate::store::{
-    AttemptOutcome, BulkRedrive, ClaimedDelivery, Decision, Inserted, Redrive, Selection,
-    StoreError,
+    AttemptOutcome, BulkRedrive, ClaimedDelivery, DeadLetterId, Decision, DecisionError,
+    DeliveryId, EventId, Inserted, Redrive, Selection, StoreError,
 };
 
 thread_local! {
@@ -33,8 +33,14 @@ const MAX_BATCH: usize = 1024;
 /// The most events one purge job deletes, so a purge never holds the writer for long.
 const PURGE_BATCH: i64 = 500;
 
-/// Runs after the batch's commit (`Ok`) or its failure (`Err` with the reason).
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// Why a batch's `COMMIT` failed: each of its jobs is answered `Unavailable` with it, and
+/// the store names it (`WriterHealth::problem`) until a later commit works.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("could not commit: {0}")]
+pub(super) struct CommitFailed(Arc<rusqlite::Error>);
+
+/// Runs after the batch's commit (`Ok`) or its failure.
+type Completion = Box<dyn FnOnce(Result<(), CommitFailed>) + Send>;
 
 pub(super) fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>, health: &WriterHealth) {
     /// Marks the writer stopped however the loop ends (a panic included), so `/readyz`
@@ -103,7 +109,7 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>, health: &WriterHealth) {
     let completions: Vec<Completion> = batch.into_iter().map(|job| apply(conn, job, now)).collect();
     let committed = conn.execute_batch("COMMIT").map_err(|e| {
         let _ = conn.execute_batch("ROLLBACK");
-        format!("could not commit: {e}")
+        CommitFailed(Arc::new(e))
     });
     health.committed(&committed, conn.total_changes() != changes_before);
     for complete in completions {
@@ -137,7 +143,7 @@ fn answer<T: Send + 'static>(reply: Reply<T>, result: anyhow::Result<T>) -> Comp
         let answer = match (result, committed) {
             (Ok(value), Ok(())) => Ok(value),
             (Err(e), _) => Err(StoreError::Unexpected(e)),
-            (Ok(_), Err(reason)) => Err(StoreError::Unavailable(reason)),
+            (Ok(_), Err(failed)) => Err(StoreError::Unavailable(failed.to_string())),
         };
         let _ = reply.send(answer);
     })
@@ -198,11 +204,11 @@ fn apply(conn: &mut Connection, job: Job, now: i64) -> Completion {
                 .iter()
                 .map(|decision| {
                     if failed_keys.contains(&decision.order_key) {
-                        return Err("an earlier event of the same user could not be stored".into());
+                        return Err(DecisionError::EarlierOfKeyFailed);
                     }
                     in_savepoint(conn, |tx| decide(tx, decision, now)).map_err(|e| {
                         failed_keys.insert(decision.order_key.clone());
-                        format!("{e:#}")
+                        DecisionError::Writes(e)
                     })
                 })
                 .collect();
@@ -289,7 +295,7 @@ fn insert(
             duplicate: false,
         });
     }
-    let first: String = conn
+    let first: EventId = conn
         .prepare_cached("SELECT event_id FROM events WHERE source = ?1 AND dedupe_id = ?2")?
         .query_row(params![event.source, event.id], |row| row.get(0))?;
     Ok(Inserted {
@@ -308,7 +314,7 @@ fn decide(conn: &Connection, decision: &Decision, now: i64) -> anyhow::Result<()
     else {
         anyhow::bail!("event #{} is not in the store", decision.event_seq);
     };
-    let first_run = decision.run_id.is_empty();
+    let first_run = decision.run_id.is_first();
     if first_run && status != EventStatus::Received {
         // Already decided (a second worker, or a restart after the commit): deciding
         // twice would send twice.
@@ -425,8 +431,8 @@ fn claim(
     let rows = stmt
         .query_map(params![provider, now, limit as i64], |row| {
             Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
+                row.get::<_, DeliveryId>(0)?,
+                row.get::<_, EventId>(1)?,
                 row.get::<_, i64>(2)?,
                 row.get::<_, String>(3)?,
                 row.get::<_, String>(4)?,
@@ -461,7 +467,7 @@ fn claim(
             }
             // A row that cannot be read is dead, not a stop for everything behind it.
             Err(e) => {
-                tracing::error!(%event_id, delivery = id, "a stored delivery cannot be read back; dead-lettered: {e:#}");
+                tracing::error!(%event_id, delivery = id.get(), "a stored delivery cannot be read back; dead-lettered: {e:#}");
                 finish_attempt(conn, &crate::store::unreadable_outcome(id), now)?;
             }
         }
@@ -549,11 +555,11 @@ fn identity(
     Ok(())
 }
 
-fn redrive(conn: &Connection, id: i64, now: i64) -> anyhow::Result<Redrive> {
+fn redrive(conn: &Connection, id: DeadLetterId, now: i64) -> anyhow::Result<Redrive> {
     let Some((delivery_id, redriven_at)) = conn
         .prepare_cached("SELECT delivery_id, redriven_at FROM dead_letters WHERE id = ?1")?
         .query_row([id], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, Option<i64>>(1)?))
+            Ok((row.get::<_, DeliveryId>(0)?, row.get::<_, Option<i64>>(1)?))
         })
         .optional()?
     else {
@@ -632,7 +638,7 @@ fn pause(conn: &Connection, provider: &str, paused: bool, now: i64) -> anyhow::R
 fn open_letters(
     conn: &Connection,
     selection: &Selection,
-) -> anyhow::Result<Vec<(i64, i64, String)>> {
+) -> anyhow::Result<Vec<transitions::OpenLetter>> {
     let mut sql = super::read::selection_sql(
         &format!(
             "SELECT l.id, l.delivery_id, l.reason{}",
@@ -684,7 +690,7 @@ fn redrive_many(conn: &Connection, selection: &Selection, now: i64) -> anyhow::R
 
 /// Mark the selected open letters discarded (kept for the record, never redriven).
 fn discard_many(conn: &Connection, selection: &Selection, now: i64) -> anyhow::Result<usize> {
-    let ids: Vec<i64> = open_letters(conn, selection)?
+    let ids: Vec<DeadLetterId> = open_letters(conn, selection)?
         .into_iter()
         .map(|l| l.0)
         .collect();
