@@ -322,7 +322,9 @@ fn compare(
     } else {
         difference(
             now.into_iter().map(|a| line(settings, &event, a)).collect(),
-            then.into_iter().map(|a| line(settings, &event, a)).collect(),
+            then.into_iter()
+                .map(|a| line(settings, &event, a))
+                .collect(),
             |a: &Value, b: &Value| effect(a) == effect(b),
         )
     };

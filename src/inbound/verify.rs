@@ -73,7 +73,8 @@ pub fn verify<'h>(
             SourceKind::Aelyst | SourceKind::Uchat => {
                 let value = present(header("x-webhook-signature"))
                     .ok_or(VerifyError::Missing("X-Webhook-Signature header"))?;
-                let bad = VerifyError::Bad("the X-Webhook-Signature does not match this source's secret");
+                let bad =
+                    VerifyError::Bad("the X-Webhook-Signature does not match this source's secret");
                 let expected = BASE64.decode(value.trim()).map_err(|_| bad)?;
                 if !secrets
                     .iter()
@@ -115,7 +116,9 @@ fn verify_token<'h>(
     if bool::from(offered.as_bytes().ct_eq(token.expose_secret().as_bytes())) {
         Ok(())
     } else {
-        Err(VerifyError::Bad("the webhook token does not match this source's token"))
+        Err(VerifyError::Bad(
+            "the webhook token does not match this source's token",
+        ))
     }
 }
 
@@ -155,7 +158,9 @@ fn verify_standard<'h>(
             return Ok(());
         }
     }
-    Err(VerifyError::Bad("the webhook-signature does not match this source's secret"))
+    Err(VerifyError::Bad(
+        "the webhook-signature does not match this source's secret",
+    ))
 }
 
 /// Constant-time comparison of HMAC-SHA256(key, parts…) with `expected`.
@@ -304,13 +309,17 @@ mod tests {
         ] {
             assert_eq!(
                 run(&src, &headers, body, 0),
-                Err(VerifyError::Bad("the X-Hub-Signature-256 does not match this source's secret")),
+                Err(VerifyError::Bad(
+                    "the X-Hub-Signature-256 does not match this source's secret"
+                )),
                 "{headers:?}"
             );
         }
         assert_eq!(
             run(&src, &[("X-Hub-Signature-256", &sig)], b"{}", 0),
-            Err(VerifyError::Bad("the X-Hub-Signature-256 does not match this source's secret"))
+            Err(VerifyError::Bad(
+                "the X-Hub-Signature-256 does not match this source's secret"
+            ))
         );
         assert_eq!(
             run(&src, &[("X-Jelou-Signature", &sig)], body, 0),
