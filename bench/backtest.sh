@@ -24,6 +24,12 @@ export SWITCHBOARD_STORAGE_URL=${STORAGE_URL:-sqlite://$WORK/backtest.db}
 cp switchboard.toml "$WORK/switchboard.toml"
 cp -r rules "$WORK/rules"
 "$OUT/examples/backtest_fill" "$WORK/switchboard.toml" "$EVENTS" "$USERS"
+# A live PostgreSQL store has statistics (autovacuum analyses it as it grows); one filled in
+# seconds has none yet, and without them the planner reads each page by a bitmap scan and a
+# sort of the whole window instead of walking the primary key (0.5 s a page instead of 7 ms).
+case "$SWITCHBOARD_STORAGE_URL" in
+  postgres*) psql -q "$SWITCHBOARD_STORAGE_URL" -c "VACUUM ANALYZE events" -c "VACUUM ANALYZE rule_runs" ;;
+esac
 
 # A changed copy: the VIP rule tags everyone who writes "premium" as "lead" too.
 cp -r "$WORK/rules" "$WORK/changed"

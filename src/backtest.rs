@@ -183,27 +183,34 @@ impl Backtest {
         let lanes = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut memories: Vec<LaneMemory> = (0..lanes).map(|_| HashMap::new()).collect();
         let mut totals = Totals::default();
-        let mut after = 0_i64;
-        loop {
-            let remaining = window.limit.map(|l| l.saturating_sub(totals.events));
-            if remaining == Some(0) {
-                break;
-            }
-            let asked = remaining.map_or(PAGE, |r| r.min(PAGE));
-            let page = store
-                .decided_events(DecidedWindow {
-                    since: window.since,
-                    until: window.until,
-                    source: window.source.clone(),
-                    after,
-                    limit: asked,
-                })
-                .await?;
+        // The next page is read while this one runs: reading (JSON text, and on PostgreSQL
+        // the round trips) overlaps with the rules instead of taking turns with them.
+        let fetch = |after: i64, limit: usize| {
+            let store = store.clone();
+            let page = DecidedWindow {
+                since: window.since,
+                until: window.until,
+                source: window.source.clone(),
+                after,
+                limit,
+            };
+            tokio::spawn(async move { store.decided_events(page).await })
+        };
+        let ask = |read: usize| window.limit.map_or(PAGE, |l| l.saturating_sub(read).min(PAGE));
+        let mut read = 0_usize;
+        let mut pending = (ask(0) > 0).then(|| (fetch(0, ask(0)), ask(0)));
+        while let Some((reading, asked)) = pending.take() {
+            let page = reading.await.map_err(|e| {
+                StoreError::Unexpected(anyhow::anyhow!("a backtest read failed: {e}"))
+            })??;
             let Some(last) = page.last() else {
                 break;
             };
-            after = last.seq;
             let count = page.len();
+            read += count;
+            if count == asked && ask(read) > 0 {
+                pending = Some((fetch(last.seq, ask(read)), ask(read)));
+            }
             // Split by user key over the lanes, keeping each key's order.
             let mut work: Vec<Vec<(usize, DecidedEvent)>> =
                 (0..lanes).map(|_| Vec::new()).collect();
@@ -257,9 +264,6 @@ impl Backtest {
                 }
             }
             progress(totals.events);
-            if count < asked {
-                break;
-            }
         }
         Ok(totals)
     }
