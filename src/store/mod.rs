@@ -336,6 +336,8 @@ pub enum Redrive {
     Done,
     NotFound,
     AlreadyRedriven,
+    /// An operator discarded it: it is kept for the record and never redriven.
+    Discarded,
 }
 
 /// A delivery claimed for sending.

@@ -516,3 +516,45 @@ async fn stats_count_each_minute_overall_and_per_provider() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_discarded_dead_letter_cannot_be_redriven() {
+    let app = spawn_app(&[("r.rhai", "send_text(\"hi\");")]).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "no"})))
+        .mount(&app.jelou)
+        .await;
+    finished_jelou_events(&app, "disc", 1).await;
+    let letter = dead_letter_page(&app, "").await["dead_letters"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let (status, body) = json_of(
+        app.admin_post(
+            "/admin/dead-letters/discard",
+            Some(&json!({"ids": [letter]})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, &body["discarded"]), (200, &json!(1)), "{body}");
+    let (status, body) = json_of(
+        app.admin_post(&format!("/admin/dead-letters/{letter}/redrive"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("discarded")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("dead letter {letter} was discarded; ")),
+        "{body}"
+    );
+    let kept = dead_letter_page(&app, "include=discarded").await;
+    assert!(kept["dead_letters"][0]["redriven_at"].is_null(), "{kept}");
+    app.stop().await;
+}

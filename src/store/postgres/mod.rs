@@ -505,7 +505,8 @@ impl Backend for PostgresStore {
         let now = now_millis();
         let Some(row) = tx
             .query_opt(
-                "SELECT delivery_id, redriven_at FROM dead_letters WHERE id = $1 FOR UPDATE",
+                "SELECT delivery_id, redriven_at, discarded_at FROM dead_letters \
+                 WHERE id = $1 FOR UPDATE",
                 &[&id],
             )
             .await
@@ -513,9 +514,13 @@ impl Backend for PostgresStore {
         else {
             return Ok(Redrive::NotFound);
         };
-        let (delivery_id, redriven_at): (DeliveryId, Option<i64>) = (row.get(0), row.get(1));
+        let (delivery_id, redriven_at, discarded_at): (DeliveryId, Option<i64>, Option<i64>) =
+            (row.get(0), row.get(1), row.get(2));
         if redriven_at.is_some() {
             return Ok(Redrive::AlreadyRedriven);
+        }
+        if discarded_at.is_some() {
+            return Ok(Redrive::Discarded);
         }
         tx.execute(
             "UPDATE dead_letters SET redriven_at = $1 WHERE id = $2",

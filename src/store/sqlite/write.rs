@@ -556,10 +556,16 @@ fn identity(
 }
 
 fn redrive(conn: &Connection, id: DeadLetterId, now: i64) -> anyhow::Result<Redrive> {
-    let Some((delivery_id, redriven_at)) = conn
-        .prepare_cached("SELECT delivery_id, redriven_at FROM dead_letters WHERE id = ?1")?
+    let Some((delivery_id, redriven_at, discarded_at)) = conn
+        .prepare_cached(
+            "SELECT delivery_id, redriven_at, discarded_at FROM dead_letters WHERE id = ?1",
+        )?
         .query_row([id], |row| {
-            Ok((row.get::<_, DeliveryId>(0)?, row.get::<_, Option<i64>>(1)?))
+            Ok((
+                row.get::<_, DeliveryId>(0)?,
+                row.get::<_, Option<i64>>(1)?,
+                row.get::<_, Option<i64>>(2)?,
+            ))
         })
         .optional()?
     else {
@@ -567,6 +573,9 @@ fn redrive(conn: &Connection, id: DeadLetterId, now: i64) -> anyhow::Result<Redr
     };
     if redriven_at.is_some() {
         return Ok(Redrive::AlreadyRedriven);
+    }
+    if discarded_at.is_some() {
+        return Ok(Redrive::Discarded);
     }
     conn.prepare_cached("UPDATE dead_letters SET redriven_at = ?1 WHERE id = ?2")?
         .execute(params![now, id])?;
