@@ -1161,6 +1161,8 @@ async fn a_dead_delivery_is_explained_and_redriven_from_its_trace() {
         ))
         .await;
     browser.wait_text(&css("trace-status"), "failed").await;
+    // Each attempt says how long it took.
+    browser.wait_text(&css("attempt-duration"), " ms").await;
     browser
         .wait_text(&css("delivery-reason-words"), "retrying cannot change")
         .await;
@@ -1179,8 +1181,15 @@ async fn a_dead_delivery_is_explained_and_redriven_from_its_trace() {
     assert!(shown[0].contains("10-text.rhai"), "{shown:?}");
     browser.screenshot("trace-dead").await;
 
+    let letter = app.admin_get("/admin/dead-letters").await["dead_letters"][0]["id"].clone();
     browser.click(&css("delivery-redrive")).await;
-    browser.wait_text(&css("replay-result"), "redriven").await;
+    // Redriven by the letter the trace names, without looking it up.
+    browser
+        .wait_text(
+            &css("replay-result"),
+            &format!("Dead letter #{letter} redriven"),
+        )
+        .await;
     browser.wait_text(&css("trace-status"), "done").await;
     browser.wait_text(&css("delivery-attempt"), "200").await;
     assert_eq!(app.jelou.received_requests().await.unwrap().len(), 2);

@@ -356,6 +356,10 @@ pub struct Attempt {
     pub at: i64,
     pub status: Option<u16>,
     pub response_excerpt: String,
+    /// How long the request took, in milliseconds (until the answer was read or the
+    /// request failed); null for attempts recorded before this was kept.
+    #[serde(default)]
+    pub duration_ms: Option<i64>,
 }
 
 /// What becomes of a delivery after an attempt.
@@ -446,6 +450,10 @@ pub struct DeliveryTrace {
     /// listed with it); null if it never was.
     #[schema(value_type = Option<i64>)]
     pub redrive_of: Option<DeadLetterId>,
+    /// A dead delivery's dead letter (the open one, else the latest): what
+    /// `POST /admin/dead-letters/{id}/redrive` takes. Null while the delivery is not dead.
+    #[schema(value_type = Option<i64>)]
+    pub dead_letter_id: Option<DeadLetterId>,
     pub attempts: Vec<Attempt>,
 }
 

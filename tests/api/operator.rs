@@ -517,6 +517,61 @@ async fn stats_count_each_minute_overall_and_per_provider() {
     app.stop().await;
 }
 
+/// The first delivery of an event's trace.
+async fn first_delivery(app: &TestApp, event_id: &str) -> Value {
+    let (status, trace) = json_of(app.admin_get(&format!("/admin/events/{event_id}")).await).await;
+    assert_eq!(status, 200, "{trace}");
+    trace["deliveries"][0].clone()
+}
+
+#[tokio::test]
+async fn a_trace_times_each_attempt_and_names_the_dead_letter_to_redrive() {
+    let app = spawn_app(&[("r.rhai", "send_text(\"hi\");")]).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "no"})))
+        .mount(&app.jelou)
+        .await;
+    let id = accepted_event_id(app.post_jelou(&jelou_message("tr-1", "hello")).await).await;
+    app.wait_finished(&id).await;
+    let dead = first_delivery(&app, &id).await;
+    assert_eq!(dead["status"], "dead", "{dead}");
+    assert!(
+        dead["attempts"][0]["duration_ms"]
+            .as_i64()
+            .is_some_and(|ms| ms >= 0),
+        "{dead}"
+    );
+    let letters = dead_letter_page(&app, "").await;
+    let letter = letters["dead_letters"][0]["id"].as_i64().unwrap();
+    assert_eq!(dead["dead_letter_id"], letter, "{dead}");
+
+    // Redriven by that id, it dies again: the trace names the new letter.
+    let (status, body) = json_of(
+        app.admin_post(&format!("/admin/dead-letters/{letter}/redrive"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    app.wait_until("the redriven delivery to die again", || async {
+        dead_letter_page(&app, "").await["total"] == 2
+    })
+    .await;
+    app.wait_finished(&id).await;
+    let again = first_delivery(&app, &id).await;
+    let newest = dead_letter_page(&app, "").await["dead_letters"][0]["id"]
+        .as_i64()
+        .unwrap();
+    assert_ne!(newest, letter);
+    assert_eq!(again["dead_letter_id"], newest, "{again}");
+    assert_eq!(again["redrive_of"], letter, "{again}");
+
+    // An attempt stored before durations were kept shows null.
+    app.sql("UPDATE attempts SET duration_ms = NULL").await;
+    let old = first_delivery(&app, &id).await;
+    assert!(old["attempts"][0]["duration_ms"].is_null(), "{old}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_discarded_dead_letter_cannot_be_redriven() {
     let app = spawn_app(&[("r.rhai", "send_text(\"hi\");")]).await;

@@ -481,7 +481,7 @@ function renderTrace(t) {
     tl.appendChild(h("li", { class: bad ? "is-error" : ok ? "is-ok" : "" },
       h("h3", null, i === 0 ? "Deliveries" : "Deliveries (replay)",
         h("code", { class: "muted small", text: run.id })),
-      run.items.map((d) => deliveryCard(d, ev.received_at))));
+      run.items.map((d) => deliveryCard(d))));
   });
   // Re-open what was open.
   for (const d of panel.querySelectorAll("details[data-key]")) {
@@ -502,12 +502,12 @@ function ruleCard(r, testid) {
         h("strong", { text: a.action }), " → ", h("span", { text: a.provider }), " ",
         h("code", { class: "muted", text: compact(a.params || {}) })))) : null);
 }
-function deliveryCard(d, receivedAt) {
+function deliveryCard(d) {
   let redrive = null;
-  if (d.status === "dead" && redrivable(d.reason)) {
+  if (d.status === "dead" && d.dead_letter_id !== null && d.dead_letter_id !== undefined && redrivable(d.reason)) {
     redrive = h("button", { type: "button", class: "primary", testid: "delivery-redrive", text: "Redrive",
       "aria-label": "Redrive delivery #" + d.seq });
-    redrive.addEventListener("click", () => redriveDelivery(d, receivedAt, redrive));
+    redrive.addEventListener("click", () => redriveDelivery(d, redrive));
   }
   return h("div", { class: "card" + (d.status === "dead" ? " error" : ""), testid: "trace-delivery",
       "data-delivery-id": d.id },
@@ -524,24 +524,15 @@ function deliveryCard(d, receivedAt) {
     h("h4", { class: "sub-head", text: "Attempts" }),
     attemptsTable(d.attempts, "delivery-attempt"));
 }
-/// Redrive a dead delivery from its trace: its dead letter is the one recording this delivery
-/// (found among the provider's letters for that action since the event arrived).
-async function redriveDelivery(d, receivedAt, button) {
+/// Redrive a dead delivery from its trace, by the dead letter the trace names (`dead_letter_id`).
+async function redriveDelivery(d, button) {
   button.disabled = true;
   const id = openEventId;
+  const letter = d.dead_letter_id;
   try {
-    let cursor = null, letter = null;
-    do {
-      const q = new URLSearchParams({ provider: d.provider, action: d.action, since: String(receivedAt || 0), limit: "500" });
-      if (cursor) q.set("cursor", cursor);
-      const { data } = await api("GET", "/admin/dead-letters?" + q.toString());
-      letter = (data.dead_letters || []).find((l) => l.delivery_id === d.id && !l.redriven_at && !l.discarded_at);
-      cursor = data.next_cursor;
-    } while (!letter && cursor);
-    if (!letter) throw new Error("its dead letter was not found (already redriven or discarded?)");
-    await api("POST", "/admin/dead-letters/" + encodeURIComponent(letter.id) + "/redrive");
+    await api("POST", "/admin/dead-letters/" + encodeURIComponent(letter) + "/redrive");
     if (id !== openEventId) return;
-    traceNotes.message = { kind: "ok", text: "Dead letter #" + letter.id + " redriven: " + d.action + " → " + d.provider +
+    traceNotes.message = { kind: "ok", text: "Dead letter #" + letter + " redriven: " + d.action + " → " + d.provider +
       " is pending again." };
   } catch (e) {
     if (e instanceof Unauthorized || id !== openEventId) return;

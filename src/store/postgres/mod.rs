@@ -609,11 +609,14 @@ impl Backend for PostgresStore {
         .await?;
         let rows = client
             .query(
-                "SELECT d.id, d.run_id, d.seq, d.rule, d.action, d.provider, d.params, d.request, \
-                        d.status, d.reason, \
-                        (SELECT max(l.id) FROM dead_letters l \
-                          WHERE l.delivery_id = d.id AND l.redriven_at IS NOT NULL) \
-                 FROM deliveries d WHERE d.event_seq = $1 ORDER BY d.id",
+                &format!(
+                    "SELECT d.id, d.run_id, d.seq, d.rule, d.action, d.provider, d.params, \
+                            d.request, d.status, d.reason, \
+                            (SELECT max(l.id) FROM dead_letters l \
+                              WHERE l.delivery_id = d.id AND l.redriven_at IS NOT NULL), {} \
+                     FROM deliveries d WHERE d.event_seq = $1 ORDER BY d.id",
+                    transitions::DEAD_LETTER_OF_DELIVERY
+                ),
                 &[&seq],
             )
             .await
@@ -626,6 +629,7 @@ impl Backend for PostgresStore {
             let id: DeliveryId = d.get(0);
             deliveries.push(DeliveryTrace {
                 redrive_of: d.get(10),
+                dead_letter_id: d.get(11),
                 id,
                 run_id: d.get(1),
                 seq: i64::from(d.get::<_, i32>(2)),

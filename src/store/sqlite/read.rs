@@ -236,7 +236,7 @@ fn attempts_for(
     }
     let marks = vec!["?"; ids.len()].join(", ");
     let mut stmt = conn.prepare(&format!(
-        "SELECT delivery_id, at, status, response_excerpt FROM attempts \
+        "SELECT delivery_id, at, status, response_excerpt, duration_ms FROM attempts \
          WHERE delivery_id IN ({marks}) ORDER BY delivery_id, n"
     ))?;
     let rows = stmt.query_map(params_from_iter(ids), |row| {
@@ -246,6 +246,7 @@ fn attempts_for(
                 at: row.get(1)?,
                 status: row.get(2)?,
                 response_excerpt: row.get(3)?,
+                duration_ms: row.get(4)?,
             },
         ))
     })?;
@@ -352,13 +353,14 @@ pub(super) fn trace(conn: &Connection, event_id: &EventId) -> anyhow::Result<Opt
         seq,
     )?;
     let mut deliveries = Vec::new();
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT d.id, d.run_id, d.seq, d.rule, d.action, d.provider, d.params, d.request, \
                 d.status, d.reason, \
                 (SELECT max(l.id) FROM dead_letters l \
-                  WHERE l.delivery_id = d.id AND l.redriven_at IS NOT NULL) \
+                  WHERE l.delivery_id = d.id AND l.redriven_at IS NOT NULL), {} \
          FROM deliveries d WHERE d.event_seq = ?1 ORDER BY d.id",
-    )?;
+        transitions::DEAD_LETTER_OF_DELIVERY
+    ))?;
     let rows = stmt
         .query_map([seq], |row| {
             Ok((
@@ -373,6 +375,7 @@ pub(super) fn trace(conn: &Connection, event_id: &EventId) -> anyhow::Result<Opt
                 row.get::<_, String>(8)?,
                 row.get::<_, Option<String>>(9)?,
                 row.get::<_, Option<DeadLetterId>>(10)?,
+                row.get::<_, Option<DeadLetterId>>(11)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -389,6 +392,7 @@ pub(super) fn trace(conn: &Connection, event_id: &EventId) -> anyhow::Result<Opt
         status,
         reason,
         redrive_of,
+        dead_letter_id,
     ) in rows
     {
         deliveries.push(DeliveryTrace {
@@ -403,6 +407,7 @@ pub(super) fn trace(conn: &Connection, event_id: &EventId) -> anyhow::Result<Opt
             status,
             reason,
             redrive_of,
+            dead_letter_id,
             attempts: attempts_of.remove(&id).unwrap_or_default(),
         });
     }

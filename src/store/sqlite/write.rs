@@ -483,6 +483,7 @@ fn finish_attempt(conn: &Connection, outcome: &AttemptOutcome, now: i64) -> anyh
                 "$2": attempt.at,
                 "$3": attempt.status,
                 "$4": attempt.response_excerpt,
+                "$5": attempt.duration_ms,
             })?;
     }
     let (status, next_at, reason) = outcome_columns(&outcome.next, now);
