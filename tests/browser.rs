@@ -1155,6 +1155,36 @@ async fn a_dead_delivery_is_explained_and_redriven_from_its_trace() {
     })
     .await;
     browser.log_in().await;
+    // Its row says what happened: the text, one action, and why it failed, in red.
+    let row = format!("[data-testid=\"event-row\"][data-event-id=\"{event_id}\"]");
+    browser.wait_visible(&row).await;
+    assert_eq!(
+        browser
+            .texts(&format!("{row} [data-testid=\"event-text\"]"))
+            .await,
+        vec!["hi".to_string()]
+    );
+    assert_eq!(
+        browser
+            .texts(&format!("{row} [data-testid=\"event-actions\"]"))
+            .await,
+        vec!["1 action".to_string()]
+    );
+    assert_eq!(
+        browser
+            .texts(&format!("{row} [data-testid=\"event-error\"]"))
+            .await,
+        vec!["dead letter: final_status (HTTP 400)".to_string()]
+    );
+    assert_eq!(
+        browser
+            .js(&format!(
+                "return getComputedStyle(document.querySelector('{row} [data-testid=\"event-error\"]')).color"
+            ))
+            .await,
+        json!("rgb(179, 38, 30)"),
+        "the error is red (--bad)"
+    );
     browser
         .js(&format!(
             "location.hash = '#/events/{event_id}'; return null"

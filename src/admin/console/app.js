@@ -217,7 +217,7 @@ async function loadEvents() {
   const data = await fetchEvents({ limit: PAGE });
   if (!data) return;
   events.list = data.events; events.cursor = data.next_cursor; events.loaded = true; events.older = false;
-  events.total = data.total || 0; events.fresh = 0;
+  events.total = data.total || 0; events.exact = data.total_exact !== false; events.fresh = 0;
   firstRender = true; // a new list: only rows that arrive later are highlighted
   renderEvents();
 }
@@ -238,7 +238,7 @@ async function refreshEvents() {
     renderEvents();
     return;
   }
-  events.total = data.total || 0;
+  events.total = data.total || 0; events.exact = data.total_exact !== false;
   let merged = data.events, cursor = data.next_cursor;
   const last = merged[merged.length - 1];
   if (last && events.older) {
@@ -306,8 +306,10 @@ function renderEvents() {
   }
   show($("events-empty"), events.list.length === 0);
   show($("events-older"), !!events.cursor);
-  $("events-count").textContent = events.list.length
-    ? events.list.length + " shown of " + (events.total || 0).toLocaleString("en") + " matching" : "";
+  // Past 10,000 matches the server stops counting (total_exact: false).
+  $("events-count").textContent = !events.list.length ? ""
+    : events.exact === false ? events.list.length + " shown of " + (events.total || 0).toLocaleString("en") + "+ events"
+    : events.list.length + " shown of " + (events.total || 0).toLocaleString("en") + " matching";
   const fresh = events.fresh || 0;
   $("events-new").textContent = fresh === 1 ? "1 new event: show it" : fresh + " new events: show them";
   show($("events-new"), fresh > 0);
@@ -322,8 +324,14 @@ function eventRow(e, fresh) {
         timeEl(e.received_at)),
       h("span", { class: "sub mono", text: e.event_id })),
     h("td", null, h("span", { text: e.source }), h("span", { class: "sub", text: e.kind })),
-    h("td", { class: "user", title: userFull(e.user), text: userLabel(e.user) }),
-    h("td", null, badge(e.status, "event-status")));
+    // One line each, cut with an ellipsis: who, what they wrote, what went wrong first.
+    h("td", { class: "user" },
+      h("span", { class: "line", title: userFull(e.user), text: userLabel(e.user) }),
+      e.text ? h("span", { class: "line event-text", testid: "event-text", title: e.text, text: e.text }) : null,
+      e.error ? h("span", { class: "line event-error", testid: "event-error", title: e.error, text: e.error }) : null),
+    h("td", null, badge(e.status, "event-status"),
+      h("span", { class: "sub", testid: "event-actions", title: "actions the rules decided for this event",
+        text: (e.actions || 0) === 1 ? "1 action" : (e.actions || 0) + " actions" })));
 }
 
 // ---------- trace ----------
