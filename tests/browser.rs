@@ -1270,3 +1270,65 @@ async fn five_thousand_events_are_counted_paged_and_searched() {
     browser.close().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_first_event_is_a_few_tab_presses_from_the_start_and_escape_closes_its_trace() {
+    let app = spawn_app(&[]).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let first = app.post_jelou(&jelou_message("keys-1", "hola")).await;
+    browser.log_in().await;
+    let row = format!("[data-testid=\"event-row\"][data-event-id=\"{first}\"]");
+    browser.wait_visible(&row).await;
+    // From the page's start (a reload: nothing has the focus).
+    browser.js("location.reload(); return null").await;
+    browser.wait_visible(&row).await;
+    let active = || async {
+        browser
+            .js(&format!(
+                "const a = document.activeElement; \
+                 return a.closest('{row}') ? 'first-row' : (a.dataset.testid || a.tagName)"
+            ))
+            .await
+    };
+    let (mut tabs, mut reached) = (0, false);
+    while tabs < 5 && !reached {
+        let focused = browser.client.active_element().await.unwrap();
+        focused.send_keys("\u{E004}").await.unwrap(); // Tab
+        tabs += 1;
+        let now = active().await;
+        if tabs == 1 {
+            assert_eq!(
+                now,
+                json!("skip-link"),
+                "the first Tab stop skips to the content"
+            );
+            // Enter follows it (not a Tab press).
+            let link = browser.client.active_element().await.unwrap();
+            link.send_keys("\u{E007}").await.unwrap();
+        }
+        reached = active().await == json!("first-row");
+    }
+    assert!(
+        reached,
+        "the first event row within 5 Tab presses (at {tabs})"
+    );
+    eprintln!("the first event row took {tabs} Tab presses");
+    // Enter opens its trace; Escape closes it.
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    browser.wait_text(&css("trace-event-id"), &first).await;
+    let body = browser.client.find(Locator::Css("body")).await.unwrap();
+    body.send_keys("\u{E00C}").await.unwrap();
+    browser.wait_gone(&css("trace")).await;
+    browser.assert_no_bugs().await;
+    browser.close().await;
+    app.stop().await;
+}

@@ -272,6 +272,17 @@ $("events-new").addEventListener("click", () => {
   $("view-events").scrollIntoView();
 });
 
+// "Skip to content" (the page's first Tab stop): past the header and the filters, to the
+// events list on the Events page (the next Tab is the first event), else to the page's
+// section. The page's address stays as it is (it holds the view and its filters).
+$("skip-link").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  if (!session.token) { $("login-token").focus(); return; }
+  const target = view === "events" ? $("events-table") : $("view-" + view);
+  if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+  target.focus();
+});
+
 // Keyboard: "/" focuses the search, Escape closes what is open (a confirmation, the trace).
 document.addEventListener("keydown", (ev) => {
   const typing = ev.target.closest && ev.target.closest("input, textarea, select");
