@@ -41,18 +41,35 @@ pub struct Window {
     pub limit: Option<usize>,
 }
 
+/// Why a backtest window (or one of its times) could not be read. Each shows as the
+/// sentence the CLI prints and the API answers (`400 invalid_query`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    /// A time that is neither RFC 3339, unix milliseconds, nor a duration before now.
+    #[error("{name} {text:?} is not a time: write an RFC 3339 time like 2026-12-01T09:00:00Z, unix milliseconds, or a duration before now like 30m, 6h or 7d")]
+    NotATime {
+        /// The parameter's name (`since`, `until`).
+        name: String,
+        /// What was given, trimmed.
+        text: String,
+    },
+    /// `since` is not before `until` (both as RFC 3339).
+    #[error("since ({since}) must be before until ({until})")]
+    Empty { since: String, until: String },
+}
+
 impl Window {
     /// The window of docs/commands.md: `since` default 24 h ago, `until` default now.
     ///
     /// # Errors
-    /// A time that is neither RFC 3339, unix milliseconds, nor a duration like `6h`; or
-    /// `since` not before `until`.
+    /// `NotATime`: a time that is neither RFC 3339, unix milliseconds, nor a duration like
+    /// `6h`; `Empty`: `since` not before `until`.
     pub fn parse(
         since: Option<&str>,
         until: Option<&str>,
         source: Option<String>,
         limit: Option<usize>,
-    ) -> Result<Window, String> {
+    ) -> Result<Window, WindowError> {
         let now = now_millis();
         let since = match since {
             Some(text) => parse_when("since", text, now)?,
@@ -63,11 +80,10 @@ impl Window {
             None => now + 1,
         };
         if since >= until {
-            return Err(format!(
-                "since ({}) must be before until ({})",
-                show_time(since),
-                show_time(until)
-            ));
+            return Err(WindowError::Empty {
+                since: show_time(since),
+                until: show_time(until),
+            });
         }
         Ok(Window {
             since,
@@ -88,8 +104,8 @@ fn show_time(ms: i64) -> String {
 /// also `s` and `w`).
 ///
 /// # Errors
-/// A sentence naming `name` and what is accepted.
-pub fn parse_when(name: &str, text: &str, now: i64) -> Result<i64, String> {
+/// `WindowError::NotATime`, naming `name` and what is accepted.
+pub fn parse_when(name: &str, text: &str, now: i64) -> Result<i64, WindowError> {
     let text = text.trim();
     if let Ok(ms) = text.parse::<i64>() {
         return Ok(ms);
@@ -110,9 +126,10 @@ pub fn parse_when(name: &str, text: &str, now: i64) -> Result<i64, String> {
     let amount = chars.as_str().parse::<i64>().ok();
     match amount.filter(|n| *n >= 0 && unit_ms > 0) {
         Some(n) => Ok(now.saturating_sub(n.saturating_mul(unit_ms))),
-        None => Err(format!(
-            "{name} {text:?} is not a time: write an RFC 3339 time like 2026-12-01T09:00:00Z, unix milliseconds, or a duration before now like 30m, 6h or 7d"
-        )),
+        None => Err(WindowError::NotATime {
+            name: name.to_string(),
+            text: text.to_string(),
+        }),
     }
 }
 
@@ -411,7 +428,13 @@ mod tests {
         );
         let refused = parse_when("since", "yesterday", now).unwrap_err();
         assert!(
-            refused.contains("since \"yesterday\" is not a time"),
+            matches!(&refused, WindowError::NotATime { name, text } if name == "since" && text == "yesterday"),
+            "{refused:?}"
+        );
+        assert!(
+            refused
+                .to_string()
+                .contains("since \"yesterday\" is not a time"),
             "{refused}"
         );
         assert!(parse_when("until", "-5h", now).is_err());
@@ -420,6 +443,17 @@ mod tests {
         for text in ["\u{80}", "5\u{80}", "é", "3日"] {
             assert!(parse_when("since", text, now).is_err(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_window_that_ends_before_it_starts_is_refused_with_both_times() {
+        let refused =
+            Window::parse(Some("1796083200000"), Some("1796083100000"), None, None).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "since (2026-12-01T00:00:00Z) must be before until (2026-11-30T23:58:20Z)"
+        );
+        assert!(matches!(refused, WindowError::Empty { .. }));
     }
 
     #[test]

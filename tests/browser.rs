@@ -1155,12 +1155,44 @@ async fn a_dead_delivery_is_explained_and_redriven_from_its_trace() {
     })
     .await;
     browser.log_in().await;
+    // Its row says what happened: the text, one action, and why it failed, in red.
+    let row = format!("[data-testid=\"event-row\"][data-event-id=\"{event_id}\"]");
+    browser.wait_visible(&row).await;
+    assert_eq!(
+        browser
+            .texts(&format!("{row} [data-testid=\"event-text\"]"))
+            .await,
+        vec!["hi".to_string()]
+    );
+    assert_eq!(
+        browser
+            .texts(&format!("{row} [data-testid=\"event-actions\"]"))
+            .await,
+        vec!["1 action".to_string()]
+    );
+    assert_eq!(
+        browser
+            .texts(&format!("{row} [data-testid=\"event-error\"]"))
+            .await,
+        vec!["dead letter: final_status (HTTP 400)".to_string()]
+    );
+    assert_eq!(
+        browser
+            .js(&format!(
+                "return getComputedStyle(document.querySelector('{row} [data-testid=\"event-error\"]')).color"
+            ))
+            .await,
+        json!("rgb(179, 38, 30)"),
+        "the error is red (--bad)"
+    );
     browser
         .js(&format!(
             "location.hash = '#/events/{event_id}'; return null"
         ))
         .await;
     browser.wait_text(&css("trace-status"), "failed").await;
+    // Each attempt says how long it took.
+    browser.wait_text(&css("attempt-duration"), " ms").await;
     browser
         .wait_text(&css("delivery-reason-words"), "retrying cannot change")
         .await;
@@ -1179,8 +1211,15 @@ async fn a_dead_delivery_is_explained_and_redriven_from_its_trace() {
     assert!(shown[0].contains("10-text.rhai"), "{shown:?}");
     browser.screenshot("trace-dead").await;
 
+    let letter = app.admin_get("/admin/dead-letters").await["dead_letters"][0]["id"].clone();
     browser.click(&css("delivery-redrive")).await;
-    browser.wait_text(&css("replay-result"), "redriven").await;
+    // Redriven by the letter the trace names, without looking it up.
+    browser
+        .wait_text(
+            &css("replay-result"),
+            &format!("Dead letter #{letter} redriven"),
+        )
+        .await;
     browser.wait_text(&css("trace-status"), "done").await;
     browser.wait_text(&css("delivery-attempt"), "200").await;
     assert_eq!(app.jelou.received_requests().await.unwrap().len(), 2);
@@ -1228,6 +1267,68 @@ async fn five_thousand_events_are_counted_paged_and_searched() {
         .await;
     let row = browser.wait_text(&css("event-row"), "jelou").await;
     assert!(row.contains(&format!("57300{needle:07}")), "{row}");
+    browser.close().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_first_event_is_a_few_tab_presses_from_the_start_and_escape_closes_its_trace() {
+    let app = spawn_app(&[]).await;
+    let Some(browser) = browser(&app).await else {
+        return;
+    };
+    let first = app.post_jelou(&jelou_message("keys-1", "hola")).await;
+    browser.log_in().await;
+    let row = format!("[data-testid=\"event-row\"][data-event-id=\"{first}\"]");
+    browser.wait_visible(&row).await;
+    // From the page's start (a reload: nothing has the focus).
+    browser.js("location.reload(); return null").await;
+    browser.wait_visible(&row).await;
+    let active = || async {
+        browser
+            .js(&format!(
+                "const a = document.activeElement; \
+                 return a.closest('{row}') ? 'first-row' : (a.dataset.testid || a.tagName)"
+            ))
+            .await
+    };
+    let (mut tabs, mut reached) = (0, false);
+    while tabs < 5 && !reached {
+        let focused = browser.client.active_element().await.unwrap();
+        focused.send_keys("\u{E004}").await.unwrap(); // Tab
+        tabs += 1;
+        let now = active().await;
+        if tabs == 1 {
+            assert_eq!(
+                now,
+                json!("skip-link"),
+                "the first Tab stop skips to the content"
+            );
+            // Enter follows it (not a Tab press).
+            let link = browser.client.active_element().await.unwrap();
+            link.send_keys("\u{E007}").await.unwrap();
+        }
+        reached = active().await == json!("first-row");
+    }
+    assert!(
+        reached,
+        "the first event row within 5 Tab presses (at {tabs})"
+    );
+    eprintln!("the first event row took {tabs} Tab presses");
+    // Enter opens its trace; Escape closes it.
+    browser
+        .client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    browser.wait_text(&css("trace-event-id"), &first).await;
+    let body = browser.client.find(Locator::Css("body")).await.unwrap();
+    body.send_keys("\u{E00C}").await.unwrap();
+    browser.wait_gone(&css("trace")).await;
+    browser.assert_no_bugs().await;
     browser.close().await;
     app.stop().await;
 }

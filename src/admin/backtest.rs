@@ -67,7 +67,7 @@ pub async fn backtest(
         request.source,
         None,
     )
-    .map_err(invalid)?;
+    .map_err(|e| invalid(e.to_string()))?;
     if let Some(source) = &window.source {
         if !state.settings.sources.contains_key(source) {
             return Err(invalid(format!("source {source:?} is not configured")));

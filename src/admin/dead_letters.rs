@@ -293,7 +293,7 @@ pub async fn discard_many(
     responses(
         (status = 202, description = "The delivery's attempts restart", body = Redriven),
         (status = 404, description = "`unknown_dead_letter`", body = ErrorBody),
-        (status = 409, description = "`already_redriven`", body = ErrorBody),
+        (status = 409, description = "`already_redriven`, or `discarded`: an operator discarded the letter, which is never redriven", body = ErrorBody),
         (status = 503, description = "`store_unavailable`", body = ErrorBody),
     )
 )]
@@ -323,6 +323,11 @@ pub async fn redrive(
                 StatusCode::CONFLICT,
                 "already_redriven",
                 format!("dead letter {number} was already redriven; if it failed again it is listed under a new id"),
+            )),
+            Redrive::Discarded => Err(Rejection::new(
+                StatusCode::CONFLICT,
+                "discarded",
+                format!("dead letter {number} was discarded; a discarded letter is kept for the record and never redriven (replay its event to send its actions again)"),
             )),
         }
 }

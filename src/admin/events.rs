@@ -63,8 +63,10 @@ pub struct ListQuery {
 pub struct EventList {
     /// Newest accepted first.
     events: Vec<EventSummary>,
-    /// How many events match the filters, over every page.
+    /// How many events match the filters, over every page, counted up to 10,000.
     total: i64,
+    /// `false` when more than 10,000 events match: `total` is then 10,000.
+    total_exact: bool,
     /// Pass as `cursor` for the next page; `null` on the last one.
     next_cursor: Option<String>,
 }
@@ -140,6 +142,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(EventList {
         events,
         total: found.total,
+        total_exact: found.total_exact,
         next_cursor,
     }))
 }

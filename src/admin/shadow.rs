@@ -47,9 +47,8 @@ pub async fn list(
     let query = params.0;
     let now = crate::domain::event::now_millis();
     let since = match query.since.as_deref().filter(|s| !s.is_empty()) {
-        Some(text) => {
-            crate::backtest::parse_when("since", text, now).map_err(super::query::invalid)?
-        }
+        Some(text) => crate::backtest::parse_when("since", text, now)
+            .map_err(|e| super::query::invalid(e.to_string()))?,
         None => now - 24 * 3600 * 1000,
     };
     let mut rules = state

@@ -116,6 +116,8 @@ struct Answer {
     /// How the request failed when no answer came.
     failure: Option<SendFailure>,
     retry_after: Option<Duration>,
+    /// How long the request took (until its answer was read, or it failed).
+    duration_ms: i64,
 }
 
 /// How much of an answer is read (docs/providers.md); the rest is left unread.
@@ -158,6 +160,7 @@ impl Answer {
                 Some(e) => e.clone(),
                 None => excerpt(&self.body),
             },
+            duration_ms: Some(self.duration_ms),
         }
     }
 
@@ -184,7 +187,7 @@ async fn send(client: &ProviderClient, request: &RequestSpec) -> Answer {
     }
     client.limits.acquire(&request.method, &request.url).await;
     let started = std::time::Instant::now();
-    let answer = match builder.send().await {
+    let mut answer = match builder.send().await {
         Ok(response) => {
             let status = response.status().as_u16();
             let retry_after = retry_after(response.headers());
@@ -222,6 +225,7 @@ async fn send(client: &ProviderClient, request: &RequestSpec) -> Answer {
                     error: None,
                     failure: None,
                     retry_after,
+                    duration_ms: 0,
                 },
                 Err(e) => Answer {
                     status: Some(status),
@@ -229,6 +233,7 @@ async fn send(client: &ProviderClient, request: &RequestSpec) -> Answer {
                     error: Some(format!("the answer could not be read: {e}")),
                     failure: Some(SendFailure::Other),
                     retry_after,
+                    duration_ms: 0,
                 },
             }
         }
@@ -240,15 +245,17 @@ async fn send(client: &ProviderClient, request: &RequestSpec) -> Answer {
                 error: Some(text),
                 failure: Some(failure),
                 retry_after: None,
+                duration_ms: 0,
             }
         }
     };
+    answer.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     tracing::debug!(
         provider = %client.settings.name,
         method = %request.method,
         url = %request.url,
         status = ?answer.status,
-        elapsed_ms = started.elapsed().as_millis() as u64,
+        elapsed_ms = answer.duration_ms,
         "provider answered"
     );
     answer

@@ -143,6 +143,37 @@ pub(crate) fn event_conditions(
     }
 }
 
+/// The columns every events-list row shows (`e` is `events`), then the back end's `FROM`.
+pub(crate) const EVENT_COLUMNS: &str = "SELECT e.seq, e.event_id, e.source, e.kind, \
+     e.received_at, e.status, e.event, e.reason, e.user_id, e.user_phone, e.user_email, e.user_ns";
+
+/// Count the rows of `select` (`SELECT 1 FROM ... WHERE ...`) up to one more than the
+/// events list's cap (`capped_total` reads it).
+pub(crate) fn capped_count(select: &str) -> String {
+    format!(
+        "SELECT count(*) FROM ({select} LIMIT {}) c",
+        crate::store::TOTAL_CAP + 1
+    )
+}
+
+/// A page of events (`page`: `EVENT_COLUMNS` ... `LIMIT`) with what happened to each, newest
+/// first: after the 12 columns, the number of actions its rules decided (every run: one
+/// delivery each), its first rule error, and the first dead delivery as a sentence
+/// (`dead letter: final_status (HTTP 400)`). Worked out for the page's rows only: three
+/// indexed lookups per row.
+pub(crate) fn event_page(page: &str) -> String {
+    format!(
+        "SELECT p.*, \
+         (SELECT count(*) FROM deliveries d WHERE d.event_seq = p.seq), \
+         (SELECT r.error FROM rule_runs r WHERE r.event_seq = p.seq AND r.error IS NOT NULL \
+           ORDER BY r.run_id, r.position LIMIT 1), \
+         (SELECT 'dead letter: ' || d.reason || coalesce(' (HTTP ' || d.last_status || ')', '') \
+            FROM deliveries d WHERE d.event_seq = p.seq AND d.status = 'dead' \
+           ORDER BY d.id LIMIT 1) \
+         FROM ({page}) p ORDER BY p.seq DESC"
+    )
+}
+
 /// The dead letters joined to their delivery and event: `l`, `d`, `e`.
 pub(crate) const DEAD_LETTERS_FROM: &str = " FROM dead_letters l \
      JOIN deliveries d ON d.id = l.delivery_id JOIN events e ON e.seq = d.event_seq WHERE true";

@@ -134,11 +134,23 @@ impl EventFilter {
     }
 }
 
-/// One page of events and how many match in all.
+/// One page of events and how many match in all (counted up to `TOTAL_CAP`).
 #[derive(Debug, Clone, Default)]
 pub struct EventPage {
     pub events: Vec<EventSummary>,
+    /// How many match, at most `TOTAL_CAP`.
     pub total: i64,
+    /// `false` when more than `TOTAL_CAP` match (`total` is then `TOTAL_CAP`).
+    pub total_exact: bool,
+}
+
+/// The events list counts at most this many matches: counting a million takes seconds
+/// (PostgreSQL), counting ten thousand a few milliseconds.
+pub const TOTAL_CAP: i64 = 10_000;
+
+/// A count made with `LIMIT TOTAL_CAP + 1` as (`total`, `total_exact`).
+pub(crate) fn capped_total(counted: i64) -> (i64, bool) {
+    (counted.min(TOTAL_CAP), counted <= TOTAL_CAP)
 }
 
 /// Which dead letters (docs/http-api.md): every field set must match.
@@ -251,9 +263,19 @@ pub struct EventSummary {
     pub status: String,
     /// Why an event failed without its rules running (`unreadable`); null otherwise.
     pub reason: Option<String>,
+    /// The event's text, its first 200 characters; null when it has none (or cannot be read).
+    pub text: Option<String>,
+    /// How many actions the rules decided for it, over every run (replays included).
+    pub actions: i64,
+    /// Null, or what went wrong first: the first rule error, else why the first dead
+    /// delivery died (`dead letter: final_status (HTTP 400)`), else the event's `reason`.
+    pub error: Option<String>,
     #[serde(skip)]
     pub seq: i64,
 }
+
+/// At most this many characters of an event's text are shown in the events list.
+pub const SUMMARY_TEXT_CHARS: usize = 200;
 
 /// A delivery that failed for good (docs/guarantees.md, docs/http-api.md).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -336,6 +358,8 @@ pub enum Redrive {
     Done,
     NotFound,
     AlreadyRedriven,
+    /// An operator discarded it: it is kept for the record and never redriven.
+    Discarded,
 }
 
 /// A delivery claimed for sending.
@@ -354,6 +378,10 @@ pub struct Attempt {
     pub at: i64,
     pub status: Option<u16>,
     pub response_excerpt: String,
+    /// How long the request took, in milliseconds (until the answer was read or the
+    /// request failed); null for attempts recorded before this was kept.
+    #[serde(default)]
+    pub duration_ms: Option<i64>,
 }
 
 /// What becomes of a delivery after an attempt.
@@ -444,6 +472,10 @@ pub struct DeliveryTrace {
     /// listed with it); null if it never was.
     #[schema(value_type = Option<i64>)]
     pub redrive_of: Option<DeadLetterId>,
+    /// A dead delivery's dead letter (the open one, else the latest): what
+    /// `POST /admin/dead-letters/{id}/redrive` takes. Null while the delivery is not dead.
+    #[schema(value_type = Option<i64>)]
+    pub dead_letter_id: Option<DeadLetterId>,
     pub attempts: Vec<Attempt>,
 }
 
@@ -883,27 +915,46 @@ impl Storage {
     }
 }
 
-/// The user shown in the events list: from the stored event, or, when it cannot be read,
-/// from the row's own columns (`user_id`, `user_phone` digits, `user_email`, `user_ns`).
+/// The user and text shown in the events list: from the stored event, or, when it cannot be
+/// read, the user from the row's own columns (`user_id`, `user_phone` digits, `user_email`,
+/// `user_ns`) and no text. The text is cut to `SUMMARY_TEXT_CHARS`; empty shows as null.
 pub(crate) fn summary_user(
     json: Option<&str>,
     columns: [Option<String>; 4],
-) -> crate::domain::event::User {
+) -> (crate::domain::event::User, Option<String>) {
     #[derive(Deserialize)]
     struct Only {
-        user: crate::domain::event::User,
+        #[serde(default)]
+        user: Option<crate::domain::event::User>,
+        #[serde(default)]
+        text: Option<String>,
     }
-    if let Some(only) = json.and_then(|j| serde_json::from_str::<Only>(j).ok()) {
-        return only.user;
-    }
-    let [id, phone, email, ns] = columns;
-    crate::domain::event::User {
-        id,
-        phone: phone.map(|digits| format!("+{digits}")),
-        email,
-        name: None,
-        ns,
-    }
+    let only = json.and_then(|j| serde_json::from_str::<Only>(j).ok());
+    let (user, text) = only.map_or((None, None), |o| (o.user, o.text));
+    let text = text
+        .filter(|t| !t.is_empty())
+        .map(|t| t.chars().take(SUMMARY_TEXT_CHARS).collect());
+    let user = user.unwrap_or_else(|| {
+        let [id, phone, email, ns] = columns;
+        crate::domain::event::User {
+            id,
+            phone: phone.map(|digits| format!("+{digits}")),
+            email,
+            name: None,
+            ns,
+        }
+    });
+    (user, text)
+}
+
+/// The `error` of an events-list row: the first rule error, else the first dead delivery's
+/// (already worded by `filters::event_page`), else the event's own reason.
+pub(crate) fn summary_error(
+    rule_error: Option<String>,
+    dead_delivery: Option<String>,
+    reason: Option<&String>,
+) -> Option<String> {
+    rule_error.or(dead_delivery).or_else(|| reason.cloned())
 }
 
 /// At most this many characters of a provider's answer are kept with an attempt.

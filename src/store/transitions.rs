@@ -83,8 +83,17 @@ pub(crate) const RECORD_OUTCOME: &str = "UPDATE deliveries SET status = $1, \
      WHERE id = $10 RETURNING order_key";
 
 /// Number the attempt across redrives, so a redriven delivery keeps its earlier attempts.
-pub(crate) const ADD_ATTEMPT: &str = "INSERT INTO attempts (delivery_id, n, at, status, response_excerpt) \
-     VALUES ($1, (SELECT coalesce(max(n), 0) + 1 FROM attempts WHERE delivery_id = $1), $2, $3, $4)";
+/// `$1` delivery, `$2` at, `$3` status, `$4` excerpt, `$5` duration in ms.
+pub(crate) const ADD_ATTEMPT: &str = "INSERT INTO attempts \
+     (delivery_id, n, at, status, response_excerpt, duration_ms) \
+     VALUES ($1, (SELECT coalesce(max(n), 0) + 1 FROM attempts WHERE delivery_id = $1), \
+     $2, $3, $4, $5)";
+
+/// A delivery's dead letter as the trace shows it (`d` is `deliveries`): for a dead
+/// delivery, its open letter, else its latest (a delivery has at most one open letter,
+/// always its latest); null otherwise.
+pub(crate) const DEAD_LETTER_OF_DELIVERY: &str = "CASE WHEN d.status = 'dead' THEN \
+     (SELECT max(l.id) FROM dead_letters l WHERE l.delivery_id = d.id) END";
 
 /// A dead delivery's letter: `$1` delivery, `$2` reason, `$3` now.
 pub(crate) const ADD_DEAD_LETTER: &str = "INSERT INTO dead_letters \

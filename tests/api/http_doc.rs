@@ -225,6 +225,24 @@ fn http_api_doc_names_every_error_code_the_code_answers_with() {
         unnamed.is_empty(),
         "error codes the code answers with that {DOC} does not name (as `code`): {unnamed:?}"
     );
+    // Each also has its row in the table of every error code (a code named only in passing,
+    // e.g. `discarded` as a value of `include`, is not documented as an error).
+    let table = doc
+        .split_once("\n## Every error code")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("{DOC} has no \"## Every error code\" section"));
+    let rowless: Vec<&String> = codes
+        .iter()
+        .filter(|code| {
+            !table
+                .lines()
+                .any(|line| line.starts_with(&format!("| `{code}` |")))
+        })
+        .collect();
+    assert!(
+        rowless.is_empty(),
+        "error codes without a row in {DOC}'s \"Every error code\" table: {rowless:?}"
+    );
 }
 
 #[test]

@@ -516,3 +516,209 @@ async fn stats_count_each_minute_overall_and_per_provider() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn each_event_row_shows_its_text_its_action_count_and_what_went_wrong_first() {
+    let app = spawn_app(&[(
+        "r.rhai",
+        "if event.text.contains(\"boom\") { throw \"it went boom\"; } \
+         if event.text.contains(\"send\") { send_text(\"one\"); send_text(\"two\"); }",
+    )])
+    .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "no"})))
+        .mount(&app.jelou)
+        .await;
+    let long = "x".repeat(300);
+    let mut ids = Vec::new();
+    for (i, text) in ["please send", "boom", "just hello", long.as_str()]
+        .into_iter()
+        .enumerate()
+    {
+        let body = jelou_message(&format!("row-{i}"), text);
+        ids.push(accepted_event_id(app.post_jelou(&body).await).await);
+    }
+    for id in &ids {
+        app.wait_finished(id).await;
+    }
+    let (status, page) = json_of(app.admin_get("/admin/events").await).await;
+    assert_eq!(status, 200, "{page}");
+    let row = |id: &str| -> Value {
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} listed in {page}"))
+    };
+    let sent = row(&ids[0]);
+    assert_eq!(sent["text"], "please send");
+    assert_eq!(sent["actions"], 2);
+    assert_eq!(sent["error"], "dead letter: final_status (HTTP 400)");
+    let boom = row(&ids[1]);
+    assert_eq!(boom["actions"], 0);
+    assert!(
+        boom["error"].as_str().unwrap().contains("it went boom"),
+        "{boom}"
+    );
+    let hello = row(&ids[2]);
+    assert_eq!(
+        (&hello["text"], &hello["actions"], &hello["error"]),
+        (&json!("just hello"), &json!(0), &Value::Null)
+    );
+    assert_eq!(
+        row(&ids[3])["text"].as_str().unwrap().chars().count(),
+        200,
+        "the first 200 characters"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_search_matching_more_than_ten_thousand_events_counts_ten_thousand_and_says_so() {
+    let app = spawn_app(&[]).await;
+    // 10,001 done events with the word "plentiful", planted straight in the store (without
+    // a finish time, so that retention, which purges events finished long ago, keeps them).
+    if crate::POSTGRES {
+        app.sql(
+            "INSERT INTO events (event_id, source, dedupe_id, order_key, kind, received_at, \
+             status, event, search) \
+             SELECT 'evt_many' || i, 'jelou', 'many-' || i, 'many-' || i, 'other', 1000 + i, \
+             'done', '{\"text\": \"plentiful\"}', to_tsvector('simple', 'plentiful') \
+             FROM generate_series(1, 10001) AS i",
+        )
+        .await;
+    } else {
+        app.sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001) \
+             INSERT INTO events (event_id, source, dedupe_id, kind, received_at, status, event) \
+             SELECT 'evt_many' || i, 'jelou', 'many-' || i, 'other', 1000 + i, \
+             'done', '{\"text\": \"plentiful\"}' FROM n; \
+             INSERT INTO events_search (rowid, words) \
+             SELECT seq, 'plentiful' FROM events WHERE dedupe_id LIKE 'many-%'",
+        )
+        .await;
+    }
+    for query in ["q=plentiful", "q=plentiful&kind=other", "kind=other"] {
+        let (status, page) = json_of(
+            app.admin_get(&format!("/admin/events?limit=5&{query}"))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{query}: {page}");
+        assert_eq!(
+            (&page["total"], &page["total_exact"]),
+            (&json!(10_000), &json!(false)),
+            "{query}"
+        );
+        assert_eq!(page["events"].as_array().unwrap().len(), 5, "{query}");
+        assert_eq!(page["events"][0]["text"], "plentiful", "{query}");
+    }
+    app.sql("DELETE FROM events WHERE dedupe_id = 'many-1'")
+        .await;
+    let (_, page) = json_of(app.admin_get("/admin/events?limit=5&kind=other").await).await;
+    assert_eq!(
+        (&page["total"], &page["total_exact"]),
+        (&json!(10_000), &json!(true)),
+        "exactly 10,000 is exact"
+    );
+    app.stop().await;
+}
+
+/// The first delivery of an event's trace.
+async fn first_delivery(app: &TestApp, event_id: &str) -> Value {
+    let (status, trace) = json_of(app.admin_get(&format!("/admin/events/{event_id}")).await).await;
+    assert_eq!(status, 200, "{trace}");
+    trace["deliveries"][0].clone()
+}
+
+#[tokio::test]
+async fn a_trace_times_each_attempt_and_names_the_dead_letter_to_redrive() {
+    let app = spawn_app(&[("r.rhai", "send_text(\"hi\");")]).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "no"})))
+        .mount(&app.jelou)
+        .await;
+    let id = accepted_event_id(app.post_jelou(&jelou_message("tr-1", "hello")).await).await;
+    app.wait_finished(&id).await;
+    let dead = first_delivery(&app, &id).await;
+    assert_eq!(dead["status"], "dead", "{dead}");
+    assert!(
+        dead["attempts"][0]["duration_ms"]
+            .as_i64()
+            .is_some_and(|ms| ms >= 0),
+        "{dead}"
+    );
+    let letters = dead_letter_page(&app, "").await;
+    let letter = letters["dead_letters"][0]["id"].as_i64().unwrap();
+    assert_eq!(dead["dead_letter_id"], letter, "{dead}");
+
+    // Redriven by that id, it dies again: the trace names the new letter.
+    let (status, body) = json_of(
+        app.admin_post(&format!("/admin/dead-letters/{letter}/redrive"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    app.wait_until("the redriven delivery to die again", || async {
+        dead_letter_page(&app, "").await["total"] == 2
+    })
+    .await;
+    app.wait_finished(&id).await;
+    let again = first_delivery(&app, &id).await;
+    let newest = dead_letter_page(&app, "").await["dead_letters"][0]["id"]
+        .as_i64()
+        .unwrap();
+    assert_ne!(newest, letter);
+    assert_eq!(again["dead_letter_id"], newest, "{again}");
+    assert_eq!(again["redrive_of"], letter, "{again}");
+
+    // An attempt stored before durations were kept shows null.
+    app.sql("UPDATE attempts SET duration_ms = NULL").await;
+    let old = first_delivery(&app, &id).await;
+    assert!(old["attempts"][0]["duration_ms"].is_null(), "{old}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_discarded_dead_letter_cannot_be_redriven() {
+    let app = spawn_app(&[("r.rhai", "send_text(\"hi\");")]).await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "no"})))
+        .mount(&app.jelou)
+        .await;
+    finished_jelou_events(&app, "disc", 1).await;
+    let letter = dead_letter_page(&app, "").await["dead_letters"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let (status, body) = json_of(
+        app.admin_post(
+            "/admin/dead-letters/discard",
+            Some(&json!({"ids": [letter]})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, &body["discarded"]), (200, &json!(1)), "{body}");
+    let (status, body) = json_of(
+        app.admin_post(&format!("/admin/dead-letters/{letter}/redrive"), None)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("discarded")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("dead letter {letter} was discarded; ")),
+        "{body}"
+    );
+    let kept = dead_letter_page(&app, "include=discarded").await;
+    assert!(kept["dead_letters"][0]["redriven_at"].is_null(), "{kept}");
+    app.stop().await;
+}

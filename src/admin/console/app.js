@@ -217,7 +217,7 @@ async function loadEvents() {
   const data = await fetchEvents({ limit: PAGE });
   if (!data) return;
   events.list = data.events; events.cursor = data.next_cursor; events.loaded = true; events.older = false;
-  events.total = data.total || 0; events.fresh = 0;
+  events.total = data.total || 0; events.exact = data.total_exact !== false; events.fresh = 0;
   firstRender = true; // a new list: only rows that arrive later are highlighted
   renderEvents();
 }
@@ -238,7 +238,7 @@ async function refreshEvents() {
     renderEvents();
     return;
   }
-  events.total = data.total || 0;
+  events.total = data.total || 0; events.exact = data.total_exact !== false;
   let merged = data.events, cursor = data.next_cursor;
   const last = merged[merged.length - 1];
   if (last && events.older) {
@@ -270,6 +270,17 @@ $("events-new").addEventListener("click", () => {
   events.fresh = 0;
   loadEvents();
   $("view-events").scrollIntoView();
+});
+
+// "Skip to content" (the page's first Tab stop): past the header and the filters, to the
+// events list on the Events page (the next Tab is the first event), else to the page's
+// section. The page's address stays as it is (it holds the view and its filters).
+$("skip-link").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  if (!session.token) { $("login-token").focus(); return; }
+  const target = view === "events" ? $("events-table") : $("view-" + view);
+  if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+  target.focus();
 });
 
 // Keyboard: "/" focuses the search, Escape closes what is open (a confirmation, the trace).
@@ -306,8 +317,10 @@ function renderEvents() {
   }
   show($("events-empty"), events.list.length === 0);
   show($("events-older"), !!events.cursor);
-  $("events-count").textContent = events.list.length
-    ? events.list.length + " shown of " + (events.total || 0).toLocaleString("en") + " matching" : "";
+  // Past 10,000 matches the server stops counting (total_exact: false).
+  $("events-count").textContent = !events.list.length ? ""
+    : events.exact === false ? events.list.length + " shown of " + (events.total || 0).toLocaleString("en") + "+ events"
+    : events.list.length + " shown of " + (events.total || 0).toLocaleString("en") + " matching";
   const fresh = events.fresh || 0;
   $("events-new").textContent = fresh === 1 ? "1 new event: show it" : fresh + " new events: show them";
   show($("events-new"), fresh > 0);
@@ -322,8 +335,14 @@ function eventRow(e, fresh) {
         timeEl(e.received_at)),
       h("span", { class: "sub mono", text: e.event_id })),
     h("td", null, h("span", { text: e.source }), h("span", { class: "sub", text: e.kind })),
-    h("td", { class: "user", title: userFull(e.user), text: userLabel(e.user) }),
-    h("td", null, badge(e.status, "event-status")));
+    // One line each, cut with an ellipsis: who, what they wrote, what went wrong first.
+    h("td", { class: "user" },
+      h("span", { class: "line", title: userFull(e.user), text: userLabel(e.user) }),
+      e.text ? h("span", { class: "line event-text", testid: "event-text", title: e.text, text: e.text }) : null,
+      e.error ? h("span", { class: "line event-error", testid: "event-error", title: e.error, text: e.error }) : null),
+    h("td", null, badge(e.status, "event-status"),
+      h("span", { class: "sub", testid: "event-actions", title: "actions the rules decided for this event",
+        text: (e.actions || 0) === 1 ? "1 action" : (e.actions || 0) + " actions" })));
 }
 
 // ---------- trace ----------
@@ -481,7 +500,7 @@ function renderTrace(t) {
     tl.appendChild(h("li", { class: bad ? "is-error" : ok ? "is-ok" : "" },
       h("h3", null, i === 0 ? "Deliveries" : "Deliveries (replay)",
         h("code", { class: "muted small", text: run.id })),
-      run.items.map((d) => deliveryCard(d, ev.received_at))));
+      run.items.map((d) => deliveryCard(d))));
   });
   // Re-open what was open.
   for (const d of panel.querySelectorAll("details[data-key]")) {
@@ -502,12 +521,12 @@ function ruleCard(r, testid) {
         h("strong", { text: a.action }), " → ", h("span", { text: a.provider }), " ",
         h("code", { class: "muted", text: compact(a.params || {}) })))) : null);
 }
-function deliveryCard(d, receivedAt) {
+function deliveryCard(d) {
   let redrive = null;
-  if (d.status === "dead" && redrivable(d.reason)) {
+  if (d.status === "dead" && d.dead_letter_id !== null && d.dead_letter_id !== undefined && redrivable(d.reason)) {
     redrive = h("button", { type: "button", class: "primary", testid: "delivery-redrive", text: "Redrive",
       "aria-label": "Redrive delivery #" + d.seq });
-    redrive.addEventListener("click", () => redriveDelivery(d, receivedAt, redrive));
+    redrive.addEventListener("click", () => redriveDelivery(d, redrive));
   }
   return h("div", { class: "card" + (d.status === "dead" ? " error" : ""), testid: "trace-delivery",
       "data-delivery-id": d.id },
@@ -524,24 +543,15 @@ function deliveryCard(d, receivedAt) {
     h("h4", { class: "sub-head", text: "Attempts" }),
     attemptsTable(d.attempts, "delivery-attempt"));
 }
-/// Redrive a dead delivery from its trace: its dead letter is the one recording this delivery
-/// (found among the provider's letters for that action since the event arrived).
-async function redriveDelivery(d, receivedAt, button) {
+/// Redrive a dead delivery from its trace, by the dead letter the trace names (`dead_letter_id`).
+async function redriveDelivery(d, button) {
   button.disabled = true;
   const id = openEventId;
+  const letter = d.dead_letter_id;
   try {
-    let cursor = null, letter = null;
-    do {
-      const q = new URLSearchParams({ provider: d.provider, action: d.action, since: String(receivedAt || 0), limit: "500" });
-      if (cursor) q.set("cursor", cursor);
-      const { data } = await api("GET", "/admin/dead-letters?" + q.toString());
-      letter = (data.dead_letters || []).find((l) => l.delivery_id === d.id && !l.redriven_at && !l.discarded_at);
-      cursor = data.next_cursor;
-    } while (!letter && cursor);
-    if (!letter) throw new Error("its dead letter was not found (already redriven or discarded?)");
-    await api("POST", "/admin/dead-letters/" + encodeURIComponent(letter.id) + "/redrive");
+    await api("POST", "/admin/dead-letters/" + encodeURIComponent(letter) + "/redrive");
     if (id !== openEventId) return;
-    traceNotes.message = { kind: "ok", text: "Dead letter #" + letter.id + " redriven: " + d.action + " → " + d.provider +
+    traceNotes.message = { kind: "ok", text: "Dead letter #" + letter + " redriven: " + d.action + " → " + d.provider +
       " is pending again." };
   } catch (e) {
     if (e instanceof Unauthorized || id !== openEventId) return;

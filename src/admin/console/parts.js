@@ -44,10 +44,14 @@ export function attemptsTable(attempts, testid) {
   if (!attempts || !attempts.length) return h("p", { class: "muted small", text: "No attempts yet." });
   return h("table", { class: "attempts" },
     h("thead", null, h("tr", null, h("th", { class: "narrow", text: "#" }), h("th", { class: "narrow", text: "at" }),
-      h("th", { class: "narrow", text: "status" }), h("th", { text: "response excerpt" }))),
+      h("th", { class: "narrow", text: "status" }), h("th", { class: "narrow num", text: "took" }),
+      h("th", { text: "response excerpt" }))),
     h("tbody", null, attempts.map((a, i) => h("tr", { testid },
       h("td", { class: "narrow", text: String(i + 1) }),
       h("td", { class: "narrow time" }, timeEl(a.at, true)),
       h("td", { class: "narrow" }, httpBadge(a.status, "attempt-status")),
+      // Attempts recorded before durations were kept have none.
+      h("td", { class: "narrow num", testid: "attempt-duration",
+        text: typeof a.duration_ms === "number" ? a.duration_ms.toLocaleString("en") + " ms" : "—" }),
       h("td", { class: "excerpt", text: a.response_excerpt || "" })))));
 }

@@ -505,7 +505,8 @@ impl Backend for PostgresStore {
         let now = now_millis();
         let Some(row) = tx
             .query_opt(
-                "SELECT delivery_id, redriven_at FROM dead_letters WHERE id = $1 FOR UPDATE",
+                "SELECT delivery_id, redriven_at, discarded_at FROM dead_letters \
+                 WHERE id = $1 FOR UPDATE",
                 &[&id],
             )
             .await
@@ -513,9 +514,13 @@ impl Backend for PostgresStore {
         else {
             return Ok(Redrive::NotFound);
         };
-        let (delivery_id, redriven_at): (DeliveryId, Option<i64>) = (row.get(0), row.get(1));
+        let (delivery_id, redriven_at, discarded_at): (DeliveryId, Option<i64>, Option<i64>) =
+            (row.get(0), row.get(1), row.get(2));
         if redriven_at.is_some() {
             return Ok(Redrive::AlreadyRedriven);
+        }
+        if discarded_at.is_some() {
+            return Ok(Redrive::Discarded);
         }
         tx.execute(
             "UPDATE dead_letters SET redriven_at = $1 WHERE id = $2",
@@ -604,11 +609,14 @@ impl Backend for PostgresStore {
         .await?;
         let rows = client
             .query(
-                "SELECT d.id, d.run_id, d.seq, d.rule, d.action, d.provider, d.params, d.request, \
-                        d.status, d.reason, \
-                        (SELECT max(l.id) FROM dead_letters l \
-                          WHERE l.delivery_id = d.id AND l.redriven_at IS NOT NULL) \
-                 FROM deliveries d WHERE d.event_seq = $1 ORDER BY d.id",
+                &format!(
+                    "SELECT d.id, d.run_id, d.seq, d.rule, d.action, d.provider, d.params, \
+                            d.request, d.status, d.reason, \
+                            (SELECT max(l.id) FROM dead_letters l \
+                              WHERE l.delivery_id = d.id AND l.redriven_at IS NOT NULL), {} \
+                     FROM deliveries d WHERE d.event_seq = $1 ORDER BY d.id",
+                    transitions::DEAD_LETTER_OF_DELIVERY
+                ),
                 &[&seq],
             )
             .await
@@ -621,6 +629,7 @@ impl Backend for PostgresStore {
             let id: DeliveryId = d.get(0);
             deliveries.push(DeliveryTrace {
                 redrive_of: d.get(10),
+                dead_letter_id: d.get(11),
                 id,
                 run_id: d.get(1),
                 seq: i64::from(d.get::<_, i32>(2)),
@@ -769,7 +778,7 @@ impl Backend for PostgresStore {
             })
         };
         let from = " FROM events e WHERE true";
-        let mut count = filters::Sql::new(&format!("SELECT count(*){from}"));
+        let mut count = filters::Sql::new(&format!("SELECT 1{from}"));
         filters::event_conditions(
             &mut count,
             &filter,
@@ -778,9 +787,9 @@ impl Backend for PostgresStore {
             false,
         );
         let count_args = pg_args(&count.args);
-        let total: i64 = client
+        let counted: i64 = client
             .query_one(
-                &count.text,
+                &filters::capped_count(&count.text),
                 &count_args
                     .iter()
                     .map(|a| a.as_ref() as &(dyn ToSql + Sync))
@@ -789,6 +798,7 @@ impl Backend for PostgresStore {
             .await
             .map_err(pg_error)?
             .get(0);
+        let (total, total_exact) = super::capped_total(counted);
         // Few matches: read them from the GIN index first (the planner would otherwise walk
         // the primary key newest first through every event looking for a page of them).
         // Many: walking newest first finds a page at once.
@@ -797,10 +807,7 @@ impl Backend for PostgresStore {
         } else {
             "e.search @@ to_tsquery('simple', ?)"
         };
-        let mut page = filters::Sql::new(&format!(
-            "SELECT e.seq, e.event_id, e.source, e.kind, e.received_at, e.status, e.event, e.reason, \
-             e.user_id, e.user_phone, e.user_email, e.user_ns{from}"
-        ));
+        let mut page = filters::Sql::new(&format!("{}{from}", filters::EVENT_COLUMNS));
         filters::event_conditions(&mut page, &filter, search(condition), "e.seq", true);
         page.push(
             " ORDER BY e.seq DESC LIMIT ?",
@@ -811,24 +818,38 @@ impl Backend for PostgresStore {
             .iter()
             .map(|a| a.as_ref() as &(dyn ToSql + Sync))
             .collect();
-        let rows = client.query(&page.text, &params).await.map_err(pg_error)?;
+        let rows = client
+            .query(&filters::event_page(&page.text), &params)
+            .await
+            .map_err(pg_error)?;
         let events = rows
             .iter()
-            .map(|r| EventSummary {
-                seq: r.get(0),
-                event_id: r.get(1),
-                source: r.get(2),
-                kind: r.get(3),
-                received_at: r.get(4),
-                status: r.get(5),
-                user: super::summary_user(
+            .map(|r| {
+                let (user, text) = super::summary_user(
                     Some(r.get::<_, &str>(6)),
                     [r.get(8), r.get(9), r.get(10), r.get(11)],
-                ),
-                reason: r.get(7),
+                );
+                let reason: Option<String> = r.get(7);
+                EventSummary {
+                    seq: r.get(0),
+                    event_id: r.get(1),
+                    source: r.get(2),
+                    kind: r.get(3),
+                    received_at: r.get(4),
+                    status: r.get(5),
+                    user,
+                    text,
+                    actions: r.get(12),
+                    error: super::summary_error(r.get(13), r.get(14), reason.as_ref()),
+                    reason,
+                }
             })
             .collect();
-        Ok(EventPage { events, total })
+        Ok(EventPage {
+            events,
+            total,
+            total_exact,
+        })
     }
 
     async fn dead_letters(

@@ -112,8 +112,13 @@ async fn record_outcomes(
     for row in &rows {
         let id = &row.outcome.delivery_id;
         if let Some(a) = &row.outcome.attempt {
-            let params: Vec<&(dyn ToSql + Sync)> =
-                vec![id, &a.at, &row.attempt_status, &a.response_excerpt];
+            let params: Vec<&(dyn ToSql + Sync)> = vec![
+                id,
+                &a.at,
+                &row.attempt_status,
+                &a.response_excerpt,
+                &a.duration_ms,
+            ];
             writes.push(tx.execute_raw(&add_attempt, params));
         }
         let params: Vec<&(dyn ToSql + Sync)> = vec![

@@ -54,7 +54,7 @@ pub(super) async fn attempts_for(
 ) -> Result<std::collections::HashMap<DeliveryId, Vec<Attempt>>, StoreError> {
     let rows = client
         .query(
-            "SELECT delivery_id, at, status, response_excerpt FROM attempts \
+            "SELECT delivery_id, at, status, response_excerpt, duration_ms FROM attempts \
              WHERE delivery_id = ANY($1) ORDER BY delivery_id, n",
             &[&ids],
         )
@@ -67,6 +67,7 @@ pub(super) async fn attempts_for(
             at: r.get(1),
             status: r.get::<_, Option<i32>>(2).map(|s| s as u16),
             response_excerpt: r.get(3),
+            duration_ms: r.get(4),
         });
     }
     Ok(out)

@@ -168,26 +168,26 @@ pub(super) fn list_events(conn: &Connection, filter: &EventFilter) -> anyhow::Re
     } else {
         (" FROM events e WHERE true", "e.seq")
     };
-    let mut page = Sql::new(&format!(
-        "SELECT e.seq, e.event_id, e.source, e.kind, e.received_at, e.status, e.event, e.reason, \
-         e.user_id, e.user_phone, e.user_email, e.user_ns{from}"
-    ));
+    let mut page = Sql::new(&format!("{}{from}", filters::EVENT_COLUMNS));
     filters::event_conditions(&mut page, filter, search(), seq_column, true);
     page.push(
         &format!(" ORDER BY {seq_column} DESC LIMIT ?"),
         [Arg::Int(filter.limit as i64)],
     );
-    let total: i64 = if searching && filter.only_words() {
+    let counted: i64 = if searching && filter.only_words() {
         // Only the index: no row of `events` is read to count.
-        conn.prepare_cached("SELECT count(*) FROM events_search WHERE events_search MATCH ?1")?
-            .query_row([fts_query(&filter.words)], |r| r.get(0))?
+        conn.prepare_cached(&filters::capped_count(
+            "SELECT 1 FROM events_search WHERE events_search MATCH ?1",
+        ))?
+        .query_row([fts_query(&filter.words)], |r| r.get(0))?
     } else {
-        let mut count = Sql::new(&format!("SELECT count(*){from}"));
+        let mut count = Sql::new(&format!("SELECT 1{from}"));
         filters::event_conditions(&mut count, filter, search(), seq_column, false);
-        conn.prepare_cached(&count.text)?
+        conn.prepare_cached(&filters::capped_count(&count.text))?
             .query_row(params_from_iter(sql_args(count.args)), |r| r.get(0))?
     };
-    let mut stmt = conn.prepare_cached(&page.text)?;
+    let (total, total_exact) = crate::store::capped_total(counted);
+    let mut stmt = conn.prepare_cached(&filters::event_page(&page.text))?;
     let rows = stmt.query_map(params_from_iter(sql_args(page.args)), |row| {
         Ok((
             row.get::<_, i64>(0)?,
@@ -204,23 +204,38 @@ pub(super) fn list_events(conn: &Connection, filter: &EventFilter) -> anyhow::Re
                 row.get::<_, Option<String>>(10)?,
                 row.get::<_, Option<String>>(11)?,
             ],
+            (
+                row.get::<_, i64>(12)?,
+                row.get::<_, Option<String>>(13)?,
+                row.get::<_, Option<String>>(14)?,
+            ),
         ))
     })?;
     let mut events = Vec::new();
     for row in rows {
-        let (seq, event_id, source, kind, received_at, status, json, reason, columns) = row?;
+        let (seq, event_id, source, kind, received_at, status, json, reason, columns, outcome) =
+            row?;
+        let (user, text) = crate::store::summary_user(json.as_deref(), columns);
+        let (actions, rule_error, dead) = outcome;
         events.push(EventSummary {
             event_id,
             source,
             kind,
-            user: crate::store::summary_user(json.as_deref(), columns),
+            user,
             received_at,
             status,
+            error: crate::store::summary_error(rule_error, dead, reason.as_ref()),
             reason,
+            text,
+            actions,
             seq,
         });
     }
-    Ok(EventPage { events, total })
+    Ok(EventPage {
+        events,
+        total,
+        total_exact,
+    })
 }
 
 /// The attempts of many deliveries in one query, by delivery id.
@@ -236,7 +251,7 @@ fn attempts_for(
     }
     let marks = vec!["?"; ids.len()].join(", ");
     let mut stmt = conn.prepare(&format!(
-        "SELECT delivery_id, at, status, response_excerpt FROM attempts \
+        "SELECT delivery_id, at, status, response_excerpt, duration_ms FROM attempts \
          WHERE delivery_id IN ({marks}) ORDER BY delivery_id, n"
     ))?;
     let rows = stmt.query_map(params_from_iter(ids), |row| {
@@ -246,6 +261,7 @@ fn attempts_for(
                 at: row.get(1)?,
                 status: row.get(2)?,
                 response_excerpt: row.get(3)?,
+                duration_ms: row.get(4)?,
             },
         ))
     })?;
@@ -352,13 +368,14 @@ pub(super) fn trace(conn: &Connection, event_id: &EventId) -> anyhow::Result<Opt
         seq,
     )?;
     let mut deliveries = Vec::new();
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT d.id, d.run_id, d.seq, d.rule, d.action, d.provider, d.params, d.request, \
                 d.status, d.reason, \
                 (SELECT max(l.id) FROM dead_letters l \
-                  WHERE l.delivery_id = d.id AND l.redriven_at IS NOT NULL) \
+                  WHERE l.delivery_id = d.id AND l.redriven_at IS NOT NULL), {} \
          FROM deliveries d WHERE d.event_seq = ?1 ORDER BY d.id",
-    )?;
+        transitions::DEAD_LETTER_OF_DELIVERY
+    ))?;
     let rows = stmt
         .query_map([seq], |row| {
             Ok((
@@ -373,6 +390,7 @@ pub(super) fn trace(conn: &Connection, event_id: &EventId) -> anyhow::Result<Opt
                 row.get::<_, String>(8)?,
                 row.get::<_, Option<String>>(9)?,
                 row.get::<_, Option<DeadLetterId>>(10)?,
+                row.get::<_, Option<DeadLetterId>>(11)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -389,6 +407,7 @@ pub(super) fn trace(conn: &Connection, event_id: &EventId) -> anyhow::Result<Opt
         status,
         reason,
         redrive_of,
+        dead_letter_id,
     ) in rows
     {
         deliveries.push(DeliveryTrace {
@@ -403,6 +422,7 @@ pub(super) fn trace(conn: &Connection, event_id: &EventId) -> anyhow::Result<Opt
             status,
             reason,
             redrive_of,
+            dead_letter_id,
             attempts: attempts_of.remove(&id).unwrap_or_default(),
         });
     }

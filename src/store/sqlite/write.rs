@@ -483,6 +483,7 @@ fn finish_attempt(conn: &Connection, outcome: &AttemptOutcome, now: i64) -> anyh
                 "$2": attempt.at,
                 "$3": attempt.status,
                 "$4": attempt.response_excerpt,
+                "$5": attempt.duration_ms,
             })?;
     }
     let (status, next_at, reason) = outcome_columns(&outcome.next, now);
@@ -556,10 +557,16 @@ fn identity(
 }
 
 fn redrive(conn: &Connection, id: DeadLetterId, now: i64) -> anyhow::Result<Redrive> {
-    let Some((delivery_id, redriven_at)) = conn
-        .prepare_cached("SELECT delivery_id, redriven_at FROM dead_letters WHERE id = ?1")?
+    let Some((delivery_id, redriven_at, discarded_at)) = conn
+        .prepare_cached(
+            "SELECT delivery_id, redriven_at, discarded_at FROM dead_letters WHERE id = ?1",
+        )?
         .query_row([id], |row| {
-            Ok((row.get::<_, DeliveryId>(0)?, row.get::<_, Option<i64>>(1)?))
+            Ok((
+                row.get::<_, DeliveryId>(0)?,
+                row.get::<_, Option<i64>>(1)?,
+                row.get::<_, Option<i64>>(2)?,
+            ))
         })
         .optional()?
     else {
@@ -567,6 +574,9 @@ fn redrive(conn: &Connection, id: DeadLetterId, now: i64) -> anyhow::Result<Redr
     };
     if redriven_at.is_some() {
         return Ok(Redrive::AlreadyRedriven);
+    }
+    if discarded_at.is_some() {
+        return Ok(Redrive::Discarded);
     }
     conn.prepare_cached("UPDATE dead_letters SET redriven_at = ?1 WHERE id = ?2")?
         .execute(params![now, id])?;
