@@ -316,7 +316,12 @@ fn run(
                 events as f64 / (last - first).as_secs_f64()
             }),
             first_after: drain_started.map(|t| {
-                state.first.lock().unwrap().expect("deliveries arrived").saturating_duration_since(t)
+                state
+                    .first
+                    .lock()
+                    .unwrap()
+                    .expect("deliveries arrived")
+                    .saturating_duration_since(t)
             }),
             peak_wal_mib: 0.0,
             peak_rss_mib: Vec::new(),

@@ -213,7 +213,11 @@ impl Backtest {
             };
             tokio::spawn(async move { store.decided_events(page).await })
         };
-        let ask = |read: usize| window.limit.map_or(PAGE, |l| l.saturating_sub(read).min(PAGE));
+        let ask = |read: usize| {
+            window
+                .limit
+                .map_or(PAGE, |l| l.saturating_sub(read).min(PAGE))
+        };
         let mut read = 0_usize;
         let mut pending = (ask(0) > 0).then(|| (fetch(0, ask(0)), ask(0)));
         while let Some((reading, asked)) = pending.take() {
