@@ -37,7 +37,7 @@ mod tls;
 use decisions::{decisions_in, lock_keys};
 use ingest::{insert_loop, InsertJob};
 use outcomes::{outcome_loop, OutcomeJob};
-use read::{attempts_for, open_letters, pg_args, rule_runs};
+use read::{attempts_for, count_built, open_letters, query_built, rule_runs};
 
 mod embedded {
     refinery::embed_migrations!("src/store/migrations/postgres");
@@ -786,18 +786,8 @@ impl Backend for PostgresStore {
             "e.seq",
             false,
         );
-        let count_args = pg_args(&count.args);
-        let counted: i64 = client
-            .query_one(
-                &filters::capped_count(&count.text),
-                &count_args
-                    .iter()
-                    .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-                    .collect::<Vec<_>>(),
-            )
-            .await
-            .map_err(pg_error)?
-            .get(0);
+        let counted =
+            count_built(&client, &filters::capped_count(&count.text), &count.args).await?;
         let (total, total_exact) = super::capped_total(counted);
         // Few matches: read them from the GIN index first (the planner would otherwise walk
         // the primary key newest first through every event looking for a page of them).
@@ -813,15 +803,7 @@ impl Backend for PostgresStore {
             " ORDER BY e.seq DESC LIMIT ?",
             [filters::Arg::Int(filter.limit as i64)],
         );
-        let args = pg_args(&page.args);
-        let params: Vec<&(dyn ToSql + Sync)> = args
-            .iter()
-            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let rows = client
-            .query(&filters::event_page(&page.text), &params)
-            .await
-            .map_err(pg_error)?;
+        let rows = query_built(&client, &filters::event_page(&page.text), &page.args).await?;
         let events = rows
             .iter()
             .map(|r| {
@@ -862,18 +844,12 @@ impl Backend for PostgresStore {
         if !query.include_discarded {
             conditions.raw(" AND l.discarded_at IS NULL");
         }
-        let count_args = pg_args(&conditions.args);
-        let total: i64 = client
-            .query_one(
-                &format!("SELECT count(*){}", conditions.text),
-                &count_args
-                    .iter()
-                    .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-                    .collect::<Vec<_>>(),
-            )
-            .await
-            .map_err(pg_error)?
-            .get(0);
+        let total = count_built(
+            &client,
+            &format!("SELECT count(*){}", conditions.text),
+            &conditions.args,
+        )
+        .await?;
         let mut page = filters::Sql::new(filters::DEAD_LETTER_COLUMNS);
         page.raw(&conditions.text);
         page.args = conditions.args;
@@ -884,12 +860,7 @@ impl Backend for PostgresStore {
             " ORDER BY l.id DESC LIMIT ?",
             [filters::Arg::Int(query.limit as i64)],
         );
-        let args = pg_args(&page.args);
-        let params: Vec<&(dyn ToSql + Sync)> = args
-            .iter()
-            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        let rows = client.query(&page.text, &params).await.map_err(pg_error)?;
+        let rows = query_built(&client, &page.text, &page.args).await?;
         let ids: Vec<DeliveryId> = rows.iter().map(|r| r.get(10)).collect();
         // Every letter's attempts in one query, not one per letter.
         let mut attempts_of = attempts_for(&client, &ids).await?;

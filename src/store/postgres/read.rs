@@ -4,9 +4,14 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
-/// A built condition's parameters as PostgreSQL values.
-pub(super) fn pg_args(args: &[filters::Arg]) -> Vec<Box<dyn ToSql + Sync + Send>> {
-    args.iter()
+/// A built statement (`filters::Sql`'s text, or one made from it) run with its parameters.
+pub(super) async fn query_built<C: deadpool_postgres::GenericClient>(
+    client: &C,
+    text: &str,
+    args: &[filters::Arg],
+) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+    let values: Vec<Box<dyn ToSql + Sync + Send>> = args
+        .iter()
         .map(|a| -> Box<dyn ToSql + Sync + Send> {
             match a {
                 filters::Arg::Text(t) => Box::new(t.clone()),
@@ -14,7 +19,24 @@ pub(super) fn pg_args(args: &[filters::Arg]) -> Vec<Box<dyn ToSql + Sync + Send>
                 filters::Arg::LetterIds(ids) => Box::new(ids.clone()),
             }
         })
-        .collect()
+        .collect();
+    let params: Vec<&(dyn ToSql + Sync)> = values
+        .iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    client.query(text, &params).await.map_err(pg_error)
+}
+
+/// The one number a built `SELECT count(…)` answers.
+pub(super) async fn count_built<C: deadpool_postgres::GenericClient>(
+    client: &C,
+    text: &str,
+    args: &[filters::Arg],
+) -> Result<i64, StoreError> {
+    let rows = query_built(client, text, args).await?;
+    rows.first()
+        .map(|r| r.get(0))
+        .ok_or_else(|| StoreError::Unexpected(anyhow::anyhow!("a count answered no row: {text}")))
 }
 
 /// The open letters (neither redriven nor discarded) a selection names, locked for this
@@ -35,12 +57,7 @@ pub(super) async fn open_letters(
     }
     sql.raw(filters::OPEN_LETTER);
     sql.raw(" ORDER BY l.id FOR UPDATE OF l");
-    let args = pg_args(&sql.args);
-    let params: Vec<&(dyn ToSql + Sync)> = args
-        .iter()
-        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    let rows = tx.query(&sql.text, &params).await.map_err(pg_error)?;
+    let rows = query_built(tx, &sql.text, &sql.args).await?;
     Ok(rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
