@@ -137,6 +137,17 @@ async fn jelou_ok(app: &TestApp) {
         .await;
 }
 
+/// Jelou answers `400 {"error": "bad user"}` to the first `refusals` requests (a final
+/// failure: each becomes a dead letter), then `200` (a redrive succeeds).
+async fn jelou_refuses_then_accepts(app: &TestApp, refusals: u64) {
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad user"})))
+        .up_to_n_times(refusals)
+        .mount(&app.jelou)
+        .await;
+    jelou_ok(app).await;
+}
+
 /// A Jelou external-support message from WhatsApp user `573001112233`.
 fn jelou_message(id: &str, text: &str) -> Value {
     json!({
@@ -497,12 +508,7 @@ async fn log_in_see_a_new_event_arrive_and_read_its_trace() {
 #[tokio::test]
 async fn redriving_a_dead_letter_marks_it_redriven_and_the_event_is_done() {
     let app = spawn_app(&[("10-text.rhai", r#"send_text("hi");"#)]).await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad user"})))
-        .up_to_n_times(1)
-        .mount(&app.jelou)
-        .await;
-    jelou_ok(&app).await;
+    jelou_refuses_then_accepts(&app, 1).await;
     let Some(browser) = browser(&app).await else {
         return;
     };
@@ -751,12 +757,7 @@ async fn a_provider_paused_from_the_console_attempts_nothing_until_resumed() {
 async fn a_thousand_dead_letters_are_redriven_in_bulk_from_the_console_and_all_delivered() {
     const LETTERS: usize = 1_000;
     let app = spawn_app(&[("10-text.rhai", r#"send_text("hi");"#)]).await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad user"})))
-        .up_to_n_times(LETTERS as u64)
-        .mount(&app.jelou)
-        .await;
-    jelou_ok(&app).await;
+    jelou_refuses_then_accepts(&app, LETTERS as u64).await;
     let Some(browser) = browser(&app).await else {
         return;
     };
@@ -1050,12 +1051,7 @@ async fn the_overview_rejections_and_shadow_pages_show_what_happened() {
 #[tokio::test]
 async fn every_page_fits_a_390_px_phone_without_sideways_scrolling() {
     let app = spawn_app(&[("10-text.rhai", r#"send_text("hi");"#)]).await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad user"})))
-        .up_to_n_times(1)
-        .mount(&app.jelou)
-        .await;
-    jelou_ok(&app).await;
+    jelou_refuses_then_accepts(&app, 1).await;
     let Some(browser) = browser(&app).await else {
         return;
     };
@@ -1139,12 +1135,7 @@ async fn a_dead_delivery_is_explained_and_redriven_from_its_trace() {
         ("20-quiet.rhai", "let nothing = 1;"),
     ])
     .await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": "bad user"})))
-        .up_to_n_times(1)
-        .mount(&app.jelou)
-        .await;
-    jelou_ok(&app).await;
+    jelou_refuses_then_accepts(&app, 1).await;
     let Some(browser) = browser(&app).await else {
         return;
     };
