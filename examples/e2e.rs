@@ -46,6 +46,10 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|u| u.parse().ok())
         .unwrap_or(5000);
+    let max_in_flight: usize = std::env::var("MAX_IN_FLIGHT")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(64);
     let storage = std::env::var("STORAGE_URL").unwrap_or_else(|_| "sqlite://data/e2e.db".into());
     let binary = std::fs::canonicalize(&binary).map_err(|e| {
         anyhow::anyhow!("cannot find {binary} ({e}); run `cargo build --release` first")
@@ -81,7 +85,7 @@ fn main() -> anyhow::Result<()> {
         dir.path().join("switchboard.toml"),
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\nurl = \"{storage}\"\n\
-             [delivery]\nmax_in_flight = 64\ntimeout_ms = 10000\n\
+             [delivery]\nmax_in_flight = {max_in_flight}\ntimeout_ms = 10000\n\
              [providers.jelou]\nkind = \"jelou\"\nbase_url = \"http://127.0.0.1:{sink_port}\"\n\
              client_id = \"i\"\nclient_secret = \"s\"\nbot_id = \"b\"\n\
              [sources.jelou]\nkind = \"jelou\"\nsecret = \"{SECRET}\"\n"
@@ -172,7 +176,49 @@ fn main() -> anyhow::Result<()> {
         );
         anyhow::Ok(())
     });
+    if result.is_ok() {
+        // CPU per event by thread (Linux): which stage the cores went to, whatever else the
+        // machine was doing.
+        if let Some(cpu) = cpu_by_thread(server.id()) {
+            let total: f64 = cpu.iter().map(|(_, s)| s).sum();
+            let per_event = |seconds: f64| seconds * 1e6 / events as f64;
+            let parts: Vec<String> = cpu
+                .iter()
+                .map(|(name, s)| format!("{name} {:.0}", per_event(*s)))
+                .collect();
+            println!(
+                "serve's CPU per event: {:.0} µs ({})",
+                per_event(total),
+                parts.join(", ")
+            );
+        }
+    }
     let _ = server.kill();
     let _ = server.wait();
     result
+}
+
+/// CPU seconds `serve` spent so far, summed by thread name, largest first (`None` where
+/// `/proc` cannot tell).
+fn cpu_by_thread(pid: u32) -> Option<Vec<(String, f64)>> {
+    let mut by_name: HashMap<String, f64> = HashMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path();
+        let name = std::fs::read_to_string(path.join("comm")).ok()?;
+        let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+        // Fields after the parenthesised name: state is the 3rd field; utime and stime
+        // the 14th and 15th (clock ticks, 100 per second on Linux).
+        let after = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = after.split(' ').collect();
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        let name = name
+            .trim()
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .to_string();
+        *by_name.entry(name).or_default() += ticks / 100.0;
+    }
+    let mut cpu: Vec<(String, f64)> = by_name.into_iter().collect();
+    cpu.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Some(cpu)
 }

@@ -57,7 +57,8 @@ const OUTCOME_RETRY_FIRST: Duration = Duration::from_millis(100);
 struct Lane {
     client: ProviderClient,
     /// One permit per request in flight (`max_in_flight`). A permit is returned when its
-    /// task ends, however it ends (a panic included), so a slot can never leak.
+    /// request is over (before the outcome is written), or when its task ends however it
+    /// ends (a panic included), so a slot can never leak.
     slots: Arc<Semaphore>,
 }
 
@@ -173,9 +174,9 @@ pub async fn run(
                         &metrics,
                         gate.as_deref(),
                         delivery_row,
+                        permit,
                     )
                     .await;
-                    drop(permit);
                     store.deliveries_ready.notify_one();
                 });
             }
@@ -214,10 +215,16 @@ async fn carry_out(
     metrics: &Metrics,
     gate: Option<&Gate>,
     claimed: crate::store::ClaimedDelivery,
+    permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     let action = &claimed.action;
     let started = std::time::Instant::now();
     let report = attempt::attempt(client, action, &Identities::Store(store)).await;
+    // The request is over: its slot is free for the next one while the outcome is written
+    // (`max_in_flight` counts requests to the provider; holding the slot through the store's
+    // commit would tie the provider's pace to the writer's).
+    drop(permit);
+    store.deliveries_ready.notify_one();
     if let Some(gate) = gate {
         let attempted = match (&report.attempt, report.result) {
             (None, _) => Attempted::NotSent,

@@ -33,7 +33,7 @@ pub(super) const WAL_RESTART_BYTES: u64 = 128 * 1024 * 1024;
 /// Past this, the writer restarts the WAL even with callers waiting.
 pub(super) const WAL_MUST_RESTART_BYTES: u64 = 320 * 1024 * 1024;
 /// After a checkpoint resets the WAL, the writer truncates the file to this size.
-pub(super) const WAL_KEEP_BYTES: u64 = 16 * 1024 * 1024;
+pub(super) const WAL_KEEP_BYTES: u64 = WAL_RESTART_BYTES;
 /// How long a checkpoint that needs readers gone waits for them before it gives up (it is
 /// tried again soon); writers wait meanwhile.
 const READERS_WAIT: Duration = Duration::from_millis(20);
