@@ -6,7 +6,9 @@
 //! (defaults 30000 and 64). `USERS` spreads the events over that many users (default
 //! 5000). `STORAGE_URL` picks the store (default: SQLite in a temp dir);
 //! `RATE=N` paces the posts at N per second (to see latency below saturation; unset, it posts
-//! as fast as it can, which measures throughput).
+//! as fast as it can, which measures throughput). `MAX_IN_FLIGHT` sets the provider's
+//! `max_in_flight` (default 64). On Linux it also prints `serve`'s CPU per event by thread
+//! (the store's writer, the runtime's workers, the HTTP workers), read from `/proc`.
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
 use std::collections::HashMap;
