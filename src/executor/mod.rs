@@ -60,6 +60,10 @@ struct Lane {
     /// request is over (before the outcome is written), or when its task ends however it
     /// ends (a panic included), so a slot can never leak.
     slots: Arc<Semaphore>,
+    /// One permit per delivery between its claim and its recorded outcome: twice
+    /// `max_in_flight`, so outcomes waiting for the store cannot pile up without bound
+    /// (each is a sent request not yet written down).
+    open: Arc<Semaphore>,
 }
 
 /// Build one client per configured provider.
@@ -102,6 +106,7 @@ pub async fn run(
                     Arc::new(Lane {
                         client,
                         slots: Arc::new(Semaphore::new(settings.delivery.max_in_flight)),
+                        open: Arc::new(Semaphore::new(settings.delivery.max_in_flight * 2)),
                     }),
                 )
             })
@@ -121,7 +126,10 @@ pub async fn run(
             pauses_read = Some(tokio::time::Instant::now());
         }
         for (name, lane) in lanes.iter() {
-            let free = lane.slots.available_permits();
+            let free = lane
+                .slots
+                .available_permits()
+                .min(lane.open.available_permits());
             // Claim in batches: wait for a quarter of the slots to be free, unless all are
             // (each claim is a write; one per finished delivery would double them).
             if free == 0 || (free < claim_batch && free < delivery.max_in_flight) {
@@ -141,7 +149,10 @@ pub async fn run(
                     gate.probe_unused();
                 }
             };
-            let Ok(mut permits) = lane.slots.clone().try_acquire_many_owned(want as u32) else {
+            let (Ok(mut permits), Ok(mut open)) = (
+                lane.slots.clone().try_acquire_many_owned(want as u32),
+                lane.open.clone().try_acquire_many_owned(want as u32),
+            ) else {
                 probe_unused();
                 continue;
             };
@@ -156,7 +167,7 @@ pub async fn run(
                 probe_unused();
             }
             for delivery_row in claimed {
-                let Some(permit) = permits.split(1) else {
+                let (Some(permit), Some(open_permit)) = (permits.split(1), open.split(1)) else {
                     break;
                 };
                 let (store, lane, settings, metrics, gate) = (
@@ -177,11 +188,12 @@ pub async fn run(
                         permit,
                     )
                     .await;
+                    drop(open_permit);
                     store.deliveries_ready.notify_one();
                 });
             }
             // Permits not used by this claim go back now.
-            drop(permits);
+            drop((permits, open));
         }
         while let Some(done) = tasks.try_join_next() {
             if let Err(e) = done {
