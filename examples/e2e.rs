@@ -11,6 +11,9 @@
 //! (the store's writer, the runtime's workers, the HTTP workers), read from `/proc`.
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
+#[path = "common/cpu.rs"]
+mod cpu;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -181,7 +184,7 @@ fn main() -> anyhow::Result<()> {
     if result.is_ok() {
         // CPU per event by thread (Linux): which stage the cores went to, whatever else the
         // machine was doing.
-        if let Some(cpu) = cpu_by_thread(server.id()) {
+        if let Some(cpu) = cpu::by_thread(server.id()) {
             let total: f64 = cpu.iter().map(|(_, s)| s).sum();
             let per_event = |seconds: f64| seconds * 1e6 / events as f64;
             let parts: Vec<String> = cpu
@@ -198,29 +201,4 @@ fn main() -> anyhow::Result<()> {
     let _ = server.kill();
     let _ = server.wait();
     result
-}
-
-/// CPU seconds `serve` spent so far, summed by thread name, largest first (`None` where
-/// `/proc` cannot tell).
-fn cpu_by_thread(pid: u32) -> Option<Vec<(String, f64)>> {
-    let mut by_name: HashMap<String, f64> = HashMap::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-        let path = task.ok()?.path();
-        let name = std::fs::read_to_string(path.join("comm")).ok()?;
-        let stat = std::fs::read_to_string(path.join("stat")).ok()?;
-        // Fields after the parenthesised name: state is the 3rd field; utime and stime
-        // the 14th and 15th (clock ticks, 100 per second on Linux).
-        let after = &stat[stat.rfind(')')? + 2..];
-        let fields: Vec<&str> = after.split(' ').collect();
-        let ticks: f64 =
-            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-        let name = name
-            .trim()
-            .trim_end_matches(|c: char| c.is_ascii_digit())
-            .to_string();
-        *by_name.entry(name).or_default() += ticks / 100.0;
-    }
-    let mut cpu: Vec<(String, f64)> = by_name.into_iter().collect();
-    cpu.sort_by(|a, b| b.1.total_cmp(&a.1));
-    Some(cpu)
 }

@@ -12,6 +12,9 @@
 //! store (default: SQLite in a temporary folder).
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
+#[path = "common/cpu.rs"]
+mod cpu;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -51,29 +54,9 @@ fn event(run: &str, i: usize, users: usize) -> Event {
 
 /// The CPU seconds this process's threads named `name` have used.
 fn thread_cpu(name: &str) -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return f64::NAN;
-    };
-    let mut seconds = 0.0;
-    for task in tasks.flatten() {
-        let path = task.path();
-        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if comm.trim() != name {
-            continue;
-        }
-        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
-        let Some(end) = stat.rfind(')') else { continue };
-        let fields: Vec<&str> = stat[end + 2..].split(' ').collect();
-        // utime and stime: the 14th and 15th fields, in clock ticks (100 per second).
-        let ticks = |n: usize| {
-            fields
-                .get(n)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        seconds += (ticks(11) + ticks(12)) / 100.0;
-    }
-    seconds
+    cpu::by_thread(std::process::id())
+        .and_then(|cpu| cpu.into_iter().find(|(n, _)| n == name))
+        .map_or(f64::NAN, |(_, seconds)| seconds)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

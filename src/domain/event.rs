@@ -99,6 +99,34 @@ pub struct Message {
     pub status: Option<String>,
 }
 
+/// For tests: a Jelou text message `m<n>` (`evt_<n>`) from user `user`.
+#[cfg(test)]
+impl Event {
+    pub(crate) fn text_message(n: usize, user: &str, text: &str) -> Event {
+        Event {
+            id: format!("m{n}"),
+            event_id: EventId::unchecked(format!("evt_{n}")),
+            source: "jelou".into(),
+            provider: SourceKind::Jelou,
+            kind: EventKind::MessageReceived,
+            user: User {
+                id: Some(user.into()),
+                phone: None,
+                email: None,
+                name: None,
+                ns: None,
+            },
+            bot_id: None,
+            conversation_id: None,
+            message: None,
+            text: text.into(),
+            tags: Vec::new(),
+            raw: Value::Null,
+            received_at: 1_763_770_000_000,
+        }
+    }
+}
+
 impl Event {
     /// The ordering key of docs/guarantees.md: events with the same key are handled one at a time.
     /// `None` when the event names no user.

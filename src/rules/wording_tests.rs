@@ -4,34 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::Value;
-
-use crate::domain::event::{Event, EventKind, User};
-use crate::domain::platform::SourceKind;
+use crate::domain::event::Event;
 use crate::rules::{build_engine, compile_sources, RuleEnv};
 
 fn event() -> Event {
-    Event {
-        id: "m1".into(),
-        event_id: crate::domain::ids::EventId::unchecked("evt_1".into()),
-        source: "jelou".into(),
-        provider: SourceKind::Jelou,
-        kind: EventKind::MessageReceived,
-        user: User {
-            id: Some("u1".into()),
-            phone: None,
-            email: None,
-            name: None,
-            ns: None,
-        },
-        bot_id: None,
-        conversation_id: None,
-        message: None,
-        text: "hi".into(),
-        tags: Vec::new(),
-        raw: Value::Null,
-        received_at: 1_763_770_000_000,
-    }
+    Event::text_message(1, "u1", "hi")
 }
 
 /// The one problem `text` gives as `r.rhai`: at compile time, else when run on `event()`.

@@ -43,7 +43,12 @@ const MAX_IDLE_READERS: usize = 4;
 /// connections, so a burst of reads cannot grow the process's files and memory.
 const MAX_READERS: usize = 8;
 
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+/// Where a job's caller waits, and what the job produced until its batch commits (a batch
+/// that runs again replaces it).
+struct Reply<T> {
+    sender: oneshot::Sender<Result<T, StoreError>>,
+    result: Option<anyhow::Result<T>>,
+}
 
 /// The writer's jobs: everything that changes the database.
 /// One event to insert, with what the writer needs derived on the caller's thread.
@@ -254,7 +259,11 @@ impl SqliteStore {
     }
 
     async fn submit<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
-        let (reply, answer) = oneshot::channel();
+        let (sender, answer) = oneshot::channel();
+        let reply = Reply {
+            sender,
+            result: None,
+        };
         {
             let jobs = self.jobs.lock().expect("jobs sender");
             let sender = jobs

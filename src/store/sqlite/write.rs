@@ -86,7 +86,7 @@ pub(super) fn writer_loop(mut conn: Connection, jobs: mpsc::Receiver<Job>, healt
     }
 }
 
-fn run_batch(conn: &mut Connection, batch: Vec<Job>, health: &WriterHealth) {
+fn run_batch(conn: &mut Connection, mut batch: Vec<Job>, health: &WriterHealth) {
     // A removed or replaced file would take these commits somewhere nobody reads: refuse.
     if let Some(problem) = health.file_problem() {
         for job in batch {
@@ -107,32 +107,29 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>, health: &WriterHealth) {
     // touches into a sub-journal first, which cost the writer about a quarter of its time.
     // Jobs almost never fail; when one does, its partial writes must not be committed, so
     // the whole batch is rolled back and run again with each job in a savepoint of its own.
-    let mut answers: Vec<anyhow::Result<Answer>> = batch
-        .iter()
-        .map(|job| apply(conn, job, now, Isolation::Shared))
-        .collect();
-    if answers.iter().any(Result::is_err) {
-        answers = match begin_again(conn) {
-            Ok(()) => batch
-                .iter()
-                .map(|job| apply(conn, job, now, Isolation::OwnSavepoint))
-                .collect(),
-            Err(e) => {
-                let reason = format!("could not start a transaction again: {e}");
-                for job in batch {
-                    fail(job, &reason);
-                }
-                return;
+    // At the first failure the rest need not run: the batch runs again anyway.
+    let all_ok = batch
+        .iter_mut()
+        .all(|job| apply(conn, job, now, Isolation::Shared));
+    if !all_ok {
+        if let Err(e) = begin_again(conn) {
+            let reason = format!("could not start a transaction again: {e}");
+            for job in batch {
+                fail(job, &reason);
             }
-        };
+            return;
+        }
+        for job in &mut batch {
+            apply(conn, job, now, Isolation::OwnSavepoint);
+        }
     }
     let committed = conn.execute_batch("COMMIT").map_err(|e| {
         let _ = conn.execute_batch("ROLLBACK");
         CommitFailed(Arc::new(e))
     });
     health.committed(&committed, conn.total_changes() != changes_before);
-    for (job, answer) in batch.into_iter().zip(answers) {
-        reply(job, answer, committed.clone());
+    for job in batch {
+        with_reply!(job, reply => reply.answer(committed.clone()));
     }
 }
 
@@ -143,98 +140,57 @@ fn begin_again(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")
 }
 
-fn fail(job: Job, reason: &str) {
-    fn err<T>(reason: &str) -> Result<T, StoreError> {
-        Err(StoreError::Unavailable(reason.to_string()))
-    }
-    // A caller that stopped waiting needs no answer.
-    match job {
-        Job::Insert { reply, .. } => drop(reply.send(err(reason))),
-        Job::InsertMany { reply, .. } => drop(reply.send(err(reason))),
-        Job::DecideMany { reply, .. } => drop(reply.send(err(reason))),
-        Job::Decide { reply, .. }
-        | Job::Finish { reply, .. }
-        | Job::Identity { reply, .. }
-        | Job::Unreadable { reply, .. } => drop(reply.send(err(reason))),
-        Job::Claim { reply, .. } => drop(reply.send(err(reason))),
-        Job::Redrive { reply, .. } => drop(reply.send(err(reason))),
-        Job::Purge { reply, .. } | Job::DiscardMany { reply, .. } => drop(reply.send(err(reason))),
-        Job::RedriveMany { reply, .. } => drop(reply.send(err(reason))),
-        Job::Pause { reply, .. } => drop(reply.send(err(reason))),
-    }
-}
-
-/// What a job produced, before its batch commits.
-enum Answer {
-    Inserted(Inserted),
-    InsertedMany(Vec<Inserted>),
-    Done,
-    Decided(Vec<Result<(), DecisionError>>),
-    Claimed(Vec<ClaimedDelivery>),
-    Redrive(Redrive),
-    Count(usize),
-    Bulk(BulkRedrive),
-}
-
-/// Send a job's answer once its batch's commit is known.
-fn reply(job: Job, answer: anyhow::Result<Answer>, committed: Result<(), CommitFailed>) {
-    fn send<T>(
-        reply: Reply<T>,
-        answer: anyhow::Result<Answer>,
-        committed: Result<(), CommitFailed>,
-        take: impl FnOnce(Answer) -> Option<T>,
-    ) {
-        let result = match (answer, committed) {
-            (Err(e), _) => Err(StoreError::Unexpected(e)),
-            (Ok(_), Err(failed)) => Err(StoreError::Unavailable(failed.to_string())),
-            (Ok(answer), Ok(())) => take(answer).ok_or_else(|| {
-                StoreError::Unexpected(anyhow::anyhow!(
-                    "the writer answered a job with another job's kind of answer"
-                ))
-            }),
-        };
-        // A caller that stopped waiting needs no answer.
-        let _ = reply.send(result);
-    }
-    match job {
-        Job::Insert { reply, .. } => send(reply, answer, committed, |a| match a {
-            Answer::Inserted(x) => Some(x),
-            _ => None,
-        }),
-        Job::InsertMany { reply, .. } => send(reply, answer, committed, |a| match a {
-            Answer::InsertedMany(x) => Some(x),
-            _ => None,
-        }),
-        Job::DecideMany { reply, .. } => send(reply, answer, committed, |a| match a {
-            Answer::Decided(x) => Some(x),
-            _ => None,
-        }),
-        Job::Decide { reply, .. }
-        | Job::Finish { reply, .. }
-        | Job::Identity { reply, .. }
-        | Job::Unreadable { reply, .. }
-        | Job::Pause { reply, .. } => send(reply, answer, committed, |a| match a {
-            Answer::Done => Some(()),
-            _ => None,
-        }),
-        Job::Claim { reply, .. } => send(reply, answer, committed, |a| match a {
-            Answer::Claimed(x) => Some(x),
-            _ => None,
-        }),
-        Job::Redrive { reply, .. } => send(reply, answer, committed, |a| match a {
-            Answer::Redrive(x) => Some(x),
-            _ => None,
-        }),
-        Job::Purge { reply, .. } | Job::DiscardMany { reply, .. } => {
-            send(reply, answer, committed, |a| match a {
-                Answer::Count(x) => Some(x),
-                _ => None,
-            })
+/// Run `$body` with `$reply` bound to the job's reply, whatever its kind.
+macro_rules! with_reply {
+    ($job:expr, $reply:ident => $body:expr) => {
+        match $job {
+            Job::Insert { reply: $reply, .. } => $body,
+            Job::InsertMany { reply: $reply, .. } => $body,
+            Job::DecideMany { reply: $reply, .. } => $body,
+            Job::Decide { reply: $reply, .. }
+            | Job::Finish { reply: $reply, .. }
+            | Job::Identity { reply: $reply, .. }
+            | Job::Unreadable { reply: $reply, .. }
+            | Job::Pause { reply: $reply, .. } => $body,
+            Job::Claim { reply: $reply, .. } => $body,
+            Job::Redrive { reply: $reply, .. } => $body,
+            Job::Purge { reply: $reply, .. } | Job::DiscardMany { reply: $reply, .. } => $body,
+            Job::RedriveMany { reply: $reply, .. } => $body,
         }
-        Job::RedriveMany { reply, .. } => send(reply, answer, committed, |a| match a {
-            Answer::Bulk(x) => Some(x),
-            _ => None,
-        }),
+    };
+}
+use with_reply;
+
+fn fail(job: Job, reason: &str) {
+    with_reply!(job, reply => reply.fail(reason));
+}
+
+impl<T> Reply<T> {
+    /// Keep what the job produced; whether it worked.
+    fn keep(&mut self, result: anyhow::Result<T>) -> bool {
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    /// Answer the caller once the batch's commit is known. (A caller that stopped waiting
+    /// needs no answer.)
+    fn answer(self, committed: Result<(), CommitFailed>) {
+        let answer = match (self.result, committed) {
+            (Some(Err(e)), _) => Err(StoreError::Unexpected(e)),
+            (Some(Ok(_)), Err(failed)) => Err(StoreError::Unavailable(failed.to_string())),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (None, _) => Err(StoreError::Unavailable(
+                "the store's writer did not run this job".into(),
+            )),
+        };
+        let _ = self.sender.send(answer);
+    }
+
+    fn fail(self, reason: &str) {
+        let _ = self
+            .sender
+            .send(Err(StoreError::Unavailable(reason.to_string())));
     }
 }
 
@@ -269,11 +225,20 @@ fn in_savepoint<T>(
     }
 }
 
-fn apply(conn: &Connection, job: &Job, now: i64, isolation: Isolation) -> anyhow::Result<Answer> {
-    let isolated = |f: &dyn Fn(&Connection) -> anyhow::Result<Answer>| match isolation {
+/// Run `f` as `isolation` says.
+fn isolated<T>(
+    conn: &Connection,
+    isolation: Isolation,
+    f: impl FnOnce(&Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    match isolation {
         Isolation::Shared => f(conn),
         Isolation::OwnSavepoint => in_savepoint(conn, f),
-    };
+    }
+}
+
+/// Run one job and keep its result in its reply; whether it worked.
+fn apply(conn: &Connection, job: &mut Job, now: i64, isolation: Isolation) -> bool {
     match job {
         Job::Insert {
             event,
@@ -282,8 +247,8 @@ fn apply(conn: &Connection, job: &Job, now: i64, isolation: Isolation) -> anyhow
             order_key,
             phone,
             words,
-            ..
-        } => isolated(&|tx| {
+            reply,
+        } => reply.keep(isolated(conn, isolation, |tx| {
             insert(
                 tx,
                 event,
@@ -291,9 +256,8 @@ fn apply(conn: &Connection, job: &Job, now: i64, isolation: Isolation) -> anyhow
                 (user_key.as_deref(), order_key, phone.as_deref()),
                 words,
             )
-            .map(Answer::Inserted)
-        }),
-        Job::InsertMany { rows, .. } => isolated(&|tx| {
+        })),
+        Job::InsertMany { rows, reply } => reply.keep(isolated(conn, isolation, |tx| {
             rows.iter()
                 .map(|r| {
                     insert(
@@ -304,68 +268,89 @@ fn apply(conn: &Connection, job: &Job, now: i64, isolation: Isolation) -> anyhow
                         &r.words,
                     )
                 })
-                .collect::<anyhow::Result<_>>()
-                .map(Answer::InsertedMany)
-        }),
-        Job::Unreadable { seq, .. } => {
-            isolated(&|tx| mark_unreadable(tx, *seq, now).map(|()| Answer::Done))
+                .collect()
+        })),
+        Job::Unreadable { seq, reply } => reply.keep(isolated(conn, isolation, |tx| {
+            mark_unreadable(tx, *seq, now)
+        })),
+        Job::DecideMany { decisions, reply } => {
+            reply.keep(decide_many(conn, decisions, now, isolation))
         }
-        Job::DecideMany { decisions, .. } => {
-            let mut failed_keys = std::collections::HashSet::new();
-            let mut results = Vec::with_capacity(decisions.len());
-            for decision in decisions {
-                if failed_keys.contains(&decision.order_key) {
-                    results.push(Err(DecisionError::EarlierOfKeyFailed));
-                    continue;
-                }
-                match isolation {
-                    // One failure fails the job: the batch is run again, each decision in
-                    // its own savepoint, so that only the failed key is skipped.
-                    Isolation::Shared => decide(conn, decision, now)?,
-                    Isolation::OwnSavepoint => {
-                        if let Err(e) = in_savepoint(conn, |tx| decide(tx, decision, now)) {
-                            failed_keys.insert(decision.order_key.clone());
-                            results.push(Err(DecisionError::Writes(e)));
-                            continue;
-                        }
-                    }
-                }
-                results.push(Ok(()));
-            }
-            Ok(Answer::Decided(results))
-        }
-        Job::Decide { decision, .. } => {
-            isolated(&|tx| decide(tx, decision, now).map(|()| Answer::Done))
+        Job::Decide { decision, reply } => {
+            reply.keep(isolated(conn, isolation, |tx| decide(tx, decision, now)))
         }
         Job::Claim {
             provider,
             limit,
             lease_ms,
-            ..
-        } => isolated(&|tx| claim(tx, provider, *limit, now, *lease_ms).map(Answer::Claimed)),
-        Job::Finish { outcome, .. } => {
-            isolated(&|tx| finish_attempt(tx, outcome, now).map(|()| Answer::Done))
-        }
+            reply,
+        } => reply.keep(isolated(conn, isolation, |tx| {
+            claim(tx, provider, *limit, now, *lease_ms)
+        })),
+        Job::Finish { outcome, reply } => reply.keep(isolated(conn, isolation, |tx| {
+            finish_attempt(tx, outcome, now)
+        })),
         Job::Identity {
             provider,
             phone,
             user_ns,
-            ..
-        } => {
-            isolated(&|tx| identity(tx, provider, phone, user_ns.as_deref()).map(|()| Answer::Done))
+            reply,
+        } => reply.keep(isolated(conn, isolation, |tx| {
+            identity(tx, provider, phone, user_ns.as_deref())
+        })),
+        Job::Redrive { id, reply } => {
+            reply.keep(isolated(conn, isolation, |tx| redrive(tx, *id, now)))
         }
-        Job::Redrive { id, .. } => isolated(&|tx| redrive(tx, *id, now).map(Answer::Redrive)),
-        Job::Purge { before, .. } => isolated(&|tx| purge(tx, *before, now).map(Answer::Count)),
-        Job::RedriveMany { selection, .. } => {
-            isolated(&|tx| redrive_many(tx, selection, now).map(Answer::Bulk))
+        Job::Purge { before, reply } => {
+            reply.keep(isolated(conn, isolation, |tx| purge(tx, *before, now)))
         }
-        Job::DiscardMany { selection, .. } => {
-            isolated(&|tx| discard_many(tx, selection, now).map(Answer::Count))
-        }
+        Job::RedriveMany { selection, reply } => reply.keep(isolated(conn, isolation, |tx| {
+            redrive_many(tx, selection, now)
+        })),
+        Job::DiscardMany { selection, reply } => reply.keep(isolated(conn, isolation, |tx| {
+            discard_many(tx, selection, now)
+        })),
         Job::Pause {
-            provider, paused, ..
-        } => isolated(&|tx| pause(tx, provider, *paused, now).map(|()| Answer::Done)),
+            provider,
+            paused,
+            reply,
+        } => reply.keep(isolated(conn, isolation, |tx| {
+            pause(tx, provider, *paused, now)
+        })),
     }
+}
+
+/// A batch of decisions in acceptance order. Shared: one failure fails the job (the batch
+/// then runs again). Each in its own savepoint: a failed decision is undone alone and holds
+/// back the later decisions of its key, which stay waiting.
+fn decide_many(
+    conn: &Connection,
+    decisions: &[Decision],
+    now: i64,
+    isolation: Isolation,
+) -> anyhow::Result<Vec<Result<(), DecisionError>>> {
+    let mut failed_keys = std::collections::HashSet::new();
+    let mut results = Vec::with_capacity(decisions.len());
+    for decision in decisions {
+        if failed_keys.contains(&decision.order_key) {
+            results.push(Err(DecisionError::EarlierOfKeyFailed));
+            continue;
+        }
+        let decided = match isolation {
+            Isolation::Shared => {
+                decide(conn, decision, now)?;
+                Ok(())
+            }
+            Isolation::OwnSavepoint => {
+                in_savepoint(conn, |tx| decide(tx, decision, now)).map_err(|e| {
+                    failed_keys.insert(decision.order_key.clone());
+                    DecisionError::Writes(e)
+                })
+            }
+        };
+        results.push(decided);
+    }
+    Ok(results)
 }
 
 /// The event's row and its words; `user_key`, `order_key`, `phone` and `words` come

@@ -3,40 +3,19 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::super::{Backend, SqliteStore};
 use crate::config::Synchronous;
 use crate::domain::actions::{ActionKind, DecidedAction};
 use crate::domain::decision::{Decision, RuleRun};
-use crate::domain::event::{Event, EventKind, User};
-use crate::domain::ids::{EventId, RunId};
-use crate::domain::platform::SourceKind;
+use crate::domain::event::Event;
+use crate::domain::ids::RunId;
 use crate::domain::target::{Target, UserRef};
 use crate::store::DecisionError;
 
 fn event(n: usize, user: &str) -> Event {
-    Event {
-        id: format!("m{n}"),
-        event_id: EventId::unchecked(format!("evt_{n}")),
-        source: "jelou".into(),
-        provider: SourceKind::Jelou,
-        kind: EventKind::MessageReceived,
-        user: User {
-            id: Some(user.into()),
-            phone: None,
-            email: None,
-            name: None,
-            ns: None,
-        },
-        bot_id: None,
-        conversation_id: None,
-        message: None,
-        text: format!("text {n}"),
-        tags: Vec::new(),
-        raw: Value::Null,
-        received_at: 1_763_770_000_000,
-    }
+    Event::text_message(n, user, &format!("text {n}"))
 }
 
 /// A decision of one `send_text` by `rule`.
