@@ -1,10 +1,68 @@
 //! JSON values as rules see them. Numbers are kept exactly in the store (serde_json's
 //! `arbitrary_precision`), so they are turned into Rhai values here rather than through
 //! serde: an integer that fits i64 is an `INT`, any other integer a string of its digits (an
-//! id past 64 bits stays exact), a fraction a `FLOAT`.
+//! id past 64 bits stays exact), a fraction a `FLOAT`. The canonical event is built field
+//! by field ([`event_to_dynamic`]), in the shape its JSON has, without going through JSON.
 
 use rhai::{Array, Dynamic, Map};
 use serde_json::{Number, Value};
+
+use crate::domain::event::Event;
+
+/// The event as rules see it (`event`): the same map its JSON would give, built straight
+/// from its fields (the event is not serialised first; only `raw` is converted).
+pub fn event_to_dynamic(event: &Event) -> Dynamic {
+    fn text(s: &str) -> Dynamic {
+        Dynamic::from(s.to_string())
+    }
+    fn optional(s: Option<&String>) -> Dynamic {
+        s.map_or(Dynamic::UNIT, |s| text(s))
+    }
+    let user = &event.user;
+    let user: Map = [
+        ("id", optional(user.id.as_ref())),
+        ("phone", optional(user.phone.as_ref())),
+        ("email", optional(user.email.as_ref())),
+        ("name", optional(user.name.as_ref())),
+        ("ns", optional(user.ns.as_ref())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.into(), v))
+    .collect();
+    let message = event.message.as_ref().map_or(Dynamic::UNIT, |m| {
+        Dynamic::from_map(
+            [
+                ("id", optional(m.id.as_ref())),
+                ("type", optional(m.kind.as_ref())),
+                ("text", optional(m.text.as_ref())),
+                ("status", optional(m.status.as_ref())),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.into(), v))
+            .collect(),
+        )
+    });
+    let tags: Array = event.tags.iter().map(|t| text(t)).collect();
+    let map: Map = [
+        ("id", text(&event.id)),
+        ("event_id", text(event.event_id.as_str())),
+        ("source", text(&event.source)),
+        ("provider", text(event.provider.as_str())),
+        ("kind", text(event.kind.as_str())),
+        ("user", Dynamic::from_map(user)),
+        ("bot_id", optional(event.bot_id.as_ref())),
+        ("conversation_id", optional(event.conversation_id.as_ref())),
+        ("message", message),
+        ("text", text(&event.text)),
+        ("tags", Dynamic::from_array(tags)),
+        ("raw", to_dynamic(&event.raw)),
+        ("received_at", Dynamic::from_int(event.received_at)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.into(), v))
+    .collect();
+    Dynamic::from_map(map)
+}
 
 /// A JSON value as a Rhai value.
 pub fn to_dynamic(value: &Value) -> Dynamic {
@@ -39,7 +97,42 @@ fn number(n: &Number) -> Dynamic {
 mod tests {
     use serde_json::json;
 
-    use super::to_dynamic;
+    use super::{event_to_dynamic, to_dynamic};
+    use crate::domain::event::{Event, Message, User};
+
+    #[test]
+    fn the_event_reaches_rules_as_its_json_would() {
+        let mut event = Event::text_message(7, "u1", "hello");
+        event.user = User {
+            id: Some("u1".into()),
+            phone: Some("+573001234567".into()),
+            email: None,
+            name: Some("Ana".into()),
+            ns: Some("f1u2".into()),
+        };
+        event.bot_id = Some("b".into());
+        event.message = Some(Message {
+            id: Some("m7".into()),
+            kind: Some("text".into()),
+            text: Some("hello".into()),
+            status: None,
+        });
+        event.tags = vec!["vip".into(), "new".into()];
+        event.raw =
+            serde_json::from_str(r#"{"n": 18446744073709551615, "a": [1.5, null, {"b": true}]}"#)
+                .unwrap();
+        let through_json = to_dynamic(&serde_json::to_value(&event).unwrap());
+        assert_eq!(
+            format!("{:?}", event_to_dynamic(&event)),
+            format!("{through_json:?}")
+        );
+        event.message = None;
+        let through_json = to_dynamic(&serde_json::to_value(&event).unwrap());
+        assert_eq!(
+            format!("{:?}", event_to_dynamic(&event)),
+            format!("{through_json:?}")
+        );
+    }
 
     #[test]
     fn json_numbers_reach_rules_as_ints_floats_or_exact_digits() {

@@ -274,21 +274,7 @@ impl RuleSet {
         event: &Arc<Event>,
         memory: serde_json::Map<String, serde_json::Value>,
     ) -> Verdict {
-        let event_value = match serde_json::to_value(event.as_ref()) {
-            Ok(value) => super::convert::to_dynamic(&value),
-            Err(e) => {
-                // An event always serialises; keep the failure visible if it ever does not.
-                return Verdict {
-                    runs: vec![RuleRun {
-                        rule: "(event)".into(),
-                        actions: Vec::new(),
-                        error: Some(format!("the event cannot be given to rules: {e}")),
-                    }],
-                    memory: Vec::new(),
-                    memory_seen: None,
-                };
-            }
-        };
+        let event_value = super::convert::event_to_dynamic(event);
         let memory_seen = (self.uses_memory && event.user.id.is_some()).then(|| memory.clone());
         let mut runs = Vec::with_capacity(self.rules.len());
         let mut seq = 0;

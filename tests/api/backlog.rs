@@ -317,6 +317,46 @@ async fn a_delivery_whose_outcome_was_lost_is_taken_back_by_its_lease() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn deliveries_whose_outcomes_cannot_be_written_stop_at_twice_max_in_flight() {
+    // max_in_flight = 2: two requests at a time, and at most four deliveries between their
+    // claim and their written outcome. Without that bound, each answer frees a slot and the
+    // next delivery goes out while the earlier outcomes still wait for the store.
+    let app = spawn_app_with(Options {
+        rules: &[("send.rhai", "send_text(event.text);")],
+        delivery: Some(
+            "max_attempts = 3\nbackoff_base_ms = 50\nbackoff_max_ms = 200\ntimeout_ms = 5000\nmax_in_flight = 2",
+        ),
+        ..Options::default()
+    })
+    .await;
+    app.providers_accept_everything().await;
+    app.sql(failing_outcome_trigger()).await;
+    let mut event_ids = Vec::new();
+    for n in 0..12 {
+        let mut body = jelou_message(&format!("bound-{n}"), "hi");
+        body["contact"]["id"] = json!(format!("57300{n:07}")); // twelve users, no order between them
+        event_ids.push(accepted_event_id(app.post_jelou(&body).await).await);
+    }
+    // Three failed writes for each of four deliveries: the executor has had every chance to
+    // send more (each answer woke it).
+    app.wait_until(
+        "four deliveries failed to record their outcome three times",
+        || async {
+            app.metric("switchboard_outcome_write_failures_total", "jelou")
+                .await
+                >= 12.0
+        },
+    )
+    .await;
+    assert_eq!(app.jelou.received_requests().await.unwrap().len(), 4);
+    app.sql(drop_trigger()).await;
+    for event_id in &event_ids {
+        assert_eq!(app.wait_finished(event_id).await.status, "done");
+    }
+    app.stop().await;
+}
+
 fn drop_trigger() -> &'static str {
     if crate::POSTGRES {
         "DROP TRIGGER fail_outcome ON deliveries"
