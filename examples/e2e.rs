@@ -8,11 +8,15 @@
 //! `RATE=N` paces the posts at N per second (to see latency below saturation; unset, it posts
 //! as fast as it can, which measures throughput). `MAX_IN_FLIGHT` sets the provider's
 //! `max_in_flight` (default 64). On Linux it also prints `serve`'s CPU per event by thread
-//! (the store's writer, the runtime's workers, the HTTP workers), read from `/proc`.
+//! (the store's writer, the runtime's workers, the HTTP workers), read from `/proc`, and
+//! the CPU this process (load generator and sink) took meanwhile. It starts after a `sync`, so
+//! an earlier run's write-back to disk is not charged to it.
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
 #[path = "common/cpu.rs"]
 mod cpu;
+#[path = "common/disk.rs"]
+mod disk;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -60,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::anyhow!("cannot find {binary} ({e}); run `cargo build --release` first")
     })?;
 
+    disk::settle();
     // The sink: its own thread and runtime, so the load generator does not slow it down.
     let arrivals: Arrivals = Arc::default();
     let sink_listener = std::net::TcpListener::bind("127.0.0.1:0")?;

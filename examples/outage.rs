@@ -16,8 +16,12 @@
 //! (defaults 100000 and 10000). Environment: `CONNECTIONS` (64), `STORAGE_URL` (default
 //! SQLite in a temp dir; a `postgres://` URL is emptied first), `INSTANCES` (1; with
 //! PostgreSQL, 2 runs two `serve` processes on the one database and posts to both),
-//! `ONLY=down` skips the baseline run, `SWITCHBOARD_BIN` (target/release/switchboard).
+//! `ONLY=down` skips the baseline run, `SWITCHBOARD_BIN` (target/release/switchboard). Each
+//! run starts after a `sync`, so an earlier run's write-back to disk is not charged to it.
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
+
+#[path = "common/disk.rs"]
+mod disk;
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
@@ -141,6 +145,7 @@ fn run(
         reset_postgres(&storage, runtime)?;
     }
 
+    disk::settle();
     let state = Arc::new(Sink::default());
     state.up.store(!down, Ordering::SeqCst);
     let sink_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
