@@ -18,38 +18,38 @@ pub fn event_to_dynamic(event: &Event) -> Dynamic {
     fn optional(s: Option<&String>) -> Dynamic {
         s.map_or(Dynamic::UNIT, |s| text(s))
     }
+    fn map<const N: usize>(fields: [(&str, Dynamic); N]) -> Dynamic {
+        Dynamic::from_map(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k.into(), v))
+                .collect::<Map>(),
+        )
+    }
     let user = &event.user;
-    let user: Map = [
+    let user = map([
         ("id", optional(user.id.as_ref())),
         ("phone", optional(user.phone.as_ref())),
         ("email", optional(user.email.as_ref())),
         ("name", optional(user.name.as_ref())),
         ("ns", optional(user.ns.as_ref())),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.into(), v))
-    .collect();
+    ]);
     let message = event.message.as_ref().map_or(Dynamic::UNIT, |m| {
-        Dynamic::from_map(
-            [
-                ("id", optional(m.id.as_ref())),
-                ("type", optional(m.kind.as_ref())),
-                ("text", optional(m.text.as_ref())),
-                ("status", optional(m.status.as_ref())),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.into(), v))
-            .collect(),
-        )
+        map([
+            ("id", optional(m.id.as_ref())),
+            ("type", optional(m.kind.as_ref())),
+            ("text", optional(m.text.as_ref())),
+            ("status", optional(m.status.as_ref())),
+        ])
     });
     let tags: Array = event.tags.iter().map(|t| text(t)).collect();
-    let map: Map = [
+    map([
         ("id", text(&event.id)),
         ("event_id", text(event.event_id.as_str())),
         ("source", text(&event.source)),
         ("provider", text(event.provider.as_str())),
         ("kind", text(event.kind.as_str())),
-        ("user", Dynamic::from_map(user)),
+        ("user", user),
         ("bot_id", optional(event.bot_id.as_ref())),
         ("conversation_id", optional(event.conversation_id.as_ref())),
         ("message", message),
@@ -57,11 +57,7 @@ pub fn event_to_dynamic(event: &Event) -> Dynamic {
         ("tags", Dynamic::from_array(tags)),
         ("raw", to_dynamic(&event.raw)),
         ("received_at", Dynamic::from_int(event.received_at)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.into(), v))
-    .collect();
-    Dynamic::from_map(map)
+    ])
 }
 
 /// A JSON value as a Rhai value.
