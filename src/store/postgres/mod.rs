@@ -146,7 +146,10 @@ impl PostgresStore {
         let (sender, receiver) = mpsc::unbounded_channel();
         tokio::spawn(insert_loop(pool.clone(), receiver));
         let (outcome_sender, outcome_receiver) = mpsc::unbounded_channel();
-        tokio::spawn(outcome_loop(pool.clone(), outcome_receiver));
+        let outcome_receiver = Arc::new(tokio::sync::Mutex::new(outcome_receiver));
+        for _ in 0..outcomes::OUTCOME_WRITERS {
+            tokio::spawn(outcome_loop(pool.clone(), outcome_receiver.clone()));
+        }
         Ok(PostgresStore {
             pool,
             inserts: std::sync::Mutex::new(Some(sender)),

@@ -10,16 +10,31 @@ pub(super) struct OutcomeJob {
     pub(super) reply: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// Group commit for outcomes: every outcome waiting is written in one transaction.
-pub(super) async fn outcome_loop(pool: Pool, mut jobs: mpsc::UnboundedReceiver<OutcomeJob>) {
-    while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// How many outcome transactions may be in flight at once: while one commits, the next
+/// batch is already being written on another connection.
+pub(super) const OUTCOME_WRITERS: usize = 2;
+
+/// Group commit for outcomes: every outcome waiting is written in one transaction. Several
+/// of these loops share the queue ([`OUTCOME_WRITERS`]); each takes what waits, then writes it.
+pub(super) async fn outcome_loop(
+    pool: Pool,
+    jobs: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<OutcomeJob>>>,
+) {
+    loop {
+        let batch = {
+            let mut jobs = jobs.lock().await;
+            let Some(first) = jobs.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
-        }
+            batch
+        };
         let outcomes: Vec<&AttemptOutcome> = batch.iter().map(|j| &j.outcome).collect();
         let result = async {
             let mut client = pool.get().await.map_err(unavailable)?;
