@@ -17,6 +17,8 @@
 mod cpu;
 #[path = "common/disk.rs"]
 mod disk;
+#[path = "common/env.rs"]
+mod env;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -49,20 +51,10 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let events: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(30_000);
     let connections: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(64);
-    let binary =
-        std::env::var("SWITCHBOARD_BIN").unwrap_or_else(|_| "target/release/switchboard".into());
-    let users: usize = std::env::var("USERS")
-        .ok()
-        .and_then(|u| u.parse().ok())
-        .unwrap_or(5000);
-    let max_in_flight: usize = std::env::var("MAX_IN_FLIGHT")
-        .ok()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(64);
+    let users: usize = env::number("USERS", 5000);
+    let max_in_flight: usize = env::number("MAX_IN_FLIGHT", 64);
     let storage = std::env::var("STORAGE_URL").unwrap_or_else(|_| "sqlite://data/e2e.db".into());
-    let binary = std::fs::canonicalize(&binary).map_err(|e| {
-        anyhow::anyhow!("cannot find {binary} ({e}); run `cargo build --release` first")
-    })?;
+    let binary = env::switchboard_binary()?;
 
     disk::settle();
     // The sink: its own thread and runtime, so the load generator does not slow it down.

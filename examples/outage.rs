@@ -22,6 +22,8 @@
 
 #[path = "common/disk.rs"]
 mod disk;
+#[path = "common/env.rs"]
+mod env;
 
 use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
@@ -127,19 +129,9 @@ fn run(
     users: usize,
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<Run> {
-    let connections: usize = std::env::var("CONNECTIONS")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(64);
-    let instances: usize = std::env::var("INSTANCES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1);
-    let binary =
-        std::env::var("SWITCHBOARD_BIN").unwrap_or_else(|_| "target/release/switchboard".into());
-    let binary = std::fs::canonicalize(&binary).map_err(|e| {
-        anyhow::anyhow!("cannot find {binary} ({e}); run `cargo build --release` first")
-    })?;
+    let connections: usize = env::number("CONNECTIONS", 64);
+    let instances: usize = env::number("INSTANCES", 1);
+    let binary = env::switchboard_binary()?;
     let storage = std::env::var("STORAGE_URL").unwrap_or_else(|_| "sqlite://data/drill.db".into());
     if storage.starts_with("postgres") {
         reset_postgres(&storage, runtime)?;

@@ -14,6 +14,8 @@
 
 #[path = "common/cpu.rs"]
 mod cpu;
+#[path = "common/env.rs"]
+mod env;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,10 +67,7 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(30_000);
-    let users: usize = std::env::var("USERS")
-        .ok()
-        .and_then(|u| u.parse().ok())
-        .unwrap_or(5_000);
+    let users: usize = env::number("USERS", 5_000);
     let dir = tempfile::tempdir()?;
     let url = match std::env::var("STORAGE_URL") {
         Ok(url) => StorageUrl::Postgres(url),

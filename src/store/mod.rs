@@ -57,6 +57,33 @@ pub enum DecisionError {
     Store(#[from] StoreError),
 }
 
+/// Decisions stored one by one, in acceptance order (`Storage::decide_many` once a batch
+/// cannot be stored together), by both back ends: a decision that fails holds back the later
+/// decisions of its order key, so the key's events are still decided in order.
+#[derive(Default)]
+pub(crate) struct OneByOne {
+    failed_keys: std::collections::HashSet<String>,
+}
+
+impl OneByOne {
+    /// Whether an earlier decision of `decision`'s key failed (it must then wait too).
+    pub(crate) fn held_back(&self, decision: &Decision) -> bool {
+        self.failed_keys.contains(&decision.order_key)
+    }
+
+    /// Note the result of storing a decision of `order_key`, and give it back.
+    pub(crate) fn settle(
+        &mut self,
+        order_key: &str,
+        result: Result<(), DecisionError>,
+    ) -> Result<(), DecisionError> {
+        if result.is_err() {
+            self.failed_keys.insert(order_key.to_string());
+        }
+        result
+    }
+}
+
 /// The answer to an insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inserted {

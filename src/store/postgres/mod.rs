@@ -304,21 +304,16 @@ impl Backend for PostgresStore {
                 "a batch of decisions could not be stored together; storing them one by one: {e}"
             ),
         }
-        let mut failed_keys = std::collections::HashSet::new();
+        let mut one_by_one = crate::store::OneByOne::default();
         let mut results = Vec::with_capacity(decisions.len());
         for decision in decisions {
-            if failed_keys.contains(&decision.order_key) {
+            if one_by_one.held_back(&decision) {
                 results.push(Err(DecisionError::EarlierOfKeyFailed));
                 continue;
             }
             let key = decision.order_key.clone();
-            match self.decide(decision).await {
-                Ok(()) => results.push(Ok(())),
-                Err(e) => {
-                    failed_keys.insert(key);
-                    results.push(Err(DecisionError::Store(e)));
-                }
-            }
+            let stored = self.decide(decision).await.map_err(DecisionError::Store);
+            results.push(one_by_one.settle(&key, stored));
         }
         Ok(results)
     }

@@ -329,10 +329,10 @@ fn decide_many(
     now: i64,
     isolation: Isolation,
 ) -> anyhow::Result<Vec<Result<(), DecisionError>>> {
-    let mut failed_keys = std::collections::HashSet::new();
+    let mut one_by_one = crate::store::OneByOne::default();
     let mut results = Vec::with_capacity(decisions.len());
     for decision in decisions {
-        if failed_keys.contains(&decision.order_key) {
+        if one_by_one.held_back(decision) {
             results.push(Err(DecisionError::EarlierOfKeyFailed));
             continue;
         }
@@ -342,13 +342,10 @@ fn decide_many(
                 Ok(())
             }
             Isolation::OwnSavepoint => {
-                in_savepoint(conn, |tx| decide(tx, decision, now)).map_err(|e| {
-                    failed_keys.insert(decision.order_key.clone());
-                    DecisionError::Writes(e)
-                })
+                in_savepoint(conn, |tx| decide(tx, decision, now)).map_err(DecisionError::Writes)
             }
         };
-        results.push(decided);
+        results.push(one_by_one.settle(&decision.order_key, decided));
     }
     Ok(results)
 }
